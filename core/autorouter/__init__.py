@@ -1,0 +1,42 @@
+"""autorouter: send each prompt to the model that gives the best answer for the money."""
+
+__version__ = "0.1.0"
+
+from .dataset import ModelPrice, RoutingDataset, load_dataset  # noqa: E402
+from .decision import RankedModel, RoutingDecision  # noqa: E402
+from .embedders import CallableEmbedder, Embedder, OpenAIEmbedder, get_embedder  # noqa: E402
+from .errors import (  # noqa: E402
+    AutorouterError,
+    DatasetError,
+    EmbedderError,
+    InvalidRequestError,
+    NoCandidateError,
+    NotFittedError,
+    RouterLoadError,
+    UnknownModelError,
+)
+from .policy import DEFAULT_TRADEOFF  # noqa: E402
+from .router import Router  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "Router",
+    "RoutingDecision",
+    "RankedModel",
+    "RoutingDataset",
+    "ModelPrice",
+    "load_dataset",
+    "Embedder",
+    "CallableEmbedder",
+    "OpenAIEmbedder",
+    "get_embedder",
+    "DEFAULT_TRADEOFF",
+    "AutorouterError",
+    "DatasetError",
+    "EmbedderError",
+    "InvalidRequestError",
+    "NoCandidateError",
+    "NotFittedError",
+    "RouterLoadError",
+    "UnknownModelError",
+]

@@ -1,0 +1,356 @@
+"""Load routing data: prompts with a quality score (and optionally cost) per candidate model.
+
+Reads JSON Lines (optionally gzip'd), CSV and Parquet files with the columns `prompt`,
+`scores` {model: float}, optional `cost_usd` {model: float} and optional `output_chars`
+{model: int}. In CSV the dict columns are JSON strings, or flattened as `scores.<model>`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import math
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import DatasetError
+
+__all__ = ["RoutingDataset", "load_dataset", "ModelPrice"]
+
+# Row fields that name the benchmark or task a prompt comes from, in order of preference.
+GROUP_FIELDS = ("task", "eval_name", "benchmark", "dataset")
+_DICT_FIELDS = ("scores", "cost_usd", "output_chars")
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """List price of a model in USD per million input and output tokens."""
+
+    input_per_1m: float
+    output_per_1m: float
+
+
+@dataclass
+class RoutingDataset:
+    """Prompts and, for every model, the score (and cost, where known) it earned on each.
+
+    Attributes:
+        prompts: the prompt texts, one per row.
+        models: candidate model names, the columns of the arrays below.
+        scores: `(n_prompts, n_models)` quality in [0, 1] (higher is better).
+        cost_usd: `(n_prompts, n_models)` real cost in USD, or None when the data has none.
+            May hold NaN where a row lacks one model's cost.
+        output_chars: `(n_prompts, n_models)` answer length in characters, or None.
+        groups: the benchmark or task of each row (from `task`, `eval_name`, `benchmark` or
+            `dataset`), or None.
+        meta: the other scalar fields of each row (ids, splits, flags), for evaluation scripts.
+        prices: list prices per model, from a `models.json` beside the data file, if any.
+        skipped: reason -> number of rows that were dropped while loading.
+    """
+
+    prompts: list[str]
+    models: list[str]
+    scores: np.ndarray
+    cost_usd: np.ndarray | None = None
+    output_chars: np.ndarray | None = None
+    groups: list[str] | None = None
+    meta: list[dict[str, Any]] = field(default_factory=list)
+    prices: dict[str, ModelPrice] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n, m = len(self.prompts), len(self.models)
+        self.scores = np.asarray(self.scores, dtype=np.float64)
+        if self.scores.shape != (n, m):
+            raise DatasetError(
+                f"scores has shape {self.scores.shape}, expected ({n}, {m}) for "
+                f"{n} prompts and {m} models"
+            )
+        if not np.all(np.isfinite(self.scores)):
+            raise DatasetError("scores contain NaN or infinite values; drop or fix those rows")
+        for name in ("cost_usd", "output_chars"):
+            arr = getattr(self, name)
+            if arr is not None:
+                arr = np.asarray(arr, dtype=np.float64)
+                if arr.shape != (n, m):
+                    raise DatasetError(f"{name} has shape {arr.shape}, expected ({n}, {m})")
+                setattr(self, name, arr)
+        if self.groups is not None and len(self.groups) != n:
+            raise DatasetError(f"groups has {len(self.groups)} entries, expected {n}")
+        if len(set(self.models)) != m:
+            raise DatasetError(f"model names are not unique: {self.models}")
+        if not self.meta:
+            self.meta = [{} for _ in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __repr__(self) -> str:
+        extras = [k for k in ("cost_usd", "output_chars", "groups") if getattr(self, k) is not None]
+        return (
+            f"RoutingDataset({len(self)} prompts, {len(self.models)} models"
+            + (f", with {', '.join(extras)}" if extras else "")
+            + (f", skipped {sum(self.skipped.values())} rows" if self.skipped else "")
+            + ")"
+        )
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> RoutingDataset:
+        """A new dataset holding only the given rows (indices or a boolean mask)."""
+        idx = np.asarray(rows)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64)
+        return RoutingDataset(
+            prompts=[self.prompts[i] for i in idx],
+            models=list(self.models),
+            scores=self.scores[idx],
+            cost_usd=None if self.cost_usd is None else self.cost_usd[idx],
+            output_chars=None if self.output_chars is None else self.output_chars[idx],
+            groups=None if self.groups is None else [self.groups[i] for i in idx],
+            meta=[self.meta[i] for i in idx],
+            prices=dict(self.prices),
+        )
+
+    def select_models(self, models: Sequence[str]) -> RoutingDataset:
+        """A new dataset restricted to `models` (in that order)."""
+        missing = [m for m in models if m not in self.models]
+        if missing:
+            raise DatasetError(f"unknown models {missing}; the dataset has {self.models}")
+        cols = [self.models.index(m) for m in models]
+        return RoutingDataset(
+            prompts=list(self.prompts),
+            models=list(models),
+            scores=self.scores[:, cols],
+            cost_usd=None if self.cost_usd is None else self.cost_usd[:, cols],
+            output_chars=None if self.output_chars is None else self.output_chars[:, cols],
+            groups=None if self.groups is None else list(self.groups),
+            meta=list(self.meta),
+            prices={m: p for m, p in self.prices.items() if m in models},
+            skipped=dict(self.skipped),
+        )
+
+
+def load_dataset(
+    path: str | Path | Sequence[str | Path],
+    *,
+    models: Sequence[str] | None = None,
+    on_invalid: Literal["skip", "error"] = "skip",
+) -> RoutingDataset:
+    """Read routing data from one or more files into a `RoutingDataset`.
+
+    Args:
+        path: a `.jsonl`, `.jsonl.gz`, `.csv` or `.parquet` file, or a list of them.
+        models: keep only these models (default: every model the files score).
+        on_invalid: what to do with a row whose prompt is empty, whose score is missing or
+            not a finite number, or that lacks one of the models: `"skip"` drops it and
+            counts it in `dataset.skipped` (and warns), `"error"` raises `DatasetError`.
+
+    Raises:
+        DatasetError: the file is missing or unreadable, has no usable rows, or (with
+            `on_invalid="error"`) holds an invalid row.
+    """
+    if on_invalid not in ("skip", "error"):
+        raise DatasetError(f"on_invalid must be 'skip' or 'error', not {on_invalid!r}")
+    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    if not paths:
+        raise DatasetError("no dataset file given")
+    raw: list[tuple[str, int, dict[str, Any]]] = []
+    prices: dict[str, ModelPrice] = {}
+    for p in paths:
+        if not p.is_file():
+            raise DatasetError(f"dataset file not found: {p}")
+        raw.extend((str(p), i + 1, row) for i, row in enumerate(_read_rows(p)))
+        prices.update(_read_prices(p.parent / "models.json"))
+    if not raw:
+        raise DatasetError(f"no rows in {', '.join(map(str, paths))}")
+
+    if models is None:
+        counts: Counter[str] = Counter()
+        for _, _, row in raw:
+            if isinstance(row.get("scores"), dict):
+                counts.update(row["scores"].keys())
+        model_list = sorted(counts)
+    else:
+        model_list = list(models)
+    if not model_list:
+        raise DatasetError("no row has a `scores` object {model: score}; nothing to learn from")
+
+    skipped: Counter[str] = Counter()
+    prompts: list[str] = []
+    scores, costs, chars = [], [], []
+    groups: list[str] = []
+    meta: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    has_cost = has_chars = has_group = False
+    for src, line, row in raw:
+        reason = _invalid_reason(row, model_list)
+        if reason is None and row["prompt"] in seen:
+            reason = "duplicate prompt"
+        if reason is not None:
+            if on_invalid == "error":
+                raise DatasetError(f"{src}, row {line}: {reason}")
+            skipped[reason] += 1
+            continue
+        seen.add(row["prompt"])
+        prompts.append(row["prompt"])
+        scores.append([float(row["scores"][m]) for m in model_list])
+        c = row.get("cost_usd") if isinstance(row.get("cost_usd"), dict) else {}
+        o = row.get("output_chars") if isinstance(row.get("output_chars"), dict) else {}
+        has_cost |= bool(c)
+        has_chars |= bool(o)
+        costs.append([_num(c.get(m)) for m in model_list])
+        chars.append([_num(o.get(m)) for m in model_list])
+        g = next((row[k] for k in GROUP_FIELDS if isinstance(row.get(k), str) and row[k]), None)
+        has_group |= g is not None
+        groups.append(g or "")
+        meta.append(
+            {
+                k: v
+                for k, v in row.items()
+                if k not in _DICT_FIELDS and k != "prompt" and isinstance(v, (str, int, float, bool))
+            }
+        )
+    if not prompts:
+        raise DatasetError(
+            f"every row was invalid ({dict(skipped)}); check the `prompt` and `scores` fields"
+        )
+    if skipped:
+        msg = ", ".join(f"{n} ({r})" for r, n in skipped.most_common())
+        warnings.warn(f"load_dataset skipped {sum(skipped.values())} rows: {msg}", stacklevel=2)
+    return RoutingDataset(
+        prompts=prompts,
+        models=model_list,
+        scores=np.array(scores, dtype=np.float64),
+        cost_usd=np.array(costs, dtype=np.float64) if has_cost else None,
+        output_chars=np.array(chars, dtype=np.float64) if has_chars else None,
+        groups=groups if has_group else None,
+        meta=meta,
+        prices={m: p for m, p in prices.items() if m in model_list},
+        skipped=dict(skipped),
+    )
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v) if v is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _invalid_reason(row: dict[str, Any], models: list[str]) -> str | None:
+    prompt = row.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "empty or missing prompt"
+    s = row.get("scores")
+    if not isinstance(s, dict):
+        return "missing `scores` object"
+    for m in models:
+        if m not in s or s[m] is None:
+            return f"no score for model {m!r}"
+        v = _num(s[m])
+        if not math.isfinite(v):
+            return f"score for {m!r} is not a finite number"
+    return None
+
+
+def _read_rows(path: Path) -> Iterator[dict[str, Any]]:
+    name = path.name.lower()
+    try:
+        if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
+            yield from _read_jsonl(path)
+        elif name.endswith((".csv", ".csv.gz")):
+            yield from _read_csv(path)
+        elif name.endswith(".parquet"):
+            yield from _read_parquet(path)
+        else:
+            raise DatasetError(
+                f"unsupported file type {path.name!r}: use .jsonl, .jsonl.gz, .csv or .parquet"
+            )
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise DatasetError(f"cannot read {path}: {e}") from e
+
+
+def _open_text(path: Path):
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with _open_text(path) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DatasetError(f"{path}, line {i}: not valid JSON ({e.msg})") from e
+            if not isinstance(row, dict):
+                raise DatasetError(f"{path}, line {i}: expected a JSON object per line")
+            yield row
+
+
+def _unflatten(row: dict[str, Any]) -> dict[str, Any]:
+    """Turn `scores.<model>` columns and JSON-string dict columns back into dicts."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+            continue
+        head, dot, model = k.partition(".")
+        if dot and head in _DICT_FIELDS:
+            out.setdefault(head, {})[model] = v
+        elif k in _DICT_FIELDS and isinstance(v, str):
+            try:
+                out[k] = json.loads(v)
+            except json.JSONDecodeError as e:
+                raise DatasetError(f"column {k!r} must hold a JSON object, got {v[:60]!r}") from e
+        else:
+            out[k] = v
+    return out
+
+
+def _read_csv(path: Path) -> Iterable[dict[str, Any]]:
+    with _open_text(path) as f:
+        for row in csv.DictReader(f):
+            yield _unflatten(dict(row))
+
+
+def _read_parquet(path: Path) -> Iterable[dict[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        raise DatasetError(
+            "reading Parquet needs pyarrow: pip install 'autorouter[parquet]'"
+        ) from e
+    for row in pq.read_table(path).to_pylist():
+        # Parquet maps come back as lists of (key, value) pairs.
+        for k in _DICT_FIELDS:
+            if isinstance(row.get(k), list):
+                row[k] = dict(row[k])
+        yield _unflatten(row)
+
+
+def _read_prices(path: Path) -> dict[str, ModelPrice]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    out = {}
+    for name, entry in data.items() if isinstance(data, dict) else []:
+        try:
+            out[name] = ModelPrice(
+                float(entry["input_price_usd_per_1m_tokens"]),
+                float(entry["output_price_usd_per_1m_tokens"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out

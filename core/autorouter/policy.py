@@ -1,0 +1,98 @@
+"""The routing policy: turn predicted quality and cost into a ranking for a given tradeoff.
+
+A candidate's score is `quality - lam * cost`. The user-facing `tradeoff` in [0, 1] is mapped
+to `lam` by a table calibrated on the training prompts, so that equal steps of `tradeoff` give
+equal ratios of expected spend: 0 buys the best predicted quality whatever it costs, 1 the
+cheapest model, 0.5 about the geometric middle of the two spends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InvalidRequestError
+
+DEFAULT_TRADEOFF = 0.3
+
+
+def check_tradeoff(t: float) -> float:
+    try:
+        t = float(t)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"tradeoff must be a number in [0, 1], got {t!r}") from None
+    if math.isnan(t) or not 0.0 <= t <= 1.0:
+        raise InvalidRequestError(
+            f"tradeoff must be in [0, 1] (0 = best quality, 1 = cheapest), got {t}"
+        )
+    return t
+
+
+def check_max_cost(c: float | None) -> float | None:
+    if c is None:
+        return None
+    try:
+        c = float(c)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"max_cost must be a number of USD per call, got {c!r}") from None
+    if math.isnan(c) or c <= 0:
+        raise InvalidRequestError(f"max_cost must be a positive number of USD per call, got {c}")
+    return c
+
+
+@dataclass
+class TradeoffScale:
+    """Monotone table from tradeoff in [0, 1) to the cost weight `lam` (USD^-1)."""
+
+    t: np.ndarray
+    lam: np.ndarray
+
+    @classmethod
+    def calibrate(cls, quality: np.ndarray, cost: np.ndarray, points: int = 240) -> TradeoffScale:
+        """Fit the table on predicted (n, m) quality and cost of the training prompts."""
+        rows = np.arange(len(quality))
+        ref = float(np.median(cost))
+        lams = np.concatenate([[0.0], np.geomspace(1e-4, 1e4, points) / max(ref, 1e-12)])
+        spend = np.array(
+            [cost[rows, np.argmax(quality - lam * cost, axis=1)].mean() for lam in lams]
+        )
+        cheapest = cost[rows, np.argmin(cost, axis=1)].mean()
+        top, low = math.log(max(spend[0], 1e-12)), math.log(max(cheapest, 1e-12))
+        if top - low < 1e-9:  # every model costs the same: the knob has nothing to trade
+            return cls(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
+        t = np.clip((top - np.log(np.maximum(spend, 1e-12))) / (top - low), 0.0, 1.0)
+        t = np.maximum.accumulate(t)
+        keep = np.concatenate([[True], np.diff(t) > 1e-9])
+        return cls(t[keep], lams[keep])
+
+    def lam_for(self, tradeoff: float) -> float:
+        """The cost weight for `tradeoff` (inf at 1: cheapest model)."""
+        if tradeoff >= 1.0:
+            return math.inf
+        if len(self.t) < 2 or tradeoff <= self.t[0]:
+            return float(self.lam[0])
+        if tradeoff >= self.t[-1]:
+            return float(self.lam[-1]) * 10.0
+        i = int(np.searchsorted(self.t, tradeoff))
+        t0, t1, l0, l1 = self.t[i - 1], self.t[i], self.lam[i - 1], self.lam[i]
+        if l0 <= 0:
+            return float(l1 * (tradeoff - t0) / (t1 - t0))
+        frac = (tradeoff - t0) / (t1 - t0)
+        return float(math.exp(math.log(l0) + frac * (math.log(l1) - math.log(l0))))
+
+
+def policy_scores(quality: np.ndarray, cost: np.ndarray, lam: float) -> np.ndarray:
+    """Score of every candidate (higher is better); ties in quality go to the cheaper model."""
+    if math.isinf(lam):
+        # The cheapest model, ties broken by quality; scaled so the score still reads as "-cost".
+        return -cost + 1e-12 * quality
+    return quality - lam * cost - 1e-9 * cost / max(float(np.max(cost)), 1e-12)
+
+
+def rank(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Column order per row: eligible candidates by descending score, then the excluded ones."""
+    key = np.where(eligible, scores, -np.inf)
+    order = np.argsort(-key, axis=-1, kind="stable")
+    return order

@@ -1,0 +1,190 @@
+"""Predict, for every candidate model, the quality of its answer and the cost of the call.
+
+Quality blends two learners on the prompt embedding, weighted by cross-validation on the
+training data: per-model logistic regression (a smooth, global view) and a prototype model
+(spherical k-means clusters of the training prompts holding each model's shrunken mean score
+per cluster: a local view that also names the prompt's domain). Cost comes from per-prompt
+costs where the data has them (a per-model linear model in prompt length plus a per-cluster
+correction for answer length), else from list prices and a predicted answer length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._linalg import fit_logistic, sigmoid, spherical_kmeans
+
+CHARS_PER_TOKEN = 4.0
+#: assumed answer length when the data says nothing about it
+DEFAULT_OUTPUT_TOKENS = 300.0
+
+
+def n_prototypes(n: int) -> int:
+    return int(np.clip(n // 12, 4, 256))
+
+
+@dataclass
+class Prototypes:
+    """Cluster centres of the training prompts and a soft assignment rule."""
+
+    centroids: np.ndarray  # (k, d) unit rows
+    counts: np.ndarray  # (k,)
+    temperature: float = 0.05
+    top: int = 8
+
+    @classmethod
+    def fit(cls, x: np.ndarray, seed: int = 0) -> tuple[Prototypes, np.ndarray]:
+        c, labels = spherical_kmeans(x, n_prototypes(len(x)), seed=seed)
+        counts = np.bincount(labels, minlength=len(c)).astype(np.float64)
+        return cls(c, counts), labels
+
+    def weights(self, x: np.ndarray) -> np.ndarray:
+        """(n, k) soft assignment: softmax of similarity over the `top` nearest centres."""
+        sim = x @ self.centroids.T
+        k = sim.shape[1]
+        if k > self.top:
+            cut = np.partition(sim, k - self.top, axis=1)[:, k - self.top][:, None]
+            sim = np.where(sim >= cut, sim, -np.inf)
+        z = (sim - sim.max(axis=1, keepdims=True)) / self.temperature
+        w = np.exp(z)
+        return w / w.sum(axis=1, keepdims=True)
+
+
+def cluster_means(labels: np.ndarray, k: int, y: np.ndarray, prior: np.ndarray, strength: float) -> np.ndarray:
+    """Per-cluster means of `y` (n, m), shrunk toward `prior` (m,) with `strength` pseudo-rows."""
+    sums = np.zeros((k, y.shape[1]))
+    np.add.at(sums, labels, y)
+    counts = np.bincount(labels, minlength=k)[:, None]
+    return (sums + strength * prior) / (counts + strength)
+
+
+@dataclass
+class QualityModel:
+    """Predicted quality in [0, 1] per model for an embedded prompt."""
+
+    logit_w: np.ndarray  # (d + 1, m)
+    proto_means: np.ndarray  # (k, m)
+    blend: float  # weight of the logistic part
+    l2: float
+    shrink: float
+
+    @staticmethod
+    def _fit_parts(
+        x: np.ndarray, y: np.ndarray, protos: Prototypes, labels: np.ndarray, l2: float, shrink: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        w = np.stack([fit_logistic(x, y[:, j], l2=l2) for j in range(y.shape[1])], axis=1)
+        means = cluster_means(labels, len(protos.centroids), y, y.mean(axis=0), shrink)
+        return w, means
+
+    @staticmethod
+    def _predict_parts(
+        x: np.ndarray, w: np.ndarray, means: np.ndarray, protos: Prototypes
+    ) -> tuple[np.ndarray, np.ndarray]:
+        q_lin = sigmoid(x @ w[:-1] + w[-1])
+        q_proto = protos.weights(x) @ means
+        return q_lin, q_proto
+
+    @classmethod
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        protos: Prototypes,
+        labels: np.ndarray,
+        *,
+        folds: int = 3,
+        seed: int = 0,
+        l2_grid: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0),
+        shrink: float = 10.0,
+    ) -> QualityModel:
+        """Fit both parts; choose the L2 strength and the blend by K-fold cross-validation."""
+        n = len(x)
+        rng = np.random.default_rng(seed)
+        fold = rng.permutation(n) % folds if n >= 30 else np.zeros(n, dtype=int)
+        oof_lin = {l2: np.zeros_like(y) for l2 in l2_grid}
+        oof_proto = np.zeros_like(y)
+        if n >= 30:
+            for f in range(folds):
+                tr, te = fold != f, fold == f
+                p_f, lab_f = Prototypes.fit(x[tr], seed=seed)
+                means = cluster_means(lab_f, len(p_f.centroids), y[tr], y[tr].mean(axis=0), shrink)
+                oof_proto[te] = p_f.weights(x[te]) @ means
+                for l2 in l2_grid:
+                    w = np.stack([fit_logistic(x[tr], y[tr, j], l2=l2) for j in range(y.shape[1])], 1)
+                    oof_lin[l2][te] = sigmoid(x[te] @ w[:-1] + w[-1])
+            best_l2 = min(l2_grid, key=lambda l2: float(np.mean((oof_lin[l2] - y) ** 2)))
+            blends = np.linspace(0.0, 1.0, 11)
+            errs = [np.mean((b * oof_lin[best_l2] + (1 - b) * oof_proto - y) ** 2) for b in blends]
+            blend = float(blends[int(np.argmin(errs))])
+        else:  # too little data to cross-validate: lean on the cluster means
+            best_l2, blend = max(l2_grid), 0.0
+        w, means = cls._fit_parts(x, y, protos, labels, best_l2, shrink)
+        return cls(w.astype(np.float32), means.astype(np.float32), blend, best_l2, shrink)
+
+    def predict(self, x: np.ndarray, proto_w: np.ndarray) -> np.ndarray:
+        q_lin = sigmoid(x @ self.logit_w[:-1] + self.logit_w[-1])
+        q_proto = proto_w @ self.proto_means
+        return np.clip(self.blend * q_lin + (1 - self.blend) * q_proto, 0.0, 1.0)
+
+
+@dataclass
+class CostModel:
+    """Predicted USD cost per model of answering a prompt.
+
+    `mode` is "observed" (learned from per-prompt costs), "prices" (list prices times
+    predicted tokens) or "none" (no cost information: every model costs the same).
+    """
+
+    mode: str
+    base: np.ndarray  # (m,) USD per call independent of length
+    per_char: np.ndarray  # (m,) USD per prompt character
+    proto_extra: np.ndarray  # (k, m) per-cluster USD correction (answer length)
+    floor: np.ndarray  # (m,) smallest plausible cost
+
+    @classmethod
+    def fit(
+        cls,
+        chars: np.ndarray,
+        proto_labels: np.ndarray,
+        k: int,
+        *,
+        cost_usd: np.ndarray | None,
+        output_chars: np.ndarray | None,
+        prices: np.ndarray | None,
+    ) -> CostModel:
+        m = (cost_usd.shape[1] if cost_usd is not None else prices.shape[0] if prices is not None
+             else output_chars.shape[1] if output_chars is not None else 0)
+        if cost_usd is not None and np.isfinite(cost_usd).any():
+            base, per_char = np.zeros(m), np.zeros(m)
+            resid = np.zeros_like(cost_usd)
+            floor = np.zeros(m)
+            for j in range(m):
+                ok = np.isfinite(cost_usd[:, j])
+                if ok.sum() < 2:
+                    continue
+                a = np.c_[np.ones(ok.sum()), chars[ok]]
+                coef, *_ = np.linalg.lstsq(a, cost_usd[ok, j], rcond=None)
+                base[j], per_char[j] = coef
+                if per_char[j] < 0:  # cost cannot fall with length; fall back to a mean
+                    base[j], per_char[j] = cost_usd[ok, j].mean(), 0.0
+                resid[ok, j] = cost_usd[ok, j] - (base[j] + per_char[j] * chars[ok])
+                floor[j] = max(np.min(cost_usd[ok, j]), 0.0) * 0.5
+            extra = cluster_means(proto_labels, k, resid, np.zeros(m), 5.0)
+            return cls("observed", base, per_char, extra, floor)
+        if prices is not None:
+            pin, pout = prices[:, 0] / 1e6, prices[:, 1] / 1e6
+            per_char = pin / CHARS_PER_TOKEN
+            if output_chars is not None and np.isfinite(output_chars).any():
+                oc = np.where(np.isfinite(output_chars), output_chars, np.nanmean(output_chars, axis=0))
+                out_tokens = cluster_means(proto_labels, k, oc, np.nanmean(output_chars, axis=0), 5.0)
+                out_tokens = out_tokens / CHARS_PER_TOKEN
+            else:
+                out_tokens = np.full((k, m), DEFAULT_OUTPUT_TOKENS)
+            return cls("prices", np.zeros(m), per_char, out_tokens * pout, np.zeros(m))
+        return cls("none", np.ones(m) * 1e-6, np.zeros(m), np.zeros((k, m)), np.zeros(m))
+
+    def predict(self, chars: np.ndarray, proto_w: np.ndarray) -> np.ndarray:
+        c = self.base + np.outer(chars, self.per_char) + proto_w @ self.proto_extra
+        return np.maximum(c, np.maximum(self.floor, 1e-9))
