@@ -1,0 +1,202 @@
+"""Router behaviour a user relies on: it learns who is good at what, the knob's ends, batch ==
+one-by-one, constraints, explanations, save/load round trips and typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+import autorouter
+from autorouter import (
+    InvalidRequestError,
+    NoCandidateError,
+    NotFittedError,
+    Router,
+    RouterLoadError,
+    RoutingDecision,
+    UnknownModelError,
+)
+
+from synthetic import hash_embed, make_rows, write_jsonl
+
+MATH = "prove that 17 plus 4 is an integer"
+CODE = "write a python function to sort 12 lists"
+CHAT = "hello there friend number 7"
+
+
+def test_fit_returns_fitted_router_with_learned_attributes(fitted):
+    assert isinstance(fitted, Router)
+    assert fitted.models_ == ["big", "coder", "tiny"]
+    assert fitted.n_train_ == 300
+    assert fitted.cost_.mode == "observed"
+
+
+def test_fit_on_the_class_uses_defaults(data_file):
+    r = Router.fit(data_file, embedder=hash_embed)
+    assert r.tradeoff == autorouter.DEFAULT_TRADEOFF
+    assert isinstance(r.route(CODE), RoutingDecision)
+
+
+def test_learns_who_is_good_at_what(fitted):
+    q, c = fitted.predict([MATH, CODE, CHAT])
+    big, coder, tiny = 0, 1, 2
+    assert q[0, big] > q[0, coder] > q[0, tiny] - 0.05
+    assert q[1, coder] > q[1, tiny] + 0.3
+    assert q[2, tiny] > 0.6
+    assert np.all(c[:, big] > c[:, coder]) and np.all(c[:, coder] > c[:, tiny])
+
+
+def test_knob_ends(fitted):
+    for p in (MATH, CODE, CHAT):
+        best = fitted.route(p, tradeoff=0.0)
+        assert best.model == max(best.ranking, key=lambda r: r.quality).model
+        cheap = fitted.route(p, tradeoff=1.0)
+        assert cheap.model == min(cheap.ranking, key=lambda r: r.cost_usd).model == "tiny"
+    # in between, the router buys what is worth it
+    assert fitted.route(MATH, tradeoff=0.0).model == "big"
+    assert fitted.route(CODE, tradeoff=0.5).model == "coder"
+    assert fitted.route(CHAT, tradeoff=0.7).model == "tiny"
+
+
+def test_spend_falls_as_tradeoff_rises(fitted, rows):
+    prompts = [r["prompt"] for r in make_rows(60, seed=1)]
+    spend = [np.mean([d.chosen.cost_usd for d in fitted.route_batch(prompts, tradeoff=t)])
+             for t in np.linspace(0, 1, 6)]
+    assert all(a >= b for a, b in zip(spend, spend[1:]))
+    assert spend[0] > 5 * spend[-1]
+
+
+def test_ranking_lists_every_candidate_best_first(fitted):
+    d = fitted.route(CODE, tradeoff=0.4)
+    assert sorted(r.model for r in d.ranking) == fitted.models_
+    scores = [r.score for r in d.ranking]
+    assert scores == sorted(scores, reverse=True)
+    assert d.model == d.ranking[0].model and d.tradeoff == 0.4
+    assert d.fallbacks == [r.model for r in d.ranking[1:]]
+    assert d.model in d.explanation and "tradeoff 0.40" in d.explanation
+    assert "looks like code" in d.explanation
+
+
+def test_batch_equals_one_by_one(fitted):
+    prompts = [MATH, CODE, CHAT, "write python code that parses 3 json files"]
+    batch = fitted.route_batch(prompts, tradeoff=0.35)
+    single = [fitted.route(p, tradeoff=0.35) for p in prompts]
+    for b, s in zip(batch, single):
+        assert b.model == s.model
+        assert [r.model for r in b.ranking] == [r.model for r in s.ranking]
+        assert np.allclose([r.score for r in b.ranking], [r.score for r in s.ranking], atol=1e-9)
+
+
+def test_aroute_matches_route(fitted):
+    d = asyncio.run(fitted.aroute(CODE, tradeoff=0.5))
+    assert d == fitted.route(CODE, tradeoff=0.5)
+
+
+def test_chat_messages_route_on_last_user_message(fitted):
+    msgs = [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": MATH},
+        {"role": "assistant", "content": "Sure."},
+        {"role": "user", "content": [{"type": "text", "text": CHAT}]},
+    ]
+    assert fitted.route(msgs, tradeoff=0.7).model == fitted.route(CHAT, tradeoff=0.7).model
+
+
+def test_max_cost_excludes_dear_models(fitted):
+    d = fitted.route(MATH, tradeoff=0.0, max_cost=0.005)
+    assert d.model != "big"
+    big = next(r for r in d.ranking if r.model == "big")
+    assert not big.eligible and "max_cost" in big.excluded_because
+    assert d.ranking[-1].model == "big"
+    with pytest.raises(NoCandidateError, match="raise max_cost"):
+        fitted.route(MATH, max_cost=1e-9)
+
+
+def test_candidates_restrict_the_choice(fitted):
+    d = fitted.route(MATH, tradeoff=0.0, candidates=["coder", "tiny"])
+    assert d.model in ("coder", "tiny")
+    with pytest.raises(UnknownModelError, match="this router knows"):
+        fitted.route(MATH, candidates=["gpt-9"])
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "high"])
+def test_bad_tradeoff_is_a_clear_error(fitted, bad):
+    with pytest.raises(InvalidRequestError, match="tradeoff"):
+        fitted.route(CODE, tradeoff=bad)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [("", "empty"), ("   ", "empty"), ([], "message list is empty"),
+     ([{"role": "wizard", "content": "hi"}], "unknown role"),
+     ([{"role": "user", "content": ""}], "no text"), (42, "expected a prompt string")],
+)
+def test_bad_prompts_are_clear_errors(fitted, bad, match):
+    with pytest.raises(InvalidRequestError, match=match):
+        fitted.route(bad)
+
+
+def test_unfitted_router_says_so():
+    with pytest.raises(NotFittedError, match="not fitted"):
+        Router().route("hi")
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    fitted.save(tmp_path / "r")
+    files = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert files == ["arrays.npz", "router.json"]
+    # a callable embedder cannot be saved: loading says how to pass it again
+    with pytest.raises(RouterLoadError, match="embedder="):
+        Router.load(tmp_path / "r")
+    loaded = Router.load(tmp_path / "r", embedder=hash_embed)
+    prompts = [MATH, CODE, CHAT]
+    for t in (0.0, 0.3, 1.0):
+        assert loaded.route_batch(prompts, tradeoff=t) == fitted.route_batch(prompts, tradeoff=t)
+
+
+def test_loading_a_corrupt_or_foreign_folder_is_a_typed_error(fitted, tmp_path):
+    with pytest.raises(RouterLoadError, match="not a saved router"):
+        Router.load(tmp_path / "missing")
+    d = fitted.save(tmp_path / "r")
+    (d / "router.json").write_text("{not json")
+    with pytest.raises(RouterLoadError, match="not valid JSON"):
+        Router.load(d, embedder=hash_embed)
+    (d / "router.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(RouterLoadError, match="not written by autorouter"):
+        Router.load(d, embedder=hash_embed)
+    fitted.save(d)
+    meta = json.loads((d / "router.json").read_text())
+    meta["format_version"] = 999
+    (d / "router.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLoadError, match="format 999"):
+        Router.load(d, embedder=hash_embed)
+    fitted.save(d)
+    (d / "arrays.npz").write_bytes(b"garbage")
+    with pytest.raises(RouterLoadError, match="corrupt"):
+        Router.load(d, embedder=hash_embed)
+
+
+def test_wrong_embedder_dimension_is_caught(fitted, tmp_path):
+    fitted.save(tmp_path / "r")
+    r = Router.load(tmp_path / "r", embedder=lambda texts: np.ones((len(texts), 5)))
+    with pytest.raises(autorouter.EmbedderError, match="trained on dim 64"):
+        r.route(CODE)
+
+
+def test_prices_instead_of_costs(tmp_path):
+    rows = make_rows(150)
+    for r in rows:
+        del r["cost_usd"]
+    ds = autorouter.load_dataset(write_jsonl(rows, tmp_path / "p.jsonl"))
+    prices = {"big": (10.0, 30.0), "coder": (1.0, 2.0), "tiny": (0.1, 0.1)}
+    r = Router(embedder=hash_embed, prices=prices).fit(ds)
+    assert r.cost_.mode == "prices"
+    d = r.route(CHAT, tradeoff=1.0)
+    assert d.model == "tiny"
+    big = next(x for x in d.ranking if x.model == "big")
+    assert big.cost_usd > 50 * next(x for x in d.ranking if x.model == "tiny").cost_usd
+    with pytest.raises(InvalidRequestError, match="not for"):
+        Router(embedder=hash_embed, prices={"big": (1, 1)}).fit(ds)
