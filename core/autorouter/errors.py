@@ -144,6 +144,9 @@ class MissingAPIKeyError(AutorouterError):
         )
         self.env_var = env_var
 
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # args hold the message, not env_var
+        return (type(self), (self.env_var,))
+
 
 class FallbackExhaustedError(AutorouterError):
     """Every model of a ranking failed; `failures` lists each model tried and its last error."""
@@ -155,6 +158,10 @@ class FallbackExhaustedError(AutorouterError):
         )
         why = f" ({reason})" if reason else ""
         super().__init__(f"no model answered{why}; tried {tried or 'none'}")
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[list[tuple[str, BaseException]], str]]:
+        return (type(self), (self.failures, self.reason))
 
     @property
     def models(self) -> list[str]:

@@ -1,0 +1,164 @@
+"""The `autorouter` command: train a router, route a prompt, evaluate a router on data."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import AutorouterError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Send each prompt to the model that gives the best answer for the money.",
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(e: Exception) -> None:
+    err.print(f"[bold red]error:[/] {e}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def train(
+    data: Annotated[list[Path], typer.Argument(help="routing data files (.jsonl[.gz], .csv, .parquet)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder to write the router to")],
+    embedder: Annotated[str, typer.Option(help="'default' (MiniLM), 'static' (fastest)")] = "default",
+    tradeoff: Annotated[float, typer.Option(help="default knob: 0 best quality, 1 cheapest")] = 0.3,
+    prices: Annotated[
+        Optional[Path],
+        typer.Option(help="JSON {model: [USD per 1M input tokens, per 1M output tokens]}"),
+    ] = None,
+) -> None:
+    """Learn a router from routing data and save it to a folder."""
+    from .dataset import load_dataset
+    from .router import Router
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = load_dataset(data)
+        for w in caught:
+            err.print(f"[yellow]warning:[/] {w.message}")
+        price_map = json.loads(prices.read_text()) if prices else None
+        console.print(f"training on {len(ds)} prompts, {len(ds.models)} models")
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=False,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def report(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            router = Router(embedder=embedder, tradeoff=tradeoff, prices=price_map).fit(ds, progress=report)
+        router.save(out)
+    except (AutorouterError, OSError, json.JSONDecodeError) as e:
+        _fail(e)
+    console.print(f"saved router to {out}  (cost from: {router.cost_.mode})")
+
+
+def _load_router(folder: Optional[Path]):
+    from .router import Router
+
+    if folder is None:
+        raise AutorouterError(
+            "no --router given: train one first, e.g. "
+            "`autorouter train data.jsonl.gz --out my-router`, then pass --router my-router"
+        )
+    return Router.load(folder)
+
+
+@app.command()
+def route(
+    prompt: Annotated[str, typer.Argument(help="the prompt to route")],
+    router: Annotated[Optional[Path], typer.Option("--router", "-r", help="a trained router folder")] = None,
+    tradeoff: Annotated[Optional[float], typer.Option(help="0 best quality .. 1 cheapest")] = None,
+    max_cost: Annotated[Optional[float], typer.Option(help="USD cap per call")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON")] = False,
+) -> None:
+    """Pick a model for PROMPT and show the full ranking."""
+    try:
+        r = _load_router(router)
+        d = r.route(prompt, tradeoff=tradeoff, max_cost=max_cost)
+    except AutorouterError as e:
+        _fail(e)
+    if as_json:
+        sys.stdout.write(d.model_dump_json(indent=2) + "\n")
+        return
+    console.print(f"[bold]{d.model}[/]")
+    console.print(d.explanation, highlight=False)
+    table = Table("rank", "model", "pred. quality", "pred. cost (USD)", "score", "note")
+    for i, c in enumerate(d.ranking, 1):
+        table.add_row(str(i), c.model, f"{c.quality:.3f}", f"{c.cost_usd:.6f}", f"{c.score:.4f}",
+                      c.excluded_because or ("chosen" if i == 1 else ""))
+    console.print(table)
+
+
+@app.command("eval")
+def evaluate(
+    router_dir: Annotated[Path, typer.Argument(help="a trained router folder")],
+    data: Annotated[list[Path], typer.Argument(help="test data files")],
+    knn_train: Annotated[
+        Optional[list[Path]], typer.Option("--knn-train", help="training data for the kNN baseline")
+    ] = None,
+    prices: Annotated[Optional[Path], typer.Option(help="JSON prices for data without costs")] = None,
+    points: Annotated[int, typer.Option(help="tradeoff settings swept from 0 to 1")] = 21,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+    plot: Annotated[Optional[Path], typer.Option(help="draw the cost-quality curves to this PNG")] = None,
+) -> None:
+    """Figures of evaluation.md for a router on test data, with the reference points beside it."""
+    from .dataset import load_dataset
+    from .report import evaluation_report, plot_report, true_costs
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = load_dataset(data)
+            knn_ds = load_dataset(knn_train) if knn_train else None
+        router = _load_router(router_dir)
+        price_map = json.loads(prices.read_text()) if prices else None
+        costs, cost_note = true_costs(ds, price_map)
+        report = evaluation_report(router, ds, costs, knn_ds, points=points)
+        report["cost_source"] = cost_note
+    except (AutorouterError, OSError, json.JSONDecodeError) as e:
+        _fail(e)
+    if plot:
+        plot_report(report, plot)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    console.print(f"{len(ds)} test prompts; cost: {cost_note}")
+    table = Table("router", "AIQ", "saving95", "lift", "gap", "max quality", "mean cost (USD)")
+    for name, f in report["figures"].items():
+        s95 = "n/a" if f["saving95"] is None else f"{f['saving95']:.3f}"
+        table.add_row(name, f"{f['aiq']:.3f}", s95, f"{f['lift']:+.3f}", f"{f['gap']:.2f}",
+                      f"{f['max_quality']:.3f}", f"{f['mean_cost']:.6f}")
+    console.print(table)
+    singles = Table("single model", "quality", "mean cost (USD)")
+    for m, (q, c) in report["single_models"].items():
+        singles.add_row(m, f"{q:.3f}", f"{c:.6f}")
+    console.print(singles)
+    if plot:
+        console.print(f"curves drawn to {plot}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,571 @@
+"""One retry-and-fallback policy for every way autorouter calls a model.
+
+A transient failure (rate limit, 5xx, timeout, dropped connection) is retried on the same
+model with exponential backoff and jitter, within a time budget; then the next model of
+the ranking is tried. A model given up on cools down: while it cools, later rankings try
+it last. A failure that says the request itself is wrong (400, 401, 403) surfaces at once,
+unchanged. A stream falls back only before its first item; once the caller has text, a
+break raises `StreamInterruptedError` instead.
+
+The policy knows nothing of HTTP: callers pass their own call function and, if their
+exceptions are not autorouter's `ProviderError`s, a `classify` function for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import inspect
+import logging
+import random
+import threading
+import time
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autorouter.decision import RoutingDecision
+from autorouter.errors import (
+    FallbackExhaustedError,
+    InvalidRequestError,
+    ProviderError,
+    StreamInterruptedError,
+)
+
+__all__ = [
+    "Attempt",
+    "AsyncFallbackStream",
+    "Classify",
+    "CooldownTracker",
+    "FallbackResult",
+    "FallbackStream",
+    "RetryPolicy",
+    "arun_with_fallback",
+    "astream_with_fallback",
+    "default_cooldowns",
+    "retry_after_from_headers",
+    "run_with_fallback",
+    "stream_with_fallback",
+]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("autorouter.reliability")
+
+Classify = Callable[[BaseException], "bool | None"]
+"""Says whether an exception is transient (True: retry, then fall back), permanent
+(False: re-raise at once), or unknown to it (None: autorouter decides; its own
+`ProviderError`s carry `retryable`, anything else is re-raised at once)."""
+
+
+class RetryPolicy(BaseModel):
+    """How hard to try: attempts per model, backoff, total time, and cooldown length."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts_per_model: int = Field(default=2, ge=1, description="tries per model")
+    base_delay: float = Field(default=0.25, ge=0, description="first backoff, seconds")
+    max_delay: float = Field(
+        default=4.0, ge=0, description="longest wait before a retry; a longer Retry-After "
+        "makes us move to the next model instead"
+    )
+    jitter: bool = Field(default=True, description="randomise backoffs so clients spread out")
+    total_budget_s: float = Field(
+        default=30.0, gt=0, description="no new attempt starts after this many seconds"
+    )
+    cooldown_s: float = Field(
+        default=30.0, ge=0, description="how long a model given up on is tried last; 0: never"
+    )
+
+    def backoff(self, retry: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number `retry` (1 = the first retry)."""
+        delay: float = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
+        if self.jitter:  # "equal jitter": spread out, yet never retry immediately
+            delay = delay / 2 + (rng or random).uniform(0, delay / 2)
+        return delay
+
+
+class CooldownTracker:
+    """Which models failed recently and until when; thread-safe.
+
+    `clock` returns seconds (monotonic); tests pass a fake one.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def cool(self, model: str, seconds: float) -> None:
+        """Put `model` at the back of rankings for `seconds` (never shortening a cooldown)."""
+        if seconds <= 0:
+            return
+        with self._lock:
+            until = self._clock() + seconds
+            self._until[model] = max(until, self._until.get(model, until))
+
+    def remaining(self, model: str) -> float:
+        """Seconds until `model` is no longer cooling; 0 if it is not."""
+        with self._lock:
+            left = self._until.get(model, 0.0) - self._clock()
+            if left <= 0:
+                self._until.pop(model, None)
+                return 0.0
+            return left
+
+    def is_cooling(self, model: str) -> bool:
+        return self.remaining(model) > 0
+
+    def order(self, models: Iterable[str]) -> list[str]:
+        """`models` with the cooling ones moved to the end, each group in its own order."""
+        models = list(models)
+        cooling = {m for m in models if self.is_cooling(m)}
+        return [m for m in models if m not in cooling] + [m for m in models if m in cooling]
+
+    def clear(self, model: str | None = None) -> None:
+        """End the cooldown of `model`, or of every model."""
+        with self._lock:
+            if model is None:
+                self._until.clear()
+            else:
+                self._until.pop(model, None)
+
+
+default_cooldowns = CooldownTracker()
+"""The process-wide tracker every fallback uses unless given another one."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One call of one model: `error` is None for the one that answered."""
+
+    model: str
+    number: int  # 1 for the first try of this model
+    error: BaseException | None
+    elapsed_s: float
+
+
+class FallbackResult(NamedTuple, Generic[T]):
+    """What answered: the value, the model that gave it, and every attempt made."""
+
+    value: T
+    model: str
+    attempts: tuple[Attempt, ...]
+
+
+def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
+    """Seconds a provider asked us to wait: `retry-after-ms`, or `retry-after` in seconds or
+    as an HTTP date; None if it did not say."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        value = lowered.get("retry-after")
+        if value is None:
+            return None
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+# --- the shared bookkeeping of one fallback run -----------------------------------------
+
+
+def _model_names(models: Sequence[str] | RoutingDecision) -> list[str]:
+    if isinstance(models, RoutingDecision):
+        names = [models.model, *models.fallbacks]
+    elif isinstance(models, str):  # one model, not a sequence of characters
+        names = [models]
+    else:
+        names = list(models)
+    unique = list(dict.fromkeys(names))  # a model listed twice is still tried once
+    if not unique:
+        raise InvalidRequestError("no models to try: the ranking is empty")
+    return unique
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The wait an error asks for: its `retry_after`, or its HTTP response's headers
+    (as on the openai SDK's errors)."""
+    value = getattr(exc, "retry_after", None)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return max(0.0, float(value))
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if isinstance(headers, Mapping):
+        return retry_after_from_headers(headers)
+    return None
+
+
+class _Run:
+    """State of one fallback down a ranking; the loops below drive it."""
+
+    def __init__(
+        self,
+        models: Sequence[str] | RoutingDecision,
+        classify: Classify | None,
+        policy: RetryPolicy | None,
+        cooldowns: CooldownTracker | None,
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self.cooldowns = default_cooldowns if cooldowns is None else cooldowns
+        self.classify = classify
+        self.order = self.cooldowns.order(_model_names(models))
+        self.started = time.monotonic()
+        self.attempts: list[Attempt] = []
+        self.failures: dict[str, BaseException] = {}
+        self.reason = ""
+
+    def retryable(self, exc: BaseException) -> bool:
+        verdict = self.classify(exc) if self.classify is not None else None
+        if verdict is None:
+            verdict = isinstance(exc, ProviderError) and exc.retryable
+        return verdict
+
+    def out_of_time(self) -> bool:
+        if time.monotonic() - self.started < self.policy.total_budget_s:
+            return False
+        self.reason = f"time budget of {self.policy.total_budget_s:g}s spent"
+        return True
+
+    def failed(self, model: str, number: int, exc: BaseException, t0: float) -> bool:
+        """Record a failed attempt; True when `exc` must surface unchanged."""
+        self.attempts.append(Attempt(model, number, exc, time.monotonic() - t0))
+        if not self.retryable(exc):
+            logger.info("%s failed with %s: not retryable", model, _describe(exc))
+            return True
+        self.failures[model] = exc
+        return False
+
+    def retry_delay(self, model: str, number: int, exc: BaseException) -> float | None:
+        """Seconds to wait before retrying `model`, or None to give up on it."""
+        delay: float | None
+        asked = _retry_after(exc)
+        if number >= self.policy.max_attempts_per_model:
+            delay = None
+        elif asked is not None:
+            # Honour Retry-After; if it asks for longer than we wait, try the next model.
+            delay = asked if asked <= self.policy.max_delay else None
+        else:
+            delay = self.policy.backoff(number)
+        left = self.policy.total_budget_s - (time.monotonic() - self.started)
+        if delay is not None and delay >= left:
+            delay = None
+            self.reason = f"time budget of {self.policy.total_budget_s:g}s spent"
+        if delay is None:
+            if self.policy.cooldown_s > 0:  # a long Retry-After lengthens the cooldown
+                self.cooldowns.cool(model, max(self.policy.cooldown_s, asked or 0.0))
+            logger.warning("%s failed with %s: giving up on it", model, _describe(exc))
+        else:
+            logger.info("%s failed with %s: retry in %.2fs", model, _describe(exc), delay)
+        return delay
+
+    def succeeded(self, model: str, number: int, t0: float) -> tuple[Attempt, ...]:
+        self.attempts.append(Attempt(model, number, None, time.monotonic() - t0))
+        self.cooldowns.clear(model)  # it answers again: no reason to keep it at the back
+        if len(self.attempts) > 1:
+            logger.info("%s answered after %d attempts", model, len(self.attempts))
+        return tuple(self.attempts)
+
+    def exhausted(self) -> FallbackExhaustedError:
+        return FallbackExhaustedError(list(self.failures.items()), self.reason)
+
+    def last_error(self) -> BaseException | None:
+        return self.attempts[-1].error if self.attempts else None
+
+
+def _describe(exc: BaseException) -> str:
+    # Type and status only: a provider's message may quote what it was sent.
+    status = getattr(exc, "status_code", None)
+    return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
+
+
+# --- calls ------------------------------------------------------------------------------
+
+
+def run_with_fallback(
+    models: Sequence[str] | RoutingDecision,
+    call: Callable[[str], T],
+    classify: Classify | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+    cooldowns: CooldownTracker | None = None,
+) -> FallbackResult[T]:
+    """Call `call(model)` down the ranking until one answers.
+
+    Returns `(value, model, attempts)`. Raises the first non-retryable error unchanged, or
+    `FallbackExhaustedError` (caused by the last error) when every model failed.
+    """
+    run = _Run(models, classify, policy, cooldowns)
+    for model in run.order:
+        if run.out_of_time():
+            break
+        for number in range(1, run.policy.max_attempts_per_model + 1):
+            t0 = time.monotonic()
+            try:
+                value = call(model)
+            except Exception as exc:
+                if run.failed(model, number, exc, t0):
+                    raise
+                delay = run.retry_delay(model, number, exc)
+                if delay is None:
+                    break
+                time.sleep(delay)
+            else:
+                return FallbackResult(value, model, run.succeeded(model, number, t0))
+    raise run.exhausted() from run.last_error()
+
+
+async def arun_with_fallback(
+    models: Sequence[str] | RoutingDecision,
+    call: Callable[[str], Awaitable[T]],
+    classify: Classify | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+    cooldowns: CooldownTracker | None = None,
+) -> FallbackResult[T]:
+    """`run_with_fallback` for a coroutine function."""
+    run = _Run(models, classify, policy, cooldowns)
+    for model in run.order:
+        if run.out_of_time():
+            break
+        for number in range(1, run.policy.max_attempts_per_model + 1):
+            t0 = time.monotonic()
+            try:
+                value = await call(model)
+            except Exception as exc:
+                if run.failed(model, number, exc, t0):
+                    raise
+                delay = run.retry_delay(model, number, exc)
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
+            else:
+                return FallbackResult(value, model, run.succeeded(model, number, t0))
+    raise run.exhausted() from run.last_error()
+
+
+# --- streams ----------------------------------------------------------------------------
+
+
+class _StreamState(Generic[T]):
+    """What a fallback stream shares between its sync and async forms."""
+
+    def __init__(self, run: _Run, model: str, text_of: Callable[[T], str] | None) -> None:
+        self.model = model
+        self.attempts = tuple(run.attempts)
+        self._run = run
+        self._text_of = text_of
+        self.received: list[T] = []
+
+    def interrupted(self, exc: Exception) -> Exception:
+        """What to raise for an error after the first item."""
+        if isinstance(exc, StreamInterruptedError):
+            self._run.cooldowns.cool(self.model, self._run.policy.cooldown_s)
+            return exc
+        if not self._run.retryable(exc):
+            return exc
+        self._run.cooldowns.cool(self.model, self._run.policy.cooldown_s)
+        text = "".join(self._text_of(x) for x in self.received) if self._text_of else ""
+        error = StreamInterruptedError(
+            f"{self.model}: stream broke after {len(self.received)} items: {_describe(exc)}",
+            model=self.model, chunks=list(self.received), text=text,
+        )
+        error.__cause__ = exc
+        return error
+
+
+class FallbackStream(Iterator[T], Generic[T]):
+    """The stream of the model that answered; `.model` and `.attempts` say which and how.
+
+    Iterate it; close it (or use `with`) to stop early.
+    """
+
+    def __init__(self, state: _StreamState[T], head: list[T], rest: Iterator[T]) -> None:
+        self._state = state
+        self._pending = list(reversed(head))
+        state.received.extend(head)
+        self._rest = rest
+        self.model = state.model
+        self.attempts = state.attempts
+
+    def __next__(self) -> T:
+        if self._pending:
+            return self._pending.pop()
+        try:
+            item = next(self._rest)
+        except StopIteration:
+            raise
+        except Exception as exc:
+            error = self._state.interrupted(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        self._state.received.append(item)
+        return item
+
+    def close(self) -> None:
+        close = getattr(self._rest, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> FallbackStream[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncFallbackStream(AsyncIterator[T], Generic[T]):
+    """`FallbackStream` for `async for`; `aclose()` (or `async with`) stops it early."""
+
+    def __init__(self, state: _StreamState[T], head: list[T], rest: AsyncIterator[T]) -> None:
+        self._state = state
+        self._pending = list(reversed(head))
+        state.received.extend(head)
+        self._rest = rest
+        self.model = state.model
+        self.attempts = state.attempts
+
+    async def __anext__(self) -> T:
+        if self._pending:
+            return self._pending.pop()
+        try:
+            item = await self._rest.__anext__()
+        except StopAsyncIteration:
+            raise
+        except Exception as exc:
+            error = self._state.interrupted(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        self._state.received.append(item)
+        return item
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> AsyncFallbackStream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def stream_with_fallback(
+    models: Sequence[str] | RoutingDecision,
+    open_stream: Callable[[str], Iterable[T]],
+    classify: Classify | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+    cooldowns: CooldownTracker | None = None,
+    text_of: Callable[[T], str] | None = None,
+) -> FallbackStream[T]:
+    """Open `open_stream(model)` down the ranking until one yields its first item.
+
+    Returns once a first item has arrived, so `.model` is known before any is consumed.
+    A retryable failure later raises `StreamInterruptedError` with the items so far
+    (`text_of(item)` builds its `text`); a stream that ends at once counts as answered.
+    """
+    run = _Run(models, classify, policy, cooldowns)
+    for model in run.order:
+        if run.out_of_time():
+            break
+        for number in range(1, run.policy.max_attempts_per_model + 1):
+            t0 = time.monotonic()
+            iterator: Iterator[T] | None = None
+            try:
+                iterator = iter(open_stream(model))
+                first = next(iterator)
+            except StopIteration:  # an empty answer is still an answer
+                run.succeeded(model, number, t0)
+                return FallbackStream(_StreamState(run, model, text_of), [], iter(()))
+            except Exception as exc:
+                _close_quietly(iterator)
+                if run.failed(model, number, exc, t0):
+                    raise
+                delay = run.retry_delay(model, number, exc)
+                if delay is None:
+                    break
+                time.sleep(delay)
+            else:
+                run.succeeded(model, number, t0)
+                return FallbackStream(_StreamState(run, model, text_of), [first], iterator)
+    raise run.exhausted() from run.last_error()
+
+
+async def astream_with_fallback(
+    models: Sequence[str] | RoutingDecision,
+    open_stream: Callable[[str], AsyncIterable[T] | Awaitable[AsyncIterable[T]]],
+    classify: Classify | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+    cooldowns: CooldownTracker | None = None,
+    text_of: Callable[[T], str] | None = None,
+) -> AsyncFallbackStream[T]:
+    """`stream_with_fallback` for async iterators (or coroutines returning one)."""
+    run = _Run(models, classify, policy, cooldowns)
+    for model in run.order:
+        if run.out_of_time():
+            break
+        for number in range(1, run.policy.max_attempts_per_model + 1):
+            t0 = time.monotonic()
+            iterator: AsyncIterator[T] | None = None
+            try:
+                opened = open_stream(model)
+                if inspect.isawaitable(opened):
+                    opened = await opened
+                iterator = opened.__aiter__()
+                first = await iterator.__anext__()
+            except StopAsyncIteration:  # an empty answer is still an answer
+                run.succeeded(model, number, t0)
+                assert iterator is not None
+                return AsyncFallbackStream(_StreamState(run, model, text_of), [], iterator)
+            except Exception as exc:
+                await _aclose_quietly(iterator)
+                if run.failed(model, number, exc, t0):
+                    raise
+                delay = run.retry_delay(model, number, exc)
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
+            else:
+                run.succeeded(model, number, t0)
+                state = _StreamState(run, model, text_of)
+                return AsyncFallbackStream(state, [first], iterator)
+    raise run.exhausted() from run.last_error()
+
+
+def _close_quietly(iterator: Any) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # the stream already failed; its close error adds nothing
+            pass
+
+
+async def _aclose_quietly(iterator: Any) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # the stream already failed; its close error adds nothing
+            pass
