@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._linalg import fit_logistic, sigmoid, spherical_kmeans
+from ._linalg import fit_logistic_multi, group_sums, sigmoid, spherical_kmeans
 
 CHARS_PER_TOKEN = 4.0
 #: assumed answer length when the data says nothing about it
@@ -54,8 +54,7 @@ class Prototypes:
 
 def cluster_means(labels: np.ndarray, k: int, y: np.ndarray, prior: np.ndarray, strength: float) -> np.ndarray:
     """Per-cluster means of `y` (n, m), shrunk toward `prior` (m,) with `strength` pseudo-rows."""
-    sums = np.zeros((k, y.shape[1]))
-    np.add.at(sums, labels, y)
+    sums = group_sums(labels, k, y.astype(np.float64))
     counts = np.bincount(labels, minlength=k)[:, None]
     return (sums + strength * prior) / (counts + strength)
 
@@ -74,7 +73,7 @@ class QualityModel:
     def _fit_parts(
         x: np.ndarray, y: np.ndarray, protos: Prototypes, labels: np.ndarray, l2: float, shrink: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        w = np.stack([fit_logistic(x, y[:, j], l2=l2) for j in range(y.shape[1])], axis=1)
+        w = fit_logistic_multi(x, y, l2=l2)
         means = cluster_means(labels, len(protos.centroids), y, y.mean(axis=0), shrink)
         return w, means
 
@@ -112,7 +111,7 @@ class QualityModel:
                 means = cluster_means(lab_f, len(p_f.centroids), y[tr], y[tr].mean(axis=0), shrink)
                 oof_proto[te] = p_f.weights(x[te]) @ means
                 for l2 in l2_grid:
-                    w = np.stack([fit_logistic(x[tr], y[tr, j], l2=l2) for j in range(y.shape[1])], 1)
+                    w = fit_logistic_multi(x[tr], y[tr], l2=l2)
                     oof_lin[l2][te] = sigmoid(x[te] @ w[:-1] + w[-1])
             best_l2 = min(l2_grid, key=lambda l2: float(np.mean((oof_lin[l2] - y) ** 2)))
             blends = np.linspace(0.0, 1.0, 11)
