@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from .dataset import ModelPrice, RoutingDataset, load_dataset  # noqa: E402
-from .decision import RankedModel, RoutingDecision  # noqa: E402
+from .decision import ModelLimits, RankedModel, RoutingDecision  # noqa: E402
 from .embedders import CallableEmbedder, Embedder, OpenAIEmbedder, get_embedder  # noqa: E402
 from .errors import (  # noqa: E402
     AutorouterError,
@@ -23,6 +23,7 @@ __all__ = [
     "Router",
     "RoutingDecision",
     "RankedModel",
+    "ModelLimits",
     "RoutingDataset",
     "ModelPrice",
     "load_dataset",

@@ -70,5 +70,28 @@ def fit_logistic_multi(
     return w
 
 
+def fit_softmax(x: np.ndarray, onehot: np.ndarray, *, l2: float, iters: int = 150, tol: float = 1e-5) -> np.ndarray:
+    """Multinomial logistic regression (softmax) by the same bound trick as `fit_logistic_multi`:
+    the Hessian never exceeds (X^T X / 2) per class. Returns weights (d + 1, K)."""
+    n, d = x.shape
+    xa = np.hstack([x, np.ones((n, 1), dtype=x.dtype)]).astype(np.float64)
+    reg = np.full(d + 1, l2)
+    reg[-1] = 1e-6
+    inv = np.linalg.inv(xa.T @ xa / 2.0 + np.diag(reg))
+    w = np.zeros((d + 1, onehot.shape[1]))
+    for _ in range(iters):
+        p = softmax(xa @ w)
+        step = inv @ (xa.T @ (p - onehot) + reg[:, None] * w)
+        w -= step
+        if np.max(np.abs(step)) < tol:
+            break
+    return w
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["RankedModel", "RoutingDecision"]
+__all__ = ["ModelLimits", "RankedModel", "RoutingDecision"]
 
 
 class RankedModel(BaseModel):
@@ -51,3 +51,17 @@ class RoutingDecision(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.model}: {self.explanation}"
+
+
+class ModelLimits(BaseModel):
+    """What a candidate can take: requests it cannot serve are never routed to it.
+
+    `None` means unknown, which excludes nothing.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    context_window: int | None = Field(default=None, description="max prompt + answer tokens")
+    tools: bool | None = Field(default=None, description="supports tool / function calling")
+    images: bool | None = Field(default=None, description="accepts image inputs")
+    structured_output: bool | None = Field(default=None, description="JSON mode / schemas")

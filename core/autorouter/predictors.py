@@ -184,6 +184,25 @@ class CostModel:
             return cls("prices", np.zeros(m), per_char, out_tokens * pout, np.zeros(m))
         return cls("none", np.ones(m) * 1e-6, np.zeros(m), np.zeros((k, m)), np.zeros(m))
 
+    def with_priced_model(self, per_char: float, answer_cost_per_cluster: np.ndarray) -> CostModel:
+        """A copy with one more column: a model priced per token, answer length per cluster."""
+        return CostModel(
+            self.mode,
+            np.append(self.base, 0.0),
+            np.append(self.per_char, per_char),
+            np.hstack([self.proto_extra, answer_cost_per_cluster[:, None]]),
+            np.append(self.floor, 0.0),
+        )
+
+    def without_column(self, j: int) -> CostModel:
+        return CostModel(
+            self.mode,
+            np.delete(self.base, j),
+            np.delete(self.per_char, j),
+            np.delete(self.proto_extra, j, axis=1),
+            np.delete(self.floor, j),
+        )
+
     def predict(self, chars: np.ndarray, proto_w: np.ndarray) -> np.ndarray:
         c = self.base + np.outer(chars, self.per_char) + proto_w @ self.proto_extra
         return np.maximum(c, np.maximum(self.floor, 1e-9))

@@ -12,6 +12,19 @@ USER_ROLES = {"user", "human"}
 KNOWN_ROLES = USER_ROLES | {"system", "developer", "assistant", "ai", "tool", "function", "chatbot", "model"}
 
 
+IMAGE_PART_TYPES = {"image_url", "image", "input_image"}
+
+
+def _has_image(content: Any) -> bool:
+    if isinstance(content, str) or not isinstance(content, Sequence):
+        return False
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else getattr(part, "block_type", None)
+        if kind in IMAGE_PART_TYPES:
+            return True
+    return False
+
+
 def _content_text(content: Any) -> str:
     if content is None:
         return ""
@@ -31,7 +44,7 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
-def _role_and_text(msg: Any, i: int) -> tuple[str, str]:
+def _role_and_content(msg: Any, i: int) -> tuple[str, Any]:
     if isinstance(msg, dict):
         role, content = msg.get("role"), msg.get("content")
     else:
@@ -50,7 +63,17 @@ def _role_and_text(msg: Any, i: int) -> tuple[str, str]:
         raise InvalidRequestError(
             f"message {i} has unknown role {role!r}; use one of {sorted(KNOWN_ROLES)}"
         )
-    return role, _content_text(content)
+    return role, content
+
+
+def prompt_info(prompt: Any) -> tuple[str, int, bool]:
+    """Return (text to embed, total characters of the request, whether it holds images)."""
+    if isinstance(prompt, str):
+        text, chars = prompt_text(prompt)
+        return text, chars, False
+    text, chars = prompt_text(prompt)
+    images = any(_has_image(_role_and_content(m, i)[1]) for i, m in enumerate(prompt))
+    return text, chars, images
 
 
 def prompt_text(prompt: Any) -> tuple[str, int]:
@@ -69,7 +92,7 @@ def prompt_text(prompt: Any) -> tuple[str, int]:
         )
     if len(prompt) == 0:
         raise InvalidRequestError("the message list is empty; pass at least one user message")
-    msgs = [_role_and_text(m, i) for i, m in enumerate(prompt)]
+    msgs = [(r, _content_text(c)) for r, c in (_role_and_content(m, i) for i, m in enumerate(prompt))]
     total = sum(len(t) for _, t in msgs)
     user = [t for r, t in msgs if r in USER_ROLES and t.strip()]
     text = user[-1] if user else "\n".join(t for _, t in msgs if t.strip())

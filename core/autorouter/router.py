@@ -14,7 +14,7 @@ import numpy as np
 
 from . import __version__
 from .dataset import ModelPrice, RoutingDataset, load_dataset
-from .decision import RankedModel, RoutingDecision
+from .decision import ModelLimits, RankedModel, RoutingDecision
 from .embedders import Embedder, embedder_from_config, get_embedder
 from .errors import (
     EmbedderError,
@@ -25,13 +25,16 @@ from .errors import (
     UnknownModelError,
 )
 from .policy import DEFAULT_TRADEOFF, TradeoffScale, check_max_cost, check_tradeoff, policy_scores, rank
-from .predictors import CostModel, Prototypes, QualityModel
-from .prompts import prompt_text
+from .predictors import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS, CostModel, Prototypes, QualityModel, cluster_means
+from .profiles import TaskProfile
+from ._linalg import spherical_kmeans
+from .prompts import prompt_info, prompt_text
 
 __all__ = ["Router"]
 
 FORMAT = "autorouter-router"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+CALIBRATION_SAMPLE = 1024
 _INIT_PARAMS = ("embedder", "tradeoff", "max_cost", "prices", "folds", "seed")
 EmbedderSpec = Embedder | str | Callable[[list[str]], Any] | None
 PriceSpec = Mapping[str, ModelPrice | tuple[float, float]]
@@ -127,7 +130,8 @@ class Router:
         chars_arr = np.asarray(chars, dtype=np.float64)
 
         report("fit", 0, 3)
-        self.prototypes_, labels = Prototypes.fit(x, seed=self.seed)
+        self._fit_shared(x, chars_arr, ds.groups, ds.scores, ds.output_chars)
+        labels = self._labels
         k = len(self.prototypes_.centroids)
         self.quality_ = QualityModel.fit(
             x, np.clip(ds.scores, 0.0, 1.0), self.prototypes_, labels, folds=self.folds, seed=self.seed
@@ -141,15 +145,153 @@ class Router:
             output_chars=ds.output_chars,
             prices=self._price_array(ds),
         )
-        self.models_ = list(ds.models)
-        proto_w = self.prototypes_.weights(x)
-        q = self.quality_.predict(x, proto_w)
-        c = self.cost_.predict(chars_arr, proto_w)
+        self.data_models_ = list(ds.models)
+        self._calibrate()
+        del self._labels
+        report("fit", 3, 3)
+        return self
+
+    def _fit_shared(
+        self,
+        x: np.ndarray,
+        chars: np.ndarray,
+        groups: Sequence[str] | None,
+        scores: np.ndarray,
+        output_chars: np.ndarray | None,
+    ) -> None:
+        """Learn what does not depend on the candidates: prompt clusters, the task profile,
+        answer lengths per cluster and a calibration sample."""
+        self.prototypes_, labels = Prototypes.fit(x, seed=self.seed)
+        self._labels = labels
+        k = len(self.prototypes_.centroids)
+        if groups and any(groups):
+            tasks = [g or "other" for g in groups]
+        else:  # no task labels: coarse clusters of the prompts stand in for tasks
+            _, coarse = spherical_kmeans(x, int(np.clip(len(x) // 25, 1, 16)), seed=self.seed)
+            tasks = [f"cluster-{c}" for c in coarse]
+        self.profile_ = TaskProfile.fit(x, tasks, scores)
+        if output_chars is not None and np.isfinite(output_chars).any():
+            per_row = np.nanmean(np.where(np.isfinite(output_chars), output_chars, np.nan), axis=1)
+            per_row = np.where(np.isfinite(per_row), per_row / CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS)
+            prior = float(np.mean(per_row))
+            self.answer_tokens_ = cluster_means(labels, k, per_row[:, None], np.array([prior]), 5.0)[:, 0]
+        else:
+            self.answer_tokens_ = np.full(k, DEFAULT_OUTPUT_TOKENS)
+        rng = np.random.default_rng(self.seed)
+        keep = rng.choice(len(x), min(len(x), CALIBRATION_SAMPLE), replace=False)
+        self.calib_x_ = x[keep].astype(np.float32)
+        self.calib_chars_ = chars[keep].astype(np.float64)
+        self.proto_groups_ = self._cluster_groups(labels, k, list(groups) if groups else None)
+        self.n_train_ = len(x)
+        self.quality_ = None
+        self.data_models_ = []
+        self.fact_models_ = []
+        self.fact_scores_ = np.zeros((len(self.profile_.tasks), 0))
+        self.limits_ = {}
+        self.cost_ = CostModel("prices", np.zeros(0), np.zeros(0), np.zeros((k, 0)), np.zeros(0))
+
+    def _calibrate(self) -> None:
+        """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
+        q, c, _ = self._predict_from(self.calib_x_, self.calib_chars_)
         self.scale_ = TradeoffScale.calibrate(q, c)
         self.difficulty_cuts_ = np.quantile(q.mean(axis=1), [1 / 3, 2 / 3]).astype(np.float64)
-        self.proto_groups_ = self._cluster_groups(labels, k, ds.groups)
-        self.n_train_ = len(ds)
-        report("fit", 3, 3)
+
+    @property
+    def models_(self) -> list[str]:
+        """Every candidate: models learned from per-prompt data, then models added from facts."""
+        return self.data_models_ + self.fact_models_
+
+    @property
+    def tasks_(self) -> list[str]:
+        """The tasks a model added with `add_model(task_scores=...)` is described by."""
+        self._check_fitted()
+        return list(self.profile_.tasks)
+
+    def add_model(
+        self,
+        name: str,
+        *,
+        task_scores: Mapping[str, float] | None = None,
+        scored_prompts: Sequence[tuple[Any, float]] | None = None,
+        price: ModelPrice | tuple[float, float],
+        answer_token_factor: float = 1.0,
+        limits: ModelLimits | None = None,
+        replace: bool = False,
+    ) -> Router:
+        """Add a candidate known without per-prompt data; it is routed to at once.
+
+        Describe it by its mean score per task (`task_scores`, e.g. published benchmark
+        results; tasks it has no score for take the mean of those given), or by a handful of
+        prompts it was scored on (`scored_prompts`: (prompt, score in [0, 1]) pairs), or both
+        (the scored prompts then refine the task scores).
+
+        Args:
+            name: the model's name as routing decisions should report it.
+            task_scores: {task: mean score in [0, 1]}; tasks are `router.tasks_`.
+            scored_prompts: (prompt, score) pairs.
+            price: USD per 1M input and output tokens.
+            answer_token_factor: how many more answer tokens it spends than a typical model
+                (e.g. 4 for a reasoning model that thinks before it answers).
+            limits: context window and capabilities, used to filter requests.
+            replace: replace an existing candidate of the same name instead of failing.
+        """
+        self._check_fitted()
+        if name in self.models_:
+            if not replace:
+                raise InvalidRequestError(f"{name!r} is already a candidate; pass replace=True to update it")
+            self.remove_model(name, _recalibrate=False)
+        if task_scores is None and not scored_prompts:
+            raise InvalidRequestError(
+                f"describe {name!r} by task_scores={{task: score}} (tasks: {self.profile_.tasks}) "
+                "or by scored_prompts=[(prompt, score), ...]"
+            )
+        if task_scores is not None:
+            bad = [t for t, v in task_scores.items() if not 0.0 <= float(v) <= 1.0]
+            if bad:
+                raise InvalidRequestError(f"task scores must be in [0, 1]; check {bad}")
+            if not any(t in self.profile_.tasks for t in task_scores):
+                raise InvalidRequestError(
+                    f"none of the tasks {sorted(task_scores)} is known; this router knows {self.profile_.tasks}"
+                )
+        col = self.profile_.scores_from_facts(task_scores or {}, fallback=None if task_scores else 0.5)
+        if scored_prompts:
+            col = self._refine_with_prompts(col, scored_prompts, prior_weight=8.0 if task_scores else 1.0)
+        pin, pout = (price.input_per_1m, price.output_per_1m) if isinstance(price, ModelPrice) else map(float, price)
+        if pin < 0 or pout < 0:
+            raise InvalidRequestError(f"prices must be >= 0, got {(pin, pout)}")
+        self.fact_models_.append(name)
+        self.fact_scores_ = np.hstack([self.fact_scores_, col[:, None]])
+        self.cost_ = self.cost_.with_priced_model(
+            pin / 1e6 / CHARS_PER_TOKEN, self.answer_tokens_ * answer_token_factor * pout / 1e6
+        )
+        if limits is not None:
+            self.limits_[name] = limits
+        self._calibrate()
+        return self
+
+    def _refine_with_prompts(
+        self, col: np.ndarray, scored: Sequence[tuple[Any, float]], prior_weight: float
+    ) -> np.ndarray:
+        texts = [prompt_text(p)[0] for p, _ in scored]
+        y = np.array([float(v) for _, v in scored])
+        if not np.all((y >= 0) & (y <= 1)):
+            raise InvalidRequestError("scores of scored_prompts must be in [0, 1]")
+        probs = self.profile_.task_probs(self._embed_checked(self.embedder_.embed(texts)))
+        weight = probs.sum(axis=0)
+        return (probs.T @ y + prior_weight * col) / (weight + prior_weight)
+
+    def remove_model(self, name: str, *, _recalibrate: bool = True) -> Router:
+        """Drop a candidate added with `add_model`."""
+        if name not in self.fact_models_:
+            raise UnknownModelError(f"{name!r} was not added with add_model; added: {self.fact_models_}")
+        j = self.fact_models_.index(name)
+        col = len(self.data_models_) + j
+        self.fact_models_.pop(j)
+        self.fact_scores_ = np.delete(self.fact_scores_, j, axis=1)
+        self.cost_ = self.cost_.without_column(col)
+        self.limits_.pop(name, None)
+        if _recalibrate:
+            self._calibrate()
         return self
 
     def _embed_in_batches(self, texts: list[str], report: Callable[[str, int, int], None]) -> np.ndarray:
@@ -203,8 +345,9 @@ class Router:
     def _texts(self, prompts: Sequence[Any]) -> tuple[list[str], np.ndarray]:
         if isinstance(prompts, str):
             raise InvalidRequestError("route_batch takes a list of prompts; use route() for one")
-        pairs = [prompt_text(p) for p in prompts]
-        return [t for t, _ in pairs], np.array([c for _, c in pairs], dtype=np.float64)
+        info = [prompt_info(p) for p in prompts]
+        self._last_images = np.array([im for _, _, im in info], dtype=bool)
+        return [t for t, _, _ in info], np.array([c for _, c, _ in info], dtype=np.float64)
 
     def _embed_checked(self, x: np.ndarray) -> np.ndarray:
         d = self.prototypes_.centroids.shape[1]
@@ -217,7 +360,13 @@ class Router:
 
     def _predict_from(self, x: np.ndarray, chars: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         proto_w = self.prototypes_.weights(x)
-        return self.quality_.predict(x, proto_w), self.cost_.predict(chars, proto_w), proto_w
+        parts = []
+        if self.quality_ is not None:
+            parts.append(self.quality_.predict(x, proto_w))
+        if self.fact_models_:
+            parts.append(self.profile_.quality(x, self.fact_scores_))
+        q = np.hstack(parts) if parts else np.zeros((len(x), 0))
+        return q, self.cost_.predict(chars, proto_w), proto_w
 
     def route(
         self,
@@ -226,6 +375,8 @@ class Router:
         tradeoff: float | None = None,
         max_cost: float | None = None,
         candidates: Sequence[str] | None = None,
+        tools: bool = False,
+        structured_output: bool = False,
     ) -> RoutingDecision:
         """Choose a model for one prompt (a string, or a list of chat messages).
 
@@ -235,8 +386,16 @@ class Router:
             tradeoff: overrides the router's default knob for this call.
             max_cost: overrides the router's default USD cap for this call.
             candidates: restrict the choice to these models (the others are ranked as excluded).
+            tools: the request carries tools: only tool-capable models are eligible.
+            structured_output: the request asks for JSON / a schema.
+
+        Models whose context window is smaller than the prompt, and models that cannot take
+        images when the messages hold some, are never chosen (see `ModelLimits`).
         """
-        return self.route_batch([prompt], tradeoff=tradeoff, max_cost=max_cost, candidates=candidates)[0]
+        return self.route_batch(
+            [prompt], tradeoff=tradeoff, max_cost=max_cost, candidates=candidates, tools=tools,
+            structured_output=structured_output,
+        )[0]
 
     async def aroute(
         self,
@@ -245,12 +404,15 @@ class Router:
         tradeoff: float | None = None,
         max_cost: float | None = None,
         candidates: Sequence[str] | None = None,
+        tools: bool = False,
+        structured_output: bool = False,
     ) -> RoutingDecision:
         """Async `route`: the embedding runs without blocking the event loop."""
         self._check_fitted()
         texts, chars = self._texts([prompt])
+        images = self._last_images
         x = self._embed_checked(await self.embedder_.aembed(texts))
-        return self._decide(x, chars, tradeoff, max_cost, candidates)[0]
+        return self._decide(x, chars, tradeoff, max_cost, candidates, images, tools, structured_output)[0]
 
     def route_batch(
         self,
@@ -259,14 +421,17 @@ class Router:
         tradeoff: float | None = None,
         max_cost: float | None = None,
         candidates: Sequence[str] | None = None,
+        tools: bool = False,
+        structured_output: bool = False,
     ) -> list[RoutingDecision]:
         """Choose a model for each prompt; the same as calling `route` on each, but vectorised."""
         self._check_fitted()
         texts, chars = self._texts(prompts)
         if not texts:
             return []
+        images = self._last_images
         x = self._embed_checked(self.embedder_.embed(texts))
-        return self._decide(x, chars, tradeoff, max_cost, candidates)
+        return self._decide(x, chars, tradeoff, max_cost, candidates, images, tools, structured_output)
 
     def _decide(
         self,
@@ -275,6 +440,9 @@ class Router:
         tradeoff: float | None,
         max_cost: float | None,
         candidates: Sequence[str] | None,
+        images: np.ndarray | None = None,
+        tools: bool = False,
+        structured_output: bool = False,
     ) -> list[RoutingDecision]:
         t = check_tradeoff(self.tradeoff if tradeoff is None else tradeoff)
         cap = check_max_cost(self.max_cost if max_cost is None else max_cost)
@@ -282,14 +450,18 @@ class Router:
         q, c, proto_w = self._predict_from(x, chars)
         lam = self.scale_.lam_for(t)
         scores = policy_scores(q, c, lam)
-        eligible = np.broadcast_to(allowed, q.shape).copy()
-        if cap is not None:
-            eligible &= c <= cap
+        images = np.zeros(len(q), dtype=bool) if images is None else images
+        reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output)
+        eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
         order = rank(scores, eligible)
         decisions = []
         for i in range(len(q)):
             if not eligible[i].any():
-                raise NoCandidateError(self._why_none(c[i], allowed, cap))
+                why = "; ".join(f"{m}: {reasons[i][j]}" for j, m in enumerate(self.models_))
+                raise NoCandidateError(
+                    f"no candidate model can serve this request ({why}); relax the constraints "
+                    "(max_cost, candidates, tools, images) or add models"
+                )
             ranking = [
                 RankedModel(
                     model=self.models_[j],
@@ -297,7 +469,7 @@ class Router:
                     cost_usd=float(c[i, j]),
                     score=float(scores[i, j]),
                     eligible=bool(eligible[i, j]),
-                    excluded_because=None if eligible[i, j] else self._why_excluded(j, c[i, j], allowed, cap),
+                    excluded_because=reasons[i][j],
                 )
                 for j in order[i]
             ]
@@ -324,16 +496,47 @@ class Router:
             )
         return np.array([m in set(candidates) for m in self.models_])
 
-    def _why_excluded(self, j: int, cost: float, allowed: np.ndarray, cap: float | None) -> str:
-        if not allowed[j]:
-            return "not among the allowed candidates"
-        return f"predicted cost ${cost:.6f} is above max_cost ${cap:.6f}"
+    def _exclusions(
+        self,
+        cost: np.ndarray,
+        chars: np.ndarray,
+        allowed: np.ndarray,
+        cap: float | None,
+        images: np.ndarray,
+        tools: bool,
+        structured_output: bool,
+    ) -> list[list[str | None]]:
+        """Per prompt and model: why the model cannot serve the request, or None if it can."""
+        limits = [self.limits_.get(m) or ModelLimits() for m in self.models_]
+        out = []
+        for i in range(len(cost)):
+            tokens = chars[i] / CHARS_PER_TOKEN
+            row: list[str | None] = []
+            for j, lim in enumerate(limits):
+                why = None
+                if not allowed[j]:
+                    why = "not among the allowed candidates"
+                elif tools and lim.tools is False:
+                    why = "does not support tool calling"
+                elif images[i] and lim.images is False:
+                    why = "does not accept images"
+                elif structured_output and lim.structured_output is False:
+                    why = "does not support structured output"
+                elif lim.context_window is not None and tokens > lim.context_window:
+                    why = f"prompt (~{tokens:.0f} tokens) exceeds its context window of {lim.context_window}"
+                elif cap is not None and cost[i, j] > cap:
+                    why = f"predicted cost ${cost[i, j]:.3g} is above max_cost ${cap:.3g}"
+                row.append(why)
+            out.append(row)
+        return out
 
-    def _why_none(self, cost: np.ndarray, allowed: np.ndarray, cap: float | None) -> str:
-        reasons = "; ".join(
-            f"{m}: {self._why_excluded(j, cost[j], allowed, cap)}" for j, m in enumerate(self.models_)
-        )
-        return f"no candidate model fits this request ({reasons}); raise max_cost or allow more models"
+    def set_limits(self, name: str, limits: ModelLimits) -> Router:
+        """Declare what a candidate can take (context window, tools, images, structured output)."""
+        self._check_fitted()
+        if name not in self.models_:
+            raise UnknownModelError(f"unknown model {name!r}; this router knows {self.models_}")
+        self.limits_[name] = limits
+        return self
 
     def _explain(self, ranking: list[RankedModel], q: np.ndarray, proto_w: np.ndarray, t: float) -> str:
         chosen = ranking[0]
@@ -363,25 +566,32 @@ class Router:
         self._check_fitted()
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
-        emb_cfg = self.embedder_.config()
+        q = self.quality_
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "autorouter_version": __version__,
             "params": {"tradeoff": self.tradeoff, "max_cost": self.max_cost, "folds": self.folds, "seed": self.seed},
-            "embedder": emb_cfg,
-            "models": self.models_,
+            "embedder": self.embedder_.config(),
+            "data_models": self.data_models_,
+            "fact_models": self.fact_models_,
+            "tasks": self.profile_.tasks,
+            "limits": {m: lim.model_dump(exclude_none=True) for m, lim in self.limits_.items()},
             "n_train": self.n_train_,
             "cost_mode": self.cost_.mode,
-            "quality": {"blend": self.quality_.blend, "l2": self.quality_.l2, "shrink": self.quality_.shrink},
+            "quality": None if q is None else {"blend": q.blend, "l2": q.l2, "shrink": q.shrink},
             "prototypes": {"temperature": self.prototypes_.temperature, "top": self.prototypes_.top},
             "proto_groups": self.proto_groups_,
         }
         arrays = {
             "centroids": self.prototypes_.centroids,
             "counts": self.prototypes_.counts,
-            "logit_w": self.quality_.logit_w,
-            "proto_means": self.quality_.proto_means,
+            "task_clf_w": self.profile_.clf_w,
+            "task_diff_w": self.profile_.diff_w,
+            "fact_scores": self.fact_scores_,
+            "answer_tokens": self.answer_tokens_,
+            "calib_x": self.calib_x_.astype(np.float16),
+            "calib_chars": self.calib_chars_,
             "cost_base": self.cost_.base,
             "cost_per_char": self.cost_.per_char,
             "cost_proto_extra": self.cost_.proto_extra,
@@ -390,7 +600,10 @@ class Router:
             "scale_lam": self.scale_.lam,
             "difficulty_cuts": self.difficulty_cuts_,
         }
-        np.savez(path / "arrays.npz", **arrays)
+        if q is not None:
+            arrays["logit_w"] = q.logit_w
+            arrays["proto_means"] = q.proto_means
+        np.savez_compressed(path / "arrays.npz", **arrays)
         (path / "router.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return path
 
@@ -429,34 +642,44 @@ class Router:
                 a = {k: z[k] for k in z.files}
             p = meta["params"]
             router = cls(tradeoff=p["tradeoff"], max_cost=p["max_cost"], folds=p["folds"], seed=p["seed"])
-            router.models_ = list(meta["models"])
-            m = len(router.models_)
+            router.data_models_ = list(meta["data_models"])
+            router.fact_models_ = list(meta["fact_models"])
+            m = len(router.data_models_) + len(router.fact_models_)
             router.prototypes_ = Prototypes(
                 a["centroids"], a["counts"], meta["prototypes"]["temperature"], meta["prototypes"]["top"]
             )
             k, d = a["centroids"].shape
             qm = meta["quality"]
-            router.quality_ = QualityModel(a["logit_w"], a["proto_means"], qm["blend"], qm["l2"], qm["shrink"])
+            router.quality_ = (
+                None if qm is None
+                else QualityModel(a["logit_w"], a["proto_means"], qm["blend"], qm["l2"], qm["shrink"])
+            )
+            router.profile_ = TaskProfile(list(meta["tasks"]), a["task_clf_w"], a["task_diff_w"])
+            router.fact_scores_ = a["fact_scores"]
+            router.answer_tokens_ = a["answer_tokens"]
+            router.calib_x_ = a["calib_x"].astype(np.float32)
+            router.calib_chars_ = a["calib_chars"]
             router.cost_ = CostModel(
                 meta["cost_mode"], a["cost_base"], a["cost_per_char"], a["cost_proto_extra"], a["cost_floor"]
             )
-            from .policy import TradeoffScale as _Scale
-
-            router.scale_ = _Scale(a["scale_t"], a["scale_lam"])
+            router.scale_ = TradeoffScale(a["scale_t"], a["scale_lam"])
             router.difficulty_cuts_ = a["difficulty_cuts"]
             router.proto_groups_ = list(meta["proto_groups"])
+            router.limits_ = {name: ModelLimits(**lim) for name, lim in meta["limits"].items()}
             router.n_train_ = int(meta["n_train"])
+            n_tasks = len(router.profile_.tasks)
             shapes_ok = (
-                a["logit_w"].shape == (d + 1, m)
-                and a["proto_means"].shape == (k, m)
-                and a["cost_proto_extra"].shape == (k, m)
+                a["cost_proto_extra"].shape == (k, m)
                 and a["cost_base"].shape == (m,)
+                and a["fact_scores"].shape == (n_tasks, len(router.fact_models_))
+                and a["task_diff_w"].shape == (d + 1,)
                 and len(router.proto_groups_) == k
+                and (router.quality_ is None or a["logit_w"].shape == (d + 1, len(router.data_models_)))
             )
-        except (KeyError, TypeError, ValueError, OSError) as e:
+        except (KeyError, TypeError, ValueError, OSError, EOFError) as e:
             raise RouterLoadError(f"{path} is corrupt or incomplete: {e!r}") from e
         if not shapes_ok:
-            raise RouterLoadError(f"{path} is corrupt: its arrays do not match {m} models")
+            raise RouterLoadError(f"{path} is corrupt: its arrays do not match its {m} models")
         if embedder is not None:
             router.embedder, router.embedder_ = embedder, get_embedder(embedder)
         elif meta.get("embedder") is None:

@@ -1,0 +1,132 @@
+"""Place a model without per-prompt data: from what it scores per task ("facts").
+
+A `TaskProfile` is learned from routing data that has task labels: a classifier that says how
+much a prompt is like each task, and a regressor that says how much harder or easier it is than
+that task's typical prompt (an offset in logit units, learned from how every model in the data
+fared on it). A model known only by its mean score per task then gets, on a prompt x,
+
+    quality(x) = sum_t P(t | x) * sigmoid(logit(score_t) + offset(x))
+
+which is how a published benchmark score, or a handful of scored prompts, carries over to new
+prompts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._linalg import fit_softmax, sigmoid, softmax
+
+_EPS = 0.02
+
+
+def logit(p: np.ndarray | float) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def _pick_l2(x: np.ndarray, onehot: np.ndarray, grid: Sequence[float], folds: int, seed: int) -> float:
+    """The L2 strength with the best cross-validated log-loss: task probabilities must be
+    calibrated, since they weigh a model's task scores."""
+    if len(x) < 10 * folds:
+        return max(grid)
+    fold = np.random.default_rng(seed).permutation(len(x)) % folds
+    loss = []
+    for l2 in grid:
+        total = 0.0
+        for f in range(folds):
+            tr, te = fold != f, fold == f
+            w = fit_softmax(x[tr], onehot[tr], l2=l2, iters=60)
+            p = softmax(x[te] @ w[:-1] + w[-1])
+            total -= float(np.sum(onehot[te] * np.log(np.clip(p, 1e-9, 1.0))))
+        loss.append(total)
+    return float(grid[int(np.argmin(loss))])
+
+
+@dataclass
+class TaskProfile:
+    """Which task a prompt resembles and how hard it is, learned from labelled routing data."""
+
+    tasks: list[str]
+    clf_w: np.ndarray  # (d + 1, T) softmax regression weights
+    diff_w: np.ndarray  # (d + 1,) ridge weights of the difficulty offset
+    temperature: float = 1.0
+
+    @classmethod
+    def fit(
+        cls,
+        x: np.ndarray,
+        tasks: Sequence[str],
+        scores: np.ndarray,
+        *,
+        l2_grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0),
+        ridge: float = 10.0,
+        folds: int = 3,
+        seed: int = 0,
+    ) -> TaskProfile:
+        """Learn from embeddings `x` (n, d), each row's task and its scores (n, m).
+
+        `scores` may hold NaN where a model was not run on a row (data pooled from several
+        sources): the difficulty target uses the models that were.
+        """
+        names = sorted(set(tasks))
+        t_idx = np.array([names.index(t) for t in tasks])
+        onehot = np.zeros((len(x), len(names)))
+        onehot[np.arange(len(x)), t_idx] = 1.0
+        clf_w = (
+            fit_softmax(x, onehot, l2=_pick_l2(x, onehot, l2_grid, folds, seed))
+            if len(names) > 1
+            else np.zeros((x.shape[1] + 1, 1))
+        )
+        # Difficulty offset: how far this prompt's mean score sits from the mean of its task,
+        # over the models that answered it, in logit units.
+        ok = np.isfinite(scores)
+        s = np.where(ok, scores, 0.0)
+        task_mean = np.zeros((len(names), scores.shape[1]))
+        for t in range(len(names)):
+            rows = t_idx == t
+            cnt = ok[rows].sum(axis=0)
+            task_mean[t] = np.where(cnt > 0, s[rows].sum(axis=0) / np.maximum(cnt, 1), np.nan)
+        n_ok = np.maximum(ok.sum(axis=1), 1)
+        prompt_mean = s.sum(axis=1) / n_ok
+        expected = np.nansum(np.where(ok, task_mean[t_idx], 0.0), axis=1) / n_ok
+        # Smooth toward the expectation: a 0/1 mean over few models is a noisy difficulty.
+        k = 2.0
+        prompt_mean = (prompt_mean * n_ok + k * expected) / (n_ok + k)
+        target = logit(prompt_mean) - logit(expected)
+        xa = np.hstack([x, np.ones((len(x), 1))])
+        reg = np.full(x.shape[1] + 1, ridge)
+        reg[-1] = 1e-6
+        diff_w = np.linalg.solve(xa.T @ xa + np.diag(reg), xa.T @ target)
+        return cls(names, clf_w.astype(np.float32), diff_w.astype(np.float32))
+
+    def task_probs(self, x: np.ndarray) -> np.ndarray:
+        """(n, T) how much each prompt is like each task (rows sum to 1)."""
+        if len(self.tasks) == 1:
+            return np.ones((len(x), 1))
+        return softmax((x @ self.clf_w[:-1] + self.clf_w[-1]) / self.temperature)
+
+    def difficulty(self, x: np.ndarray) -> np.ndarray:
+        """(n,) offset in logit units: negative = harder than the task's typical prompt."""
+        return x @ self.diff_w[:-1] + self.diff_w[-1]
+
+    def quality(self, x: np.ndarray, task_scores: np.ndarray) -> np.ndarray:
+        """Quality (n, k) of k models known by their mean score per task, `task_scores` (T, k)."""
+        return self.quality_from(self.task_probs(x), self.difficulty(x), task_scores)
+
+    @staticmethod
+    def quality_from(probs: np.ndarray, offset: np.ndarray, task_scores: np.ndarray) -> np.ndarray:
+        z = logit(task_scores)[None, :, :] + offset[:, None, None]  # (n, T, k)
+        return np.einsum("nt,ntk->nk", probs, sigmoid(z))
+
+    def scores_from_facts(self, facts: Mapping[str, float], fallback: float | None = None) -> np.ndarray:
+        """A (T,) task-score column from {task: score}; missing tasks take the mean of the given
+        ones (or `fallback`)."""
+        known = {t: float(v) for t, v in facts.items() if t in self.tasks}
+        if not known and fallback is None:
+            raise ValueError(f"no score for any known task {self.tasks}")
+        fill = float(np.mean(list(known.values()))) if known else float(fallback)
+        return np.array([known.get(t, fill) for t in self.tasks])
