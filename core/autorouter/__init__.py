@@ -2,11 +2,13 @@
 
 __version__ = "0.1.0"
 
+from .catalog import Capabilities, Catalog, FactSource, ModelCard, ModelFacts  # noqa: E402
 from .dataset import ModelPrice, RoutingDataset, load_dataset  # noqa: E402
 from .decision import ModelLimits, RankedModel, RoutingDecision  # noqa: E402
 from .embedders import CallableEmbedder, Embedder, OpenAIEmbedder, get_embedder  # noqa: E402
 from .errors import (  # noqa: E402
     AutorouterError,
+    CatalogError,
     DatasetError,
     EmbedderError,
     InvalidRequestError,
@@ -21,6 +23,12 @@ from .router import Router  # noqa: E402
 __all__ = [
     "__version__",
     "Router",
+    "Catalog",
+    "ModelCard",
+    "ModelFacts",
+    "Capabilities",
+    "FactSource",
+    "CatalogError",
     "RoutingDecision",
     "RankedModel",
     "ModelLimits",

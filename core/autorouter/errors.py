@@ -167,3 +167,10 @@ class FallbackExhaustedError(AutorouterError):
     def models(self) -> list[str]:
         """The models tried, in order."""
         return [model for model, _ in self.failures]
+
+
+# --- The model catalog (catalog.py). ---
+
+
+class CatalogError(AutorouterError, ValueError):
+    """A catalog file or entry is malformed, or an added or changed entry clashes with another."""

@@ -35,6 +35,8 @@ __all__ = ["Router"]
 FORMAT = "autorouter-router"
 FORMAT_VERSION = 2
 CALIBRATION_SAMPLE = 1024
+#: Reasoning models spend hidden thinking tokens: answers cost this many times a plain one.
+REASONING_ANSWER_FACTOR = 5.0
 _INIT_PARAMS = ("embedder", "tradeoff", "max_cost", "prices", "folds", "seed")
 EmbedderSpec = Embedder | str | Callable[[list[str]], Any] | None
 PriceSpec = Mapping[str, ModelPrice | tuple[float, float]]
@@ -189,6 +191,8 @@ class Router:
         self.fact_scores_ = np.zeros((len(self.profile_.tasks), 0))
         self.limits_ = {}
         self.cost_ = CostModel("prices", np.zeros(0), np.zeros(0), np.zeros((k, 0)), np.zeros(0))
+        self.scale_ = TradeoffScale(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
+        self.difficulty_cuts_ = np.array([0.0, 1.0])
 
     def _calibrate(self) -> None:
         """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
@@ -269,6 +273,48 @@ class Router:
         self._calibrate()
         return self
 
+    def add_catalog_model(self, name: str, *, catalog: Any = None, replace: bool = False) -> Router:
+        """Add a catalog model (by id or alias), placed from its public facts.
+
+        Its task scores come from its published benchmark scores and Arena rating (missing ones
+        imputed from its general ability, see `autorouter.placement`), its price, context
+        window and capabilities from the catalog.
+        """
+        from .catalog import Catalog
+        from .placement import FactPlacer
+
+        cat = catalog if catalog is not None else Catalog.default()
+        card = cat.get(name)
+        scores, _ = FactPlacer(cat).task_scores(card, self.tasks_)
+        if not scores:
+            raise InvalidRequestError(f"the catalog has no benchmark scores or Arena rating for {card.id}")
+        if card.price is None:
+            raise InvalidRequestError(f"the catalog has no price for {card.id}; add one with Catalog.override")
+        caps = card.capabilities
+        limits = ModelLimits(
+            context_window=card.context_window, tools=caps.tools, images=caps.images,
+            structured_output=caps.structured_output,
+        )
+        factor = REASONING_ANSWER_FACTOR if caps.reasoning else 1.0
+        return self.add_model(
+            card.id, task_scores=scores, price=card.price, answer_token_factor=factor, limits=limits, replace=replace
+        )
+
+    @classmethod
+    def default(cls) -> Router:
+        """The bundled router among the models `openrouter/auto` routes to; works offline.
+
+        It learned what prompts are like from public routing data and places each catalog
+        model from public facts (see the README for where its knowledge comes from).
+        """
+        path = Path(__file__).parent / "data" / "default_router"
+        if not (path / "router.json").is_file():
+            raise RouterLoadError(
+                f"the bundled default router is missing from {path}; reinstall autorouter or "
+                "build it with `python scripts/build_default_router.py`"
+            )
+        return cls.load(path)
+
     def _refine_with_prompts(
         self, col: np.ndarray, scored: Sequence[tuple[Any, float]], prior_weight: float
     ) -> np.ndarray:
@@ -327,7 +373,7 @@ class Router:
 
     # ------------------------------------------------------------------ routing
     def _fitted(self) -> bool:
-        return hasattr(self, "scale_")
+        return hasattr(self, "profile_")
 
     def _check_fitted(self) -> None:
         if not self._fitted():
