@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .calling import CallingMixin
 from .dataset import ModelPrice, RoutingDataset, load_dataset
 from .decision import ModelLimits, RankedModel, RoutingDecision
 from .embedders import Embedder, embedder_from_config, get_embedder
@@ -61,7 +62,7 @@ class _fit_method:
         return fit_new
 
 
-class Router:
+class Router(CallingMixin):
     """Routes each prompt to the candidate model with the best predicted quality for the money.
 
     Follows scikit-learn conventions: the constructor only stores settings, `fit` learns from a
