@@ -10,6 +10,7 @@ correction for answer length), else from list prices and a predicted answer leng
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,8 @@ class QualityModel:
     blend: float  # weight of the logistic part
     l2: float
     shrink: float
+    prior: np.ndarray | None = None  # (m,) each model's mean score
+    prior_weight: float = 0.0  # how far predictions are pulled toward `prior`
 
     @staticmethod
     def _fit_parts(
@@ -78,12 +81,16 @@ class QualityModel:
         return w, means
 
     @staticmethod
-    def _predict_parts(
-        x: np.ndarray, w: np.ndarray, means: np.ndarray, protos: Prototypes
-    ) -> tuple[np.ndarray, np.ndarray]:
-        q_lin = sigmoid(x @ w[:-1] + w[-1])
-        q_proto = protos.weights(x) @ means
-        return q_lin, q_proto
+    def _folds(n: int, folds: int, groups: Sequence[str] | None, seed: int) -> np.ndarray:
+        """Fold of each row. With task labels, whole tasks go to one fold, so that the choices
+        made by cross-validation favour what carries over to tasks not seen in training."""
+        rng = np.random.default_rng(seed)
+        if groups is not None and len(set(groups)) >= folds:
+            names = sorted(set(groups))
+            order = rng.permutation(len(names))
+            fold_of = {names[i]: k % folds for k, i in enumerate(order)}
+            return np.array([fold_of[g] for g in groups])
+        return rng.permutation(n) % folds
 
     @classmethod
     def fit(
@@ -93,39 +100,53 @@ class QualityModel:
         protos: Prototypes,
         labels: np.ndarray,
         *,
+        groups: Sequence[str] | None = None,
         folds: int = 3,
         seed: int = 0,
         l2_grid: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0),
         shrink: float = 10.0,
     ) -> QualityModel:
-        """Fit both parts; choose the L2 strength and the blend by K-fold cross-validation."""
+        """Fit both parts; choose the L2 strength, the blend and how far to pull predictions
+        toward each model's mean by cross-validation (grouped by task when tasks are known)."""
         n = len(x)
-        rng = np.random.default_rng(seed)
-        fold = rng.permutation(n) % folds if n >= 30 else np.zeros(n, dtype=int)
-        oof_lin = {l2: np.zeros_like(y) for l2 in l2_grid}
-        oof_proto = np.zeros_like(y)
+        mean = y.mean(axis=0)
+        best_l2, blend, pull = max(l2_grid), 0.0, 0.0
         if n >= 30:
+            fold = cls._folds(n, folds, groups, seed)
+            oof_lin = {l2: np.zeros_like(y) for l2 in l2_grid}
+            oof_proto = np.zeros_like(y)
+            oof_mean = np.zeros_like(y)
             for f in range(folds):
                 tr, te = fold != f, fold == f
+                if not te.any() or not tr.any():
+                    continue
                 p_f, lab_f = Prototypes.fit(x[tr], seed=seed)
                 means = cluster_means(lab_f, len(p_f.centroids), y[tr], y[tr].mean(axis=0), shrink)
                 oof_proto[te] = p_f.weights(x[te]) @ means
+                oof_mean[te] = y[tr].mean(axis=0)
                 for l2 in l2_grid:
                     w = fit_logistic_multi(x[tr], y[tr], l2=l2)
                     oof_lin[l2][te] = sigmoid(x[te] @ w[:-1] + w[-1])
             best_l2 = min(l2_grid, key=lambda l2: float(np.mean((oof_lin[l2] - y) ** 2)))
-            blends = np.linspace(0.0, 1.0, 11)
-            errs = [np.mean((b * oof_lin[best_l2] + (1 - b) * oof_proto - y) ** 2) for b in blends]
-            blend = float(blends[int(np.argmin(errs))])
-        else:  # too little data to cross-validate: lean on the cluster means
-            best_l2, blend = max(l2_grid), 0.0
+            best = (np.inf, 0.0, 0.0)
+            for b in np.linspace(0.0, 1.0, 11):
+                mix = b * oof_lin[best_l2] + (1 - b) * oof_proto
+                for g in (0.0, 0.25, 0.5, 0.75):
+                    err = float(np.mean(((1 - g) * mix + g * oof_mean - y) ** 2))
+                    if err < best[0] - 1e-12:
+                        best = (err, float(b), g)
+            _, blend, pull = best
         w, means = cls._fit_parts(x, y, protos, labels, best_l2, shrink)
-        return cls(w.astype(np.float32), means.astype(np.float32), blend, best_l2, shrink)
+        return cls(w.astype(np.float32), means.astype(np.float32), blend, best_l2, shrink,
+                   mean.astype(np.float32), pull)
 
     def predict(self, x: np.ndarray, proto_w: np.ndarray) -> np.ndarray:
         q_lin = sigmoid(x @ self.logit_w[:-1] + self.logit_w[-1])
         q_proto = proto_w @ self.proto_means
-        return np.clip(self.blend * q_lin + (1 - self.blend) * q_proto, 0.0, 1.0)
+        q = self.blend * q_lin + (1 - self.blend) * q_proto
+        if self.prior is not None and self.prior_weight > 0:
+            q = (1 - self.prior_weight) * q + self.prior_weight * self.prior
+        return np.clip(q, 0.0, 1.0)
 
 
 @dataclass

@@ -137,7 +137,8 @@ class Router(CallingMixin):
         labels = self._labels
         k = len(self.prototypes_.centroids)
         self.quality_ = QualityModel.fit(
-            x, np.clip(ds.scores, 0.0, 1.0), self.prototypes_, labels, folds=self.folds, seed=self.seed
+            x, np.clip(ds.scores, 0.0, 1.0), self.prototypes_, labels, groups=ds.groups,
+            folds=self.folds, seed=self.seed,
         )
         report("fit", 1, 3)
         self.cost_ = CostModel.fit(
@@ -626,7 +627,9 @@ class Router(CallingMixin):
             "limits": {m: lim.model_dump(exclude_none=True) for m, lim in self.limits_.items()},
             "n_train": self.n_train_,
             "cost_mode": self.cost_.mode,
-            "quality": None if q is None else {"blend": q.blend, "l2": q.l2, "shrink": q.shrink},
+            "quality": None if q is None else {
+                "blend": q.blend, "l2": q.l2, "shrink": q.shrink, "prior_weight": q.prior_weight
+            },
             "prototypes": {"temperature": self.prototypes_.temperature, "top": self.prototypes_.top},
             "proto_groups": self.proto_groups_,
         }
@@ -650,6 +653,7 @@ class Router(CallingMixin):
         if q is not None:
             arrays["logit_w"] = q.logit_w
             arrays["proto_means"] = q.proto_means
+            arrays["quality_prior"] = q.prior
         np.savez_compressed(path / "arrays.npz", **arrays)
         (path / "router.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return path
@@ -699,7 +703,10 @@ class Router(CallingMixin):
             qm = meta["quality"]
             router.quality_ = (
                 None if qm is None
-                else QualityModel(a["logit_w"], a["proto_means"], qm["blend"], qm["l2"], qm["shrink"])
+                else QualityModel(
+                    a["logit_w"], a["proto_means"], qm["blend"], qm["l2"], qm["shrink"],
+                    a["quality_prior"], qm["prior_weight"],
+                )
             )
             router.profile_ = TaskProfile(list(meta["tasks"]), a["task_clf_w"], a["task_diff_w"])
             router.fact_scores_ = a["fact_scores"]
