@@ -2,7 +2,8 @@
 
 It runs uvicorn + starlette on 127.0.0.1 (a free port) in a background thread and speaks
 the OpenAI wire format: `POST /v1/chat/completions` (plain, streamed as SSE, tool calls,
-`response_format`, `stop`, `max_tokens`), `POST /v1/embeddings` and `GET /v1/models`.
+`response_format` (JSON schema, or JSON mode with the keys a prompt names), `stop`,
+`max_tokens`), `POST /v1/embeddings` and `GET /v1/models`.
 Answers are deterministic: the text is `"[<model>] <last user message>"`, so tests can
 assert on it.
 
@@ -480,6 +481,12 @@ def _pick_tool(tools: list[Any], tool_choice: Any) -> dict[str, Any] | None:
     return functions[0] if functions else None
 
 
+def _requested_json_keys(prompt: str) -> list[str]:
+    """The quoted key names a JSON-mode prompt asks for: "with 'a' and 'b' keys" -> [a, b]."""
+    match = re.search(r"((?:'\w+'(?:,\s*|\s+and\s+|\s*))+)keys\b", prompt)
+    return re.findall(r"'(\w+)'", match.group(1)) if match else []
+
+
 def _chat_answer(body: dict[str, Any]) -> _Answer:
     model = body["model"]
     messages: list[Any] = body["messages"]
@@ -507,7 +514,10 @@ def _chat_answer(body: dict[str, Any]) -> _Answer:
         schema = (response_format.get("json_schema") or {}).get("schema") or {}
         text = json.dumps(_object_for(schema, prompt))
     elif response_format.get("type") == "json_object":
-        text = json.dumps({"model": model, "answer": prompt})
+        # A prompt that names the keys it wants ("... with 'setup' and 'punchline' keys")
+        # gets an object with those keys; any other prompt gets {"model", "answer"}.
+        keys = _requested_json_keys(prompt)
+        text = json.dumps({k: prompt for k in keys} if keys else {"model": model, "answer": prompt})
     else:
         text = f"[{model}] {prompt}"
 

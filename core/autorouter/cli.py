@@ -22,7 +22,7 @@ app = typer.Typer(
     help="Send each prompt to the model that gives the best answer for the money.",
 )
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(e: Exception) -> None:

@@ -137,8 +137,7 @@ class Router(CallingMixin):
         labels = self._labels
         k = len(self.prototypes_.centroids)
         self.quality_ = QualityModel.fit(
-            x, np.clip(ds.scores, 0.0, 1.0), self.prototypes_, labels, groups=ds.groups,
-            folds=self.folds, seed=self.seed,
+            x, np.clip(ds.scores, 0.0, 1.0), self.prototypes_, labels, folds=self.folds, seed=self.seed
         )
         report("fit", 1, 3)
         self.cost_ = CostModel.fit(

@@ -1,15 +1,86 @@
-"""Prompt embedders (temporary stub until the bundled ones land)."""
-from .base import CallableEmbedder, Embedder, OpenAIEmbedder
-from ..errors import EmbedderError
+"""Prompt embedders, and the two ways to get one: from a user's spec or from a saved config.
 
-def get_embedder(spec=None):
+Importing this package is cheap: onnxruntime and tokenizers are imported only when a bundled
+embedder is created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import EmbedderError
+from .base import CallableEmbedder, Embedder, OpenAIEmbedder
+from .minilm import MiniLMEmbedder
+from .static import StaticEmbedder
+
+__all__ = [
+    "Embedder",
+    "CallableEmbedder",
+    "OpenAIEmbedder",
+    "MiniLMEmbedder",
+    "StaticEmbedder",
+    "get_embedder",
+    "embedder_from_config",
+]
+
+EmbedderSpec = Embedder | str | Callable[[list[str]], Any] | None
+
+_ACCEPTED = (
+    'None or "default" (MiniLM), "minilm", "static", an Embedder instance, '
+    "or a callable list[str] -> array of shape (n, dim)"
+)
+
+
+def get_embedder(spec: EmbedderSpec = None) -> Embedder:
+    """Turn what a user passed as `embedder=` into an Embedder.
+
+    Accepts None or "default" (the bundled MiniLM), "minilm", "static", an `Embedder`
+    (returned as is) or any callable `list[str] -> array` (wrapped in a CallableEmbedder).
+    """
+    if spec is None:
+        return MiniLMEmbedder()
     if isinstance(spec, Embedder):
         return spec
+    if isinstance(spec, str):
+        name = spec.strip().lower()
+        if name in ("default", "minilm"):
+            return MiniLMEmbedder()
+        if name == "static":
+            return StaticEmbedder()
+        raise EmbedderError(f"unknown embedder {spec!r}; expected {_ACCEPTED}")
+    if isinstance(spec, type):
+        # A class is callable, but wrapping it would "embed" by constructing it.
+        raise EmbedderError(f"got the class {spec.__name__}; pass an instance, e.g. {spec.__name__}()")
     if callable(spec):
         return CallableEmbedder(spec)
-    raise EmbedderError(f"embedder {spec!r} not available yet")
+    raise EmbedderError(f"cannot use {type(spec).__name__} as an embedder; expected {_ACCEPTED}")
 
-def embedder_from_config(cfg):
-    if cfg.get("kind") == "openai":
-        return OpenAIEmbedder(**{k: v for k, v in cfg.items() if k != "kind"})
-    raise EmbedderError(f"cannot rebuild embedder {cfg!r}")
+
+def embedder_from_config(cfg: dict[str, Any]) -> Embedder:
+    """Rebuild an embedder from its `config()` output (as saved with a router)."""
+    if not isinstance(cfg, dict) or "kind" not in cfg:
+        raise EmbedderError(f"an embedder config must be a dict with a 'kind', got {cfg!r}")
+    kind = cfg["kind"]
+    if kind == MiniLMEmbedder.kind:
+        return MiniLMEmbedder(max_tokens=cfg.get("max_tokens", 256), truncation=cfg.get("truncation", "tail"))
+    if kind == StaticEmbedder.kind:
+        return StaticEmbedder(max_tokens=cfg.get("max_tokens", 512), truncation=cfg.get("truncation", "tail"))
+    if kind == OpenAIEmbedder.kind:
+        if not cfg.get("model"):
+            raise EmbedderError("an 'openai' embedder config needs a 'model'")
+        return OpenAIEmbedder(
+            model=cfg["model"],
+            base_url=cfg.get("base_url", "https://api.openai.com/v1"),
+            api_key_env=cfg.get("api_key_env", "OPENAI_API_KEY"),
+            dim=cfg.get("dim"),
+        )
+    if kind == CallableEmbedder.kind:
+        raise EmbedderError(
+            "this router was fitted with a custom embedding function, which is not saved; "
+            "pass the same function again: Router.load(path, embedder=your_function)"
+        )
+    raise EmbedderError(
+        f"unknown embedder kind {kind!r} in the saved config (known: minilm, static, openai); "
+        "it may come from a newer autorouter: upgrade, or pass embedder= to Router.load"
+    )

@@ -1,0 +1,185 @@
+"""The default offline embedder: all-MiniLM-L6-v2 in int8 ONNX, run with onnxruntime.
+
+The model file and its tokenizer ship in `embedders/data/` (built by
+`scripts/build_embedders.py`), so nothing is downloaded at run time and neither torch nor
+transformers is needed. The ONNX graph already does the mean pooling over the attention mask;
+`Embedder.embed` L2-normalises the rows.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..errors import EmbedderError
+from .base import Embedder
+
+if TYPE_CHECKING:  # both are imported lazily, so that `import autorouter` stays light.
+    import onnxruntime
+    import tokenizers
+
+__all__ = ["MiniLMEmbedder", "DATA_DIR", "load_tokenizer", "clip_chars"]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MODEL_FILE = "minilm-l6-v2-int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+
+#: BERT's position table has 512 rows, counting [CLS] and [SEP].
+MAX_POSITIONS = 512
+
+#: Texts are cut to `max_tokens * CHARS_PER_TOKEN` characters before tokenising, so a megabyte
+#: prompt costs no more than a long one. English runs ~4-5 characters per WordPiece token, so the
+#: cut only changes the result for text that is mostly whitespace or very long "words".
+CHARS_PER_TOKEN = 32
+
+Truncation = Literal["head", "tail"]
+
+
+def clip_chars(text: str, max_tokens: int, truncation: Truncation) -> str:
+    """Keep the end ("tail") or the start ("head") of a text too long to matter in full."""
+    limit = max_tokens * CHARS_PER_TOKEN
+    if len(text) <= limit:
+        return text
+    return text[-limit:] if truncation == "tail" else text[:limit]
+
+
+def load_tokenizer(path: Path, max_tokens: int, truncation: Truncation) -> tokenizers.Tokenizer:
+    """Load a `tokenizer.json`, truncating to `max_tokens` (special tokens included).
+
+    "tail" truncates on the left, so the end of a long prompt (where the question usually is)
+    is kept; the post-processor still adds [CLS] and [SEP] around what is left.
+    """
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as e:  # pragma: no cover - a declared dependency
+        raise EmbedderError("the bundled embedders need `tokenizers`: pip install tokenizers") from e
+    if not path.is_file():
+        raise EmbedderError(
+            f"bundled embedder file {path} is missing; reinstall autorouter "
+            "(or, from a source checkout, run `python scripts/build_embedders.py`)"
+        )
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.enable_truncation(max_length=max_tokens, direction="left" if truncation == "tail" else "right")
+    return tok
+
+
+def check_truncation_args(max_tokens: int, truncation: str, upper: int) -> None:
+    """Raise EmbedderError unless `max_tokens` is in [3, upper] and `truncation` is head/tail."""
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 3 <= max_tokens <= upper:
+        raise EmbedderError(f"max_tokens must be an integer between 3 and {upper}, got {max_tokens!r}")
+    if truncation not in ("head", "tail"):
+        raise EmbedderError(f'truncation must be "head" or "tail", got {truncation!r}')
+
+
+class MiniLMEmbedder(Embedder):
+    """all-MiniLM-L6-v2 (384-d), int8-quantized, on CPU with onnxruntime.
+
+    Args:
+        max_tokens: longest input in tokens, [CLS] and [SEP] included (at most 512). Cost grows
+            with it: routing prompts are often long, and the end usually says what is asked.
+        truncation: "tail" keeps the end of a long prompt, "head" its start.
+        threads: onnxruntime intra-op threads (default: min(2, CPU count)).
+        batch_size: texts per onnxruntime call.
+
+    The onnxruntime session is created on first use (or by `warmup()`), so construction is fast.
+    Activations are quantized per token, so a text's vector does not depend on the other texts
+    in its batch.
+    """
+
+    kind = "minilm"
+
+    def __init__(
+        self,
+        max_tokens: int = 256,
+        truncation: Truncation = "tail",
+        threads: int | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        check_truncation_args(max_tokens, truncation, MAX_POSITIONS)
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise EmbedderError(f"threads must be a positive integer or None, got {threads!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise EmbedderError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.max_tokens = max_tokens
+        self.truncation: Truncation = truncation
+        self.threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+        self.batch_size = batch_size
+        self._model_path = DATA_DIR / MODEL_FILE
+        if not self._model_path.is_file():
+            raise EmbedderError(
+                f"bundled model {self._model_path} is missing; reinstall autorouter "
+                "(or, from a source checkout, run `python scripts/build_embedders.py`)"
+            )
+        self._tokenizer = load_tokenizer(DATA_DIR / TOKENIZER_FILE, max_tokens, truncation)
+        self._session: onnxruntime.InferenceSession | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    def _get_session(self) -> onnxruntime.InferenceSession:
+        if self._session is None:
+            with self._lock:  # two threads embedding at once must not both build a session.
+                if self._session is None:
+                    self._session = self._new_session()
+        return self._session
+
+    def _new_session(self) -> onnxruntime.InferenceSession:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise EmbedderError(
+                "MiniLMEmbedder needs onnxruntime: pip install onnxruntime "
+                '(or use get_embedder("static"), which needs only numpy and tokenizers)'
+            ) from e
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1  # the graph is one chain; more pools only add contention.
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # onnxruntime's warnings are about graph details, not the user.
+        try:
+            return ort.InferenceSession(str(self._model_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise EmbedderError(f"onnxruntime could not load {self._model_path}: {e}") from e
+
+    def warmup(self) -> None:
+        """Create the onnxruntime session now rather than on the first `embed`."""
+        self._get_session().run(None, _pad([[101, 102]], np.arange(1), 2))
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        session = self._get_session()
+        clipped = [clip_chars(t, self.max_tokens, self.truncation) for t in texts]
+        ids = [enc.ids for enc in self._tokenizer.encode_batch(clipped)]
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        # Batches of similar length waste little compute on padding: sort, run, restore order.
+        order = np.argsort(lengths, kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = int(lengths[rows].max())
+            out[rows] = session.run(None, _pad(ids, rows, width))[0]
+        return out
+
+    def config(self) -> dict[str, Any]:
+        # threads and batch_size are tuning for one machine, not part of the vectors: not saved.
+        return {"kind": self.kind, "max_tokens": self.max_tokens, "truncation": self.truncation}
+
+    def __repr__(self) -> str:
+        return f"MiniLMEmbedder(max_tokens={self.max_tokens}, truncation={self.truncation!r})"
+
+
+def _pad(ids: list[list[int]], rows: np.ndarray, width: int) -> dict[str, np.ndarray]:
+    """The onnxruntime feed for `rows` of `ids`, right-padded with 0 to `width`."""
+    input_ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for r, i in enumerate(rows):
+        n = len(ids[i])
+        input_ids[r, :n] = ids[i]
+        mask[r, :n] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}

@@ -1,0 +1,53 @@
+"""LangChain adapter for autorouter: `ChatAutoRouter`, a chat model that routes each call.
+
+`ChatAutoRouter` is a `BaseChatModel`. For every call it asks a fitted `autorouter.Router`
+which of your chat models (ChatOpenAI, ChatAnthropic, ...) gives the best answer for the
+money, delegates to that model, and falls back down the router's ranking when the chosen
+model fails with a transient error before any output. Chains, `create_agent`, LangGraph,
+callbacks and tracing use it like any other chat model::
+
+    from autorouter import Router
+    from langchain_autorouter import ChatAutoRouter
+
+    llm = ChatAutoRouter(router=Router.load("my-router"), candidates={
+        "gpt-4o-mini": ChatOpenAI(model="gpt-4o-mini"),
+        "claude-sonnet-4": ChatAnthropic(model="claude-sonnet-4-0"),
+    })
+    llm.invoke("Write a haiku about routers").response_metadata["autorouter"]
+
+    # or, with OPENROUTER_API_KEY set, one ChatOpenAI per router model via OpenRouter:
+    llm = ChatAutoRouter.from_openrouter(router)
+
+Importing this package is cheap: `ChatAutoRouter` (and with it LangChain's chat-model
+machinery) loads on first use, as `langchain_core` itself does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langchain_autorouter.chat_models import ChatAutoRouter
+    from langchain_autorouter.errors import classify_error
+
+__all__ = ["ChatAutoRouter", "classify_error"]
+
+_LAZY = {
+    "ChatAutoRouter": "langchain_autorouter.chat_models",
+    "classify_error": "langchain_autorouter.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

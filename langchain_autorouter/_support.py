@@ -1,0 +1,332 @@
+"""Helpers of `ChatAutoRouter`: what a request needs, what a candidate can do, the catalog,
+and running a candidate isolated from the caller's callbacks and tracing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+T = TypeVar("T")
+
+# --- the catalog (autorouter.catalog), optional --------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def catalog() -> Any | None:
+    """`autorouter.catalog.Catalog.default()`, or None where that module is missing or fails
+    (looked up once per process)."""
+    try:
+        from autorouter.catalog import Catalog  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        return Catalog.default()
+    except Exception:  # noqa: BLE001 - a broken catalog must not break routing; it only adds facts
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def catalog_card(name: str | None) -> Any | None:
+    """The catalog's card for a model name or alias, or None if it does not know it."""
+    if not name:
+        return None
+    cat = catalog()
+    if cat is None:
+        return None
+    try:
+        return cat.get(name)
+    except Exception:  # noqa: BLE001 - UnknownModelError, or anything a broken catalog raises
+        return None
+
+
+def call_cost_usd(name: str, usage: Mapping[str, Any] | None) -> float | None:
+    """Tokens x the catalog's price for `name`; None if the usage or the price is unknown."""
+    if not usage:
+        return None
+    prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    cat = catalog()
+    if cat is None:
+        return None
+    try:
+        cost = cat.call_cost_usd(name, prompt, completion)
+    except Exception:  # noqa: BLE001 - an unknown model or price: no cost, not a failed call
+        return None
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+
+
+# --- names -------------------------------------------------------------------------------
+
+
+def model_name_of(model: Any) -> str | None:
+    """The model name a LangChain chat model was built with (`model_name`, `model`, ...)."""
+    for attr in ("model_name", "model", "model_id", "deployment_name"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _canonical(name: str) -> set[str]:
+    """Names that mean the same model: itself, without a provider prefix, and the catalog's
+    id and aliases for it."""
+    out = {name, name.split("/", 1)[-1]}
+    card = catalog_card(name)
+    if card is not None:
+        for n in [getattr(card, "id", None), *(getattr(card, "aliases", None) or [])]:
+            if isinstance(n, str) and n:
+                out |= {n, n.split("/", 1)[-1]}
+    return out
+
+
+def resolve_name(name: str, known: Sequence[str]) -> str | None:
+    """Which of `known` is `name`: the same string, or the same model by the catalog."""
+    if name in known:
+        return name
+    wanted = _canonical(name)
+    matches = [k for k in known if _canonical(k) & wanted]
+    return matches[0] if len(matches) == 1 else None
+
+
+# --- what a request needs -------------------------------------------------------------
+
+_BLOCK_NEEDS = {
+    "image_url": "images", "image": "images", "input_image": "images",
+    "file": "pdf", "input_file": "pdf", "document": "pdf",
+    "audio": "audio", "input_audio": "audio",
+    "video": "video",
+}
+
+
+def content_needs(messages: Sequence[BaseMessage]) -> set[str]:
+    """The input modalities beyond text in the messages: images, pdf, audio, video."""
+    needs: set[str] = set()
+    for m in messages:
+        content = m.content
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict):
+                    need = _BLOCK_NEEDS.get(str(block.get("type")))
+                    if need:
+                        needs.add(need)
+    return needs
+
+
+_ROLES = {
+    "human": "user", "ai": "assistant", "system": "system", "tool": "tool",
+    "function": "function", "developer": "developer",
+}
+_ROUTING_ROLES = {"user", "assistant", "system", "developer", "tool", "function"}
+
+
+def routing_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """The messages as role/content dicts the core's prompt reader understands (chunks and
+    `ChatMessage`s with custom roles included). If no message holds any text (an image on
+    its own), one placeholder user message stands in, so the router can still rank."""
+    out = []
+    for m in messages:
+        kind = m.type.removesuffix("MessageChunk").lower()
+        role = _ROLES.get(kind)
+        if role is None:  # ChatMessage(role=...) or an unknown kind
+            custom = str(getattr(m, "role", "") or "").lower()
+            role = custom if custom in _ROUTING_ROLES else "user"
+        out.append({"role": role, "content": m.content})
+    if not any(_has_text(d["content"]) for d in out):
+        kinds = sorted(content_needs(messages)) or ["empty"]
+        out.append({"role": "user", "content": f"({', '.join(kinds)} input)"})
+    return out
+
+
+def _has_text(content: Any) -> bool:
+    if isinstance(content, str):
+        return bool(content.strip())
+    if isinstance(content, list):
+        return any(
+            (isinstance(b, str) and b.strip())
+            or (isinstance(b, dict) and isinstance(b.get("text"), str) and b["text"].strip())
+            for b in content
+        )
+    return False
+
+
+# --- what a candidate can do ------------------------------------------------------------
+
+
+def overrides_bind_tools(model: BaseChatModel) -> bool:
+    return type(model).bind_tools is not BaseChatModel.bind_tools
+
+
+def _first_known(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _vouched(value: Any) -> bool | None:
+    """A catalog capability: True is a claim; False means "unsupported or undocumented", so
+    it only stops the catalog from vouching (the model is tried after those it vouches for)."""
+    return True if value is True else None
+
+
+def capabilities(model: BaseChatModel, router_name: str) -> dict[str, Any]:
+    """What a candidate can take: True, False, or None (nobody says).
+
+    The candidate's own LangChain `profile` speaks first, then the catalog's card for its
+    router name (or for its own model name). A model that overrides `bind_tools` calls
+    tools unless its profile says otherwise; the catalog vouching for tools (or not) orders
+    such models; a model that does not override `bind_tools` has no tools.
+    """
+    profile: Mapping[str, Any] = model.profile if isinstance(model.profile, Mapping) else {}
+    card = catalog_card(router_name) or catalog_card(model_name_of(model))
+    caps = getattr(card, "capabilities", None)
+    if not overrides_bind_tools(model) or profile.get("tool_calling") is False:
+        tools: bool | None = False
+    elif profile.get("tool_calling") is True or card is None:
+        tools = True
+    else:
+        tools = _vouched(getattr(caps, "tools", None))
+    window = _first_known(profile.get("max_input_tokens"), getattr(card, "context_window", None))
+    max_output = _first_known(profile.get("max_output_tokens"), getattr(card, "max_output_tokens", None))
+    return {
+        "tools": tools,
+        "tool_choice": False if tools is False else profile.get("tool_choice"),
+        "images": _first_known(profile.get("image_inputs"), _vouched(getattr(caps, "images", None))),
+        "pdf": profile.get("pdf_inputs"),
+        "audio": profile.get("audio_inputs"),
+        "video": profile.get("video_inputs"),
+        "structured_output": _first_known(
+            profile.get("structured_output"), _vouched(getattr(caps, "structured_output", None))
+        ),
+        "max_input_tokens": window if isinstance(window, int) and window > 0 else None,
+        "max_output_tokens": max_output if isinstance(max_output, int) and max_output > 0 else None,
+    }
+
+
+# --- isolation -----------------------------------------------------------------------------
+
+
+def no_tracing() -> contextlib.AbstractContextManager[Any]:
+    """LangSmith tracing off: an isolated inner call must not show up as an orphan trace."""
+    try:
+        from langsmith import tracing_context
+    except ImportError:  # pragma: no cover - langsmith ships with langchain-core
+        return contextlib.nullcontext()
+    return tracing_context(enabled=False)
+
+
+def _cleared_context() -> contextvars.Context:
+    """A copy of the current context without the parent runnable config, whose callbacks a
+    `RunnableBinding` would otherwise merge into the inner call."""
+    from langchain_core.runnables.config import var_child_runnable_config
+
+    ctx = contextvars.copy_context()
+    ctx.run(var_child_runnable_config.set, None)
+    return ctx
+
+
+def run_isolated(fn: Callable[[], T]) -> T:
+    return _cleared_context().run(fn)
+
+
+async def arun_isolated(make: Callable[[], Awaitable[T]]) -> T:
+    async def run() -> T:
+        return await make()
+
+    return await asyncio.create_task(run(), context=_cleared_context())
+
+
+def iterate_isolated(iterator: Iterator[T]) -> Iterator[T]:
+    ctx = _cleared_context()
+    while True:
+        try:
+            item = ctx.run(next, iterator)
+        except StopIteration:
+            return
+        yield item
+
+
+async def aiterate_isolated(iterator: AsyncIterator[T]) -> AsyncIterator[T]:
+    ctx = _cleared_context()
+    while True:
+        try:
+            item = await asyncio.create_task(_anext(iterator), context=ctx)
+        except StopAsyncIteration:
+            return
+        yield item
+
+
+async def _anext(iterator: AsyncIterator[T]) -> T:
+    return await iterator.__anext__()
+
+
+# --- streams -----------------------------------------------------------------------------
+
+
+def _substantive(chunk: Any) -> bool:
+    """Whether a chunk carries output: text or other content, a tool call, or usage."""
+    return bool(
+        getattr(chunk, "content", None)
+        or getattr(chunk, "tool_call_chunks", None)
+        or getattr(chunk, "usage_metadata", None)
+        or getattr(chunk, "chunk_position", None) == "last"
+    )
+
+
+def _merged(held: list[Any]) -> Any:
+    first = held[0]
+    return first + held[1:] if len(held) > 1 else first
+
+
+def hold_empty_head(iterator: Iterator[T]) -> Iterator[T]:
+    """The stream with its leading empty chunks (the role-only chunk OpenAI sends first)
+    folded into the first chunk with output, so that a failure before any output still
+    counts as "before the first chunk" and falls back to the next model."""
+    held: list[Any] = []
+    started = False
+    try:
+        for chunk in iterator:
+            if not started:
+                held.append(chunk)
+                if not _substantive(chunk):
+                    continue
+                chunk, held, started = _merged(held), [], True
+            yield chunk
+        if held:
+            yield _merged(held)
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+async def ahold_empty_head(iterator: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`hold_empty_head` for async streams."""
+    held: list[Any] = []
+    started = False
+    try:
+        async for chunk in iterator:
+            if not started:
+                held.append(chunk)
+                if not _substantive(chunk):
+                    continue
+                chunk, held, started = _merged(held), [], True
+            yield chunk
+        if held:
+            yield _merged(held)
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()

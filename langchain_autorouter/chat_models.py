@@ -1,0 +1,947 @@
+"""`ChatAutoRouter`: a LangChain chat model that sends each call to the model an
+`autorouter.Router` picks, among chat models you already have."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any, Literal, Self
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.language_models.model_profile import ModelProfile
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import add_usage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableBinding
+from langchain_core.tools import BaseTool
+from langchain_core.utils import secret_from_env
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+
+from langchain_autorouter import _support as sup
+from langchain_autorouter.errors import classify_error
+
+__all__ = ["OPENROUTER_BASE_URL", "ChatAutoRouter"]
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+ROUTER_KEY = "autorouter"
+"""The key of `response_metadata` under which every answer carries the routing decision."""
+
+# Call kwargs the router consumes, and the tool-calling ones it hands to the chosen
+# candidate's own `bind_tools`, so each provider formats them its own way.
+_ROUTER_KWARGS = ("model", "tradeoff", "max_cost", "stream")
+_TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict", "response_format")
+_NOT_FORCING = (None, False, "auto", "none")
+
+
+@dataclass
+class _Plan:
+    """One call, routed: the candidates to try in order, and what to send them."""
+
+    order: list[str]
+    stop: list[str] | None
+    bind: dict[str, Any]  # tools & co., for the candidate's bind_tools
+    rest: dict[str, Any]  # every other kwarg, passed through unchanged
+    decision: Any = None  # autorouter.RoutingDecision, None when forced
+    forced: bool = False
+    sticky: str | None = None
+
+
+@dataclass
+class _Request:
+    """A call before routing: what it needs and what the router is asked."""
+
+    messages: list[BaseMessage]
+    stop: list[str] | None
+    bind: dict[str, Any]
+    rest: dict[str, Any]
+    forced: str | None = None
+    eligible: list[str] = field(default_factory=list)
+    sticky: str | None = None
+    tradeoff: float | None = None
+    max_cost: float | None = None
+
+
+class ChatAutoRouter(BaseChatModel):
+    """A chat model that routes each call to one of several chat models.
+
+    Per call it asks a fitted `autorouter.Router` for a decision on the messages (the last
+    user message decides), restricted to the candidates that can serve the call (tools
+    bound: only candidates with tool calling; images: only image-capable ones; a
+    `response_format`: only those with structured output), then calls the chosen
+    candidate. A transient failure (rate limit, 5xx, timeout, connection) before any
+    output is retried and then falls back down the ranking, with autorouter's one
+    retry-and-fallback policy; a stream falls back only before its first chunk; a
+    request the provider refuses (400, 401, ...) surfaces unchanged.
+
+    Within an agent run the model stays put: when the messages after the last user message
+    hold an answer from one of the candidates (tool-call and tool-result turns), that
+    candidate answers again; the choice changes only at a new user message.
+
+    The answer is the candidate's own message: `usage_metadata` and
+    `response_metadata["model_name"]` are those of the model that answered, and
+    `response_metadata["autorouter"]` holds the decision (`model`, `ranking` with predicted
+    quality and cost, `explanation`, `tradeoff`, `max_cost`, `forced`, `sticky`,
+    `fallback_from`) and `cost_usd`, the call's cost from the catalog's prices (None when
+    the catalog does not price the model). Callbacks and tracing see one chat-model run
+    per call, the router's: candidates run with their callbacks and tracing off.
+
+    Per-call overrides: `model=` forces a candidate (its router name or its own model
+    name), `tradeoff=` and `max_cost=` override the fields (also via `.bind(...)`).
+
+    Args:
+        router: a fitted `autorouter.Router`; None uses `Router.default()` where available.
+        candidates: `{router model name: chat model}`, or a list of chat models whose own
+            model names the router knows (directly or through the catalog's aliases).
+            Omitted: one `ChatOpenAI` per router model through OpenRouter (see
+            `from_openrouter`).
+        tradeoff: 0 = best predicted quality, 1 = cheapest; None: the router's default.
+        max_cost: USD cap per call; None: the router's default.
+        model_name: the name this model reports to LangSmith (alias `model`).
+        temperature, max_tokens: reported to tracing, and applied to the candidates the
+            router builds itself; candidates you pass keep their own settings.
+        stop: default stop sequences, passed to the candidate when a call gives none.
+        streaming: whether `invoke` streams from the candidate.
+        retry_policy: an `autorouter.reliability.RetryPolicy`; None: the default one.
+        api_key, base_url, timeout: for the candidates built through OpenRouter
+            (`api_key` defaults to the `OPENROUTER_API_KEY` environment variable).
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    router: Any = Field(default=None, exclude=True, description="a fitted autorouter.Router")
+    candidates: dict[str, BaseChatModel] = Field(default_factory=dict)
+    tradeoff: float | None = None
+    max_cost: float | None = None
+    model_name: str = Field(default="autorouter", alias="model")
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    streaming: bool = False
+    retry_policy: Any = Field(default=None, exclude=True)
+    openrouter_api_key: SecretStr | None = Field(
+        alias="api_key", default_factory=secret_from_env("OPENROUTER_API_KEY", default=None)
+    )
+    openrouter_base_url: str = Field(default=OPENROUTER_BASE_URL, alias="base_url")
+    request_timeout: float | None = Field(default=None, alias="timeout")
+
+    _caps_cache: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_router_and_candidates(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        router = data.get("router")
+        if router is None:
+            router = data["router"] = _default_router()
+        known = _router_models(router)
+        candidates = data.get("candidates")
+        if candidates is None:
+            data["candidates"] = _openrouter_candidates(router, data)
+        elif isinstance(candidates, Mapping):
+            unknown = [k for k in candidates if k not in known]
+            if unknown:
+                raise _unknown_model_error(
+                    f"candidate key(s) {unknown} are not models this router knows; key "
+                    f"each chat model by one of the router's model names: {known}"
+                )
+            if not candidates:
+                raise ValueError(_NO_CANDIDATES)
+        elif isinstance(candidates, Sequence) and not isinstance(candidates, str):
+            data["candidates"] = _candidates_by_name(list(candidates), known)
+        return data
+
+    @model_validator(mode="after")
+    def _set_autorouter_version(self) -> Self:
+        version = getattr(sys.modules.get("autorouter"), "__version__", None)
+        if isinstance(version, str):
+            self._add_version("autorouter", version)
+        return self
+
+    @classmethod
+    def from_openrouter(
+        cls,
+        router: Any = None,
+        *,
+        base_url: str = OPENROUTER_BASE_URL,
+        api_key: str | SecretStr | None = None,
+        **kwargs: Any,
+    ) -> ChatAutoRouter:
+        """Reach every model of `router` through one OpenAI-compatible endpoint.
+
+        Builds one `ChatOpenAI` (from `langchain-openai`, the `langchain` extra) per router
+        model, named by the catalog's id for it where the catalog knows it, pointed at
+        `base_url` (OpenRouter unless you say otherwise), with `max_retries=0` so that
+        autorouter's policy is the one that retries.
+
+        Args:
+            router: a fitted `autorouter.Router`; None: `Router.default()`.
+            base_url: any OpenAI-compatible endpoint that serves the router's models.
+            api_key: its key; None: the `OPENROUTER_API_KEY` environment variable.
+            **kwargs: other fields of `ChatAutoRouter` (`tradeoff`, `temperature`, ...).
+        """
+        params: dict[str, Any] = {"router": router, "candidates": None, "base_url": base_url, **kwargs}
+        if api_key is not None:
+            params["api_key"] = api_key
+        return cls(**params)
+
+    # ------------------------------------------------------------------ LangChain surface
+    @property
+    def _llm_type(self) -> str:
+        return "autorouter-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "tradeoff": self.tradeoff,
+            "max_cost": self.max_cost,
+            "router": _router_fingerprint(self.router),
+            "candidates": {
+                key: {"_type": model._llm_type, **model._identifying_params}
+                for key, model in sorted(self.candidates.items())
+            },
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        model = kwargs.get("model")
+        params = LangSmithParams(
+            ls_provider="autorouter",
+            ls_model_name=model if isinstance(model, str) and model else self.model_name,
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens:
+            params["ls_max_tokens"] = max_tokens
+        ls_stop = stop or kwargs.get("stop") or self.stop
+        if ls_stop:
+            params["ls_stop"] = list(ls_stop)
+        return params
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        """What the router can take: a capability the router routes on (tools, forced tool
+        choice, images, pdf, audio, video, structured output) is there if one candidate
+        has it, as calls needing it go only to such candidates; `max_input_tokens` is the
+        largest known window (longer inputs skip smaller models), `max_output_tokens` the
+        smallest known limit."""
+        if not self.candidates:
+            return None
+        caps = [self._capabilities(k) for k in self.candidates]
+        profile: dict[str, Any] = {"text_inputs": True, "text_outputs": True}
+        flags = {
+            "tool_calling": "tools", "tool_choice": "tool_choice", "image_inputs": "images",
+            "pdf_inputs": "pdf", "audio_inputs": "audio", "video_inputs": "video",
+            "structured_output": "structured_output",
+        }
+        for key, cap in flags.items():
+            values = [c[cap] for c in caps]
+            if any(v is True for v in values):
+                profile[key] = True
+            elif values and all(v is False for v in values):
+                profile[key] = False
+        windows = [c["max_input_tokens"] for c in caps if c["max_input_tokens"]]
+        if windows:
+            profile["max_input_tokens"] = max(windows)
+        outputs = [c["max_output_tokens"] for c in caps if isinstance(c["max_output_tokens"], int)]
+        if outputs:
+            profile["max_output_tokens"] = min(outputs)
+        return ModelProfile(**profile)  # type: ignore[typeddict-item]
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict[str, Any] | str | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; at call time they go to the chosen candidate's own `bind_tools`.
+
+        Tools are stored as OpenAI-format dicts (what LangGraph reads back from a binding);
+        `tool_choice` ("auto", "any", a tool name, ...) and any other kwargs
+        (`parallel_tool_calls`, `strict`, `response_format`, ...) are passed on unchanged.
+        """
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: Literal["function_calling", "json_mode", "json_schema"] = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
+        """Answers parsed into `schema` (a pydantic class, TypedDict or JSON schema).
+
+        `method="function_calling"` (the default, which every tool-calling provider
+        supports) forces a call of one tool shaped like `schema`; `"json_schema"` and
+        `"json_mode"` pass an OpenAI-style `response_format` to the candidate and route only
+        to candidates known for structured output when any is. It is one run of the
+        router, so callbacks see one chat-model start carrying
+        `ls_structured_output_format`.
+        """
+        from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+        from langchain_core.output_parsers.openai_tools import (
+            JsonOutputKeyToolsParser,
+            PydanticToolsParser,
+        )
+        from langchain_core.runnables import RunnableMap, RunnablePassthrough
+        from langchain_core.utils.function_calling import convert_to_openai_function
+        from langchain_core.utils.pydantic import is_basemodel_subclass
+
+        if kwargs:
+            raise ValueError(f"unsupported arguments {sorted(kwargs)}")
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        ls_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
+        parser: Runnable[Any, Any]
+        if method == "function_calling":
+            tool_name = convert_to_openai_tool(schema)["function"]["name"]
+            bind: dict[str, Any] = {"tool_choice": tool_name, "ls_structured_output_format": ls_format}
+            if strict is not None:
+                bind["strict"] = strict
+            llm = self.bind_tools([schema], **bind)
+            parser = (
+                PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+                if is_pydantic
+                else JsonOutputKeyToolsParser(key_name=tool_name, first_tool_only=True)
+            )
+        elif method in ("json_mode", "json_schema"):
+            if method == "json_mode":
+                if strict is not None:
+                    raise ValueError("`strict` is not supported with method='json_mode'")
+                response_format: dict[str, Any] = {"type": "json_object"}
+                ls_format["kwargs"] = {"method": method}
+            else:
+                function = convert_to_openai_function(schema, strict=strict)
+                function["schema"] = function.pop("parameters")
+                response_format = {"type": "json_schema", "json_schema": function}
+            llm = self.bind(response_format=response_format, ls_structured_output_format=ls_format)
+            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()  # type: ignore[arg-type]
+        else:
+            raise ValueError(
+                f"unknown method {method!r}: use 'function_calling', 'json_schema' or 'json_mode'"
+            )
+        if not include_raw:
+            return llm | parser
+        parsed = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        ).with_fallbacks(
+            [RunnablePassthrough.assign(parsed=lambda _: None)], exception_key="parsing_error"
+        )
+        return RunnableMap(raw=llm) | parsed
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """The first candidate's count (each provider knows its tokenizer), else LangChain's
+        approximate count."""
+        from langchain_core.messages.utils import count_tokens_approximately
+
+        first = next(iter(self.candidates.values()), None)
+        if first is not None:
+            try:
+                return first.get_num_tokens_from_messages(messages, tools=tools)
+            except Exception:  # noqa: BLE001, S110 - e.g. LangChain's default tokenizer is missing
+                pass
+        return count_tokens_approximately(messages, tools=list(tools) if tools else None)
+
+    # ------------------------------------------------------------------ routing
+    def _capabilities(self, key: str) -> dict[str, Any]:
+        cache = self._caps_cache
+        if key not in cache:
+            cache[key] = sup.capabilities(self.candidates[key], key)
+        return cache[key]
+
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> _Request:
+        rest = dict(kwargs)
+        force, tradeoff, max_cost, _ = (rest.pop(k, None) for k in _ROUTER_KWARGS)
+        bind = {k: rest.pop(k) for k in _TOOL_KWARGS if k in rest}
+        req = _Request(
+            messages=messages,
+            stop=stop if stop is not None else (list(self.stop) if self.stop else None),
+            bind=bind,
+            rest=rest,
+            tradeoff=self.tradeoff if tradeoff is None else tradeoff,
+            max_cost=self.max_cost if max_cost is None else max_cost,
+        )
+        if force is not None:
+            req.forced = self._forced_key(force)
+            if bind.get("tools") and self._capabilities(req.forced)["tools"] is False:
+                raise ValueError(
+                    f"model={force!r} forces candidate {req.forced!r}, which cannot call tools "
+                    f"({type(self.candidates[req.forced]).__name__} does not implement bind_tools)"
+                )
+            return req
+        req.eligible = self._eligible(messages, bind)
+        sticky = self._sticky_key(messages)
+        req.sticky = sticky if sticky in req.eligible else None
+        return req
+
+    def _forced_key(self, model: Any) -> str:
+        keys = list(self.candidates)
+        if isinstance(model, str):
+            if model in self.candidates:
+                return model
+            by_own_name = [k for k, m in self.candidates.items() if sup.model_name_of(m) == model]
+            if len(by_own_name) == 1:
+                return by_own_name[0]
+            resolved = sup.resolve_name(model, keys)
+            if resolved is not None:
+                return resolved
+        raise _unknown_model_error(
+            f"model={model!r} is not one of this router's candidates: {keys}"
+        )
+
+    def _eligible(self, messages: list[BaseMessage], bind: Mapping[str, Any]) -> list[str]:
+        needs: list[str] = []
+        if bind.get("tools"):
+            needs.append("tools")
+            if bind.get("tool_choice") not in _NOT_FORCING:
+                needs.append("tool_choice")
+        if bind.get("response_format"):
+            needs.append("structured_output")
+        needs += sorted(sup.content_needs(messages))
+        keys = list(self.candidates)
+        for need in needs:
+            known = [k for k in keys if self._capabilities(k)[need] is True]
+            unknown = [k for k in keys if self._capabilities(k)[need] is None]
+            if not (known or unknown):
+                raise _no_candidate_error(
+                    f"no candidate can serve this call: it needs {need.replace('_', ' ')}, "
+                    f"which none of {keys} supports"
+                )
+            keys = known or unknown  # models known to have it first; else those nobody vouches for
+        windows = {k: self._capabilities(k)["max_input_tokens"] for k in keys}
+        if any(windows.values()):
+            from langchain_core.messages.utils import count_tokens_approximately
+
+            tokens = count_tokens_approximately(messages)
+            fits = [k for k in keys if not windows[k] or windows[k] >= tokens]
+            if not fits:
+                raise _no_candidate_error(
+                    f"the messages (~{tokens} tokens) fit the context window of none of {keys} "
+                    f"(windows: {windows})"
+                )
+            keys = fits
+        return keys
+
+    def _sticky_key(self, messages: Sequence[BaseMessage]) -> str | None:
+        """The candidate that answered since the last user message, if one did."""
+        last_user = max((i for i, m in enumerate(messages) if m.type in ("human", "HumanMessageChunk")), default=-1)
+        for m in reversed(messages[last_user + 1 :]):
+            if m.type in ("ai", "AIMessageChunk"):
+                key = self._key_of_answer(m)
+                if key is not None:
+                    return key
+        return None
+
+    def _key_of_answer(self, message: BaseMessage) -> str | None:
+        meta = message.response_metadata or {}
+        ours = meta.get(ROUTER_KEY)
+        if isinstance(ours, Mapping) and ours.get("model") in self.candidates:
+            return str(ours["model"])
+        name = meta.get("model_name")
+        if not isinstance(name, str) or not name:
+            return None
+        if name in self.candidates:
+            return name
+        # Providers answer with a dated name ("gpt-4o-2024-08-06"): the longest prefix wins.
+        matches = [
+            (len(own), k)
+            for k, m in self.candidates.items()
+            if (own := sup.model_name_of(m) or k) and (name == own or name.startswith(own))
+        ]
+        return max(matches)[1] if matches else None
+
+    def _route_kwargs(self, req: _Request) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"tradeoff": req.tradeoff, "max_cost": req.max_cost, "candidates": req.eligible}
+        # The router also knows limits of its own (tools, structured output, images,
+        # context windows, from the catalog) and applies them, where it takes these flags.
+        accepted = _route_flags(type(self.router))  # type: ignore[arg-type]
+        if "tools" in accepted:
+            kwargs["tools"] = bool(req.bind.get("tools"))
+        if "structured_output" in accepted:
+            kwargs["structured_output"] = bool(req.bind.get("response_format"))
+        return kwargs
+
+    def _plan_from(self, req: _Request, decision: Any) -> _Plan:
+        plan = _Plan(order=[], stop=req.stop, bind=req.bind, rest=req.rest, decision=decision,
+                     sticky=req.sticky)
+        if decision is not None:
+            plan.order = [decision.model, *decision.fallbacks]
+        if req.sticky is not None:
+            plan.order = [req.sticky, *(k for k in plan.order if k != req.sticky)]
+        return plan
+
+    def _plan(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Plan:
+        req = self._request(messages, stop, kwargs)
+        if req.forced is not None:
+            return _Plan([req.forced], req.stop, req.bind, req.rest, forced=True)
+        try:
+            decision = self.router.route(sup.routing_messages(messages), **self._route_kwargs(req))
+        except Exception as exc:
+            if req.sticky is None or not _is_no_candidate(exc):
+                raise
+            decision = None  # a cap excludes the model the agent run started with: keep it
+        return self._plan_from(req, decision)
+
+    async def _aplan(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> _Plan:
+        req = self._request(messages, stop, kwargs)
+        if req.forced is not None:
+            return _Plan([req.forced], req.stop, req.bind, req.rest, forced=True)
+        try:
+            decision = await self.router.aroute(sup.routing_messages(messages), **self._route_kwargs(req))
+        except Exception as exc:
+            if req.sticky is None or not _is_no_candidate(exc):
+                raise
+            decision = None
+        return self._plan_from(req, decision)
+
+    # ------------------------------------------------------------------ delegation
+    def _target(self, key: str, bind: Mapping[str, Any]) -> tuple[Runnable[Any, Any], dict[str, Any], dict[str, Any] | None]:
+        """What to call for candidate `key`: (runnable, kwargs, config). The config is None
+        when the runnable is not the bare candidate and must run in a cleared context."""
+        model = self.candidates[key]
+        tools = bind.get("tools")
+        if tools and sup.overrides_bind_tools(model):
+            extra = {k: bind[k] for k in _TOOL_KWARGS[1:] if bind.get(k) is not None}
+            bound = model.bind_tools(tools, **extra)
+            if isinstance(bound, RunnableBinding) and bound.bound is model:
+                config = {k: v for k, v in (bound.config or {}).items() if k != "callbacks"}
+                return model, dict(bound.kwargs), {**config, "callbacks": []}
+            return bound, {}, None
+        extra = {"response_format": bind["response_format"]} if bind.get("response_format") else {}
+        return model, extra, {"callbacks": []}
+
+    def _invoke(self, key: str, messages: list[BaseMessage], plan: _Plan) -> BaseMessage:
+        target, kwargs, config = self._target(key, plan.bind)
+        kwargs = {**kwargs, **plan.rest}
+        if config is not None:
+            return target.invoke(messages, config=config, stop=plan.stop, **kwargs)  # type: ignore[arg-type]
+        return sup.run_isolated(
+            lambda: target.invoke(messages, config={"callbacks": []}, stop=plan.stop, **kwargs)
+        )
+
+    async def _ainvoke(self, key: str, messages: list[BaseMessage], plan: _Plan) -> BaseMessage:
+        target, kwargs, config = self._target(key, plan.bind)
+        kwargs = {**kwargs, **plan.rest}
+        if config is not None:
+            return await target.ainvoke(messages, config=config, stop=plan.stop, **kwargs)  # type: ignore[arg-type]
+        return await sup.arun_isolated(
+            lambda: target.ainvoke(messages, config={"callbacks": []}, stop=plan.stop, **kwargs)
+        )
+
+    def _open_stream(self, key: str, messages: list[BaseMessage], plan: _Plan) -> Iterator[Any]:
+        target, kwargs, config = self._target(key, plan.bind)
+        kwargs = {**kwargs, **plan.rest}
+        if config is not None:
+            stream = target.stream(messages, config=config, stop=plan.stop, **kwargs)  # type: ignore[arg-type]
+        else:
+            stream = sup.iterate_isolated(
+                target.stream(messages, config={"callbacks": []}, stop=plan.stop, **kwargs)
+            )
+        return sup.hold_empty_head(stream)
+
+    def _aopen_stream(self, key: str, messages: list[BaseMessage], plan: _Plan) -> AsyncIterator[Any]:
+        target, kwargs, config = self._target(key, plan.bind)
+        kwargs = {**kwargs, **plan.rest}
+        if config is not None:
+            stream = target.astream(messages, config=config, stop=plan.stop, **kwargs)  # type: ignore[arg-type]
+        else:
+            stream = sup.aiterate_isolated(
+                target.astream(messages, config={"callbacks": []}, stop=plan.stop, **kwargs)
+            )
+        return sup.ahold_empty_head(stream)
+
+    # ------------------------------------------------------------------ the answer
+    def _router_info(
+        self, key: str, plan: _Plan, attempts: Sequence[Any], usage: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        decision = plan.decision
+        failed = list(dict.fromkeys(a.model for a in attempts if a.error is not None and a.model != key))
+        if plan.forced:
+            explanation = f"{key}: forced by the call's model= argument"
+        elif decision is None:
+            explanation = f"{key}: kept for the tool turns since the last user message"
+        elif plan.sticky == key and decision.model != key:
+            explanation = (
+                f"{key}: kept for the tool turns since the last user message "
+                f"(for a new conversation the router would pick {decision.model})"
+            )
+        else:
+            explanation = decision.explanation
+        if failed:
+            explanation += f"; answered by {key} after {', '.join(failed)} failed"
+        info: dict[str, Any] = {
+            "model": key,
+            "tradeoff": decision.tradeoff if decision is not None else None,
+            "max_cost": decision.max_cost if decision is not None else None,
+            "explanation": explanation,
+            "ranking": [
+                {
+                    "model": r.model,
+                    "predicted_quality": r.quality,
+                    "predicted_cost_usd": r.cost_usd,
+                    "score": r.score,
+                    "eligible": r.eligible,
+                    "excluded_because": r.excluded_because,
+                }
+                for r in (decision.ranking if decision is not None else [])
+            ],
+            "forced": plan.forced,
+            "sticky": plan.sticky == key,
+            "fallback_from": failed,
+            "cost_usd": sup.call_cost_usd(key, usage),
+        }
+        if info["cost_usd"] is None and usage:
+            own = sup.model_name_of(self.candidates[key])
+            if own and own != key:
+                info["cost_usd"] = sup.call_cost_usd(own, usage)
+        return info
+
+    def _finish(self, message: BaseMessage, key: str, plan: _Plan, attempts: Sequence[Any]) -> BaseMessage:
+        meta = dict(message.response_metadata)
+        if not meta.get("model_name"):
+            meta["model_name"] = sup.model_name_of(self.candidates[key]) or key
+        meta[ROUTER_KEY] = self._router_info(key, plan, attempts, getattr(message, "usage_metadata", None))
+        return message.model_copy(update={"response_metadata": meta, "id": _outer_id(message.id)})
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        from autorouter.reliability import run_with_fallback
+
+        plan = self._plan(messages, stop, kwargs)
+        with sup.no_tracing():
+            result = run_with_fallback(
+                plan.order, lambda key: self._invoke(key, messages, plan), classify_error,
+                policy=self.retry_policy,
+            )
+        message = self._finish(result.value, result.model, plan, result.attempts)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        from autorouter.reliability import arun_with_fallback
+
+        plan = await self._aplan(messages, stop, kwargs)
+        with sup.no_tracing():
+            result = await arun_with_fallback(
+                plan.order, lambda key: self._ainvoke(key, messages, plan), classify_error,
+                policy=self.retry_policy,
+            )
+        message = self._finish(result.value, result.model, plan, result.attempts)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        from autorouter.reliability import stream_with_fallback
+
+        plan = self._plan(messages, stop, kwargs)
+        with sup.no_tracing():
+            stream = stream_with_fallback(
+                plan.order, lambda key: self._open_stream(key, messages, plan), classify_error,
+                policy=self.retry_policy, text_of=_chunk_text,
+            )
+        relay = _Relay(self, plan, stream.model, stream.attempts)
+        try:
+            while True:
+                with sup.no_tracing():
+                    try:
+                        chunk = next(stream)
+                    except StopIteration:
+                        break
+                out = relay.chunk(chunk)
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(out.text, chunk=out)
+                yield out
+            if (final := relay.final()) is not None:
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(final.text, chunk=final)
+                yield final
+        finally:
+            stream.close()
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        from autorouter.reliability import astream_with_fallback
+
+        plan = await self._aplan(messages, stop, kwargs)
+        with sup.no_tracing():
+            stream = await astream_with_fallback(
+                plan.order, lambda key: self._aopen_stream(key, messages, plan), classify_error,
+                policy=self.retry_policy, text_of=_chunk_text,
+            )
+        relay = _Relay(self, plan, stream.model, stream.attempts)
+        try:
+            while True:
+                with sup.no_tracing():
+                    try:
+                        chunk = await stream.__anext__()
+                    except StopAsyncIteration:
+                        break
+                out = relay.chunk(chunk)
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(out.text, chunk=out)
+                yield out
+            if (final := relay.final()) is not None:
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(final.text, chunk=final)
+                yield final
+        finally:
+            await stream.aclose()
+
+
+class _Relay:
+    """Passes a candidate's chunks on, adding the routing metadata (and `model_name` if the
+    candidate gave none) to its last chunk only: string values of chunks are concatenated
+    when chunks are added, so each must appear once."""
+
+    def __init__(self, owner: ChatAutoRouter, plan: _Plan, key: str, attempts: Sequence[Any]) -> None:
+        self.owner, self.plan, self.key, self.attempts = owner, plan, key, attempts
+        self.usage: Any = None
+        self.has_model_name = False
+        self.done = False
+        self.last: AIMessageChunk | None = None
+
+    def chunk(self, chunk: Any) -> ChatGenerationChunk:
+        chunk = _as_chunk(chunk)
+        if chunk.id is not None and _outer_id(chunk.id) is None:
+            chunk.id = None  # LangChain gives it the router's run id, the one callbacks saw
+        if chunk.usage_metadata:
+            self.usage = add_usage(self.usage, chunk.usage_metadata)
+        if chunk.response_metadata.get("model_name"):
+            self.has_model_name = True
+        if chunk.chunk_position == "last" and not self.done:
+            chunk = chunk.model_copy(update={"response_metadata": self._metadata(chunk.response_metadata)})
+            self.done = True
+        self.last = chunk
+        return ChatGenerationChunk(message=chunk)
+
+    def final(self) -> ChatGenerationChunk | None:
+        """A closing chunk with the metadata, if the candidate's stream had no last chunk."""
+        if self.done:
+            return None
+        self.done = True
+        content: Any = "" if self.last is None or isinstance(self.last.content, str) else []
+        chunk = AIMessageChunk(
+            content=content,
+            chunk_position="last",
+            id=self.last.id if self.last is not None else None,
+            response_metadata=self._metadata({}),
+        )
+        return ChatGenerationChunk(message=chunk)
+
+    def _metadata(self, existing: Mapping[str, Any]) -> dict[str, Any]:
+        meta = dict(existing)
+        if not self.has_model_name:
+            meta["model_name"] = sup.model_name_of(self.owner.candidates[self.key]) or self.key
+        meta[ROUTER_KEY] = self.owner._router_info(self.key, self.plan, self.attempts, self.usage)
+        return meta
+
+
+def _as_chunk(message: Any) -> AIMessageChunk:
+    """A stream item as a chunk: a model without native streaming yields its whole answer
+    (an `AIMessage`) as the one item of its stream."""
+    if isinstance(message, AIMessageChunk):
+        return message
+    if not isinstance(message, AIMessage):
+        raise TypeError(f"a candidate streamed a {type(message).__name__}, not message chunks")
+    from langchain_core.messages.tool import tool_call_chunk
+
+    return AIMessageChunk(
+        content=message.content,
+        additional_kwargs=message.additional_kwargs,
+        response_metadata=message.response_metadata,
+        usage_metadata=message.usage_metadata,
+        name=message.name,
+        id=message.id,
+        tool_call_chunks=[
+            tool_call_chunk(name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=i)
+            for i, call in enumerate(message.tool_calls)
+        ],
+        chunk_position="last",
+    )
+
+
+def _outer_id(message_id: str | None) -> str | None:
+    """A message id worth keeping: a provider's; not the id of the candidate's own run,
+    which no callback saw (LangChain then gives the message the router's run id)."""
+    if message_id is not None and message_id.startswith("lc_run-"):
+        return None
+    return message_id
+
+
+def _chunk_text(chunk: Any) -> str:
+    text = getattr(chunk, "text", "")
+    return text if isinstance(text, str) else ""
+
+
+# --- construction helpers -----------------------------------------------------------------
+
+_NO_CANDIDATES = (
+    "no candidates: pass candidates={router model name: chat model}, a list of chat models "
+    "whose model names the router knows, or omit candidates (with OPENROUTER_API_KEY set) to "
+    "reach every router model through OpenRouter"
+)
+
+
+def _default_router() -> Any:
+    from autorouter import Router
+
+    default = getattr(Router, "default", None)
+    if default is None:
+        raise ValueError(
+            "no router given, and this version of autorouter has no built-in default router: "
+            "pass router=autorouter.Router.load(folder) (or a router you fitted with Router.fit)"
+        )
+    return default()
+
+
+def _router_models(router: Any) -> list[str]:
+    if not callable(getattr(router, "route", None)) or not callable(getattr(router, "aroute", None)):
+        raise TypeError(f"router must be a fitted autorouter.Router, got {type(router).__name__}")
+    models = getattr(router, "models_", None)
+    if models is None:
+        check = getattr(router, "_check_fitted", None)
+        if callable(check):
+            check()  # raises autorouter's NotFittedError, which says what to do
+        raise TypeError("router has no models_: pass a fitted autorouter.Router")
+    return list(models)
+
+
+def _unknown_model_error(message: str) -> Exception:
+    from autorouter.errors import UnknownModelError
+
+    return UnknownModelError(message)
+
+
+def _no_candidate_error(message: str) -> Exception:
+    from autorouter.errors import NoCandidateError
+
+    return NoCandidateError(message)
+
+
+def _is_no_candidate(exc: BaseException) -> bool:
+    from autorouter.errors import NoCandidateError
+
+    return isinstance(exc, NoCandidateError)
+
+
+def _candidates_by_name(models: list[Any], known: list[str]) -> dict[str, Any]:
+    """Key each chat model by the router model it is, from its own model name."""
+    if not models:
+        raise ValueError(_NO_CANDIDATES)
+    out: dict[str, Any] = {}
+    for model in models:
+        name = sup.model_name_of(model)
+        key = sup.resolve_name(name, known) if name else None
+        if key is None:
+            raise _unknown_model_error(
+                f"cannot tell which router model {type(model).__name__}(model={name!r}) is: "
+                f"the router knows {known}; pass candidates as a dict "
+                "{router model name: chat model} to say it"
+            )
+        if key in out:
+            raise ValueError(
+                f"two candidates are router model {key!r}: {sup.model_name_of(out[key])!r} and {name!r}"
+            )
+        out[key] = model
+    return out
+
+
+def _openrouter_candidates(router: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """One ChatOpenAI per router model through an OpenAI-compatible endpoint (OpenRouter)."""
+    key = data.get("api_key", data.get("openrouter_api_key")) or os.environ.get("OPENROUTER_API_KEY")
+    if not key:
+        raise ValueError(_NO_CANDIDATES.replace("(with OPENROUTER_API_KEY set)", "(with OPENROUTER_API_KEY or api_key= set)"))
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "building candidates through OpenRouter needs langchain-openai: "
+            "pip install 'autorouter[langchain]'"
+        ) from e
+    base_url = data.get("base_url", data.get("openrouter_base_url")) or OPENROUTER_BASE_URL
+    settings: dict[str, Any] = {}
+    for name, alias in (("temperature", None), ("max_tokens", None), ("timeout", "request_timeout")):
+        value = data.get(name, data.get(alias) if alias else None)
+        if value is not None:
+            settings[name] = value
+    out = {}
+    for name in _router_models(router):
+        card = sup.catalog_card(name)
+        model_id = getattr(card, "id", None) or name
+        out[name] = ChatOpenAI(
+            model=model_id,
+            base_url=base_url,
+            api_key=key if isinstance(key, SecretStr) else SecretStr(str(key)),
+            max_retries=0,  # autorouter's policy retries, then falls back to the next model
+            stream_usage=True,
+            default_headers={"X-Title": "autorouter"},
+            **settings,
+        )
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _route_flags(router_type: type) -> frozenset[str]:
+    """Which of the flags `tools` / `structured_output` the router's `route` takes."""
+    import inspect
+
+    try:
+        params = inspect.signature(getattr(router_type, "route")).parameters  # noqa: B009
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(p for p in ("tools", "structured_output") if p in params)
+
+
+def _router_fingerprint(router: Any) -> str:
+    """A short stable id of a fitted router (its models and prototypes), for cache keys."""
+    digest = hashlib.sha1(json.dumps(list(getattr(router, "models_", []))).encode())
+    centroids = getattr(getattr(router, "prototypes_", None), "centroids", None)
+    if centroids is not None and hasattr(centroids, "tobytes"):
+        digest.update(centroids.tobytes())
+    return f"{type(router).__name__}:{digest.hexdigest()[:16]}"

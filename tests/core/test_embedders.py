@@ -1,0 +1,299 @@
+"""The bundled offline embedders, spec/config handling, and the callable and HTTP embedders.
+
+Everything runs offline: the bundled files ship in the package and the OpenAI-compatible
+endpoint is the real test server on 127.0.0.1 (tests/openai_server.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from autorouter.embedders import (
+    CallableEmbedder,
+    Embedder,
+    MiniLMEmbedder,
+    OpenAIEmbedder,
+    StaticEmbedder,
+    embedder_from_config,
+    get_embedder,
+)
+from autorouter.embedders.minilm import DATA_DIR
+from autorouter.errors import EmbedderError
+
+TEXTS = [
+    "How do I reverse a linked list in Python?",
+    "What is the capital of Australia?",
+    "Solve for x: 3x + 7 = 22.",
+    "Write a haiku about autumn leaves.",
+    "",
+    "def fib(n): return n if n < 2 else fib(n - 1) + fib(n - 2)",
+    "Given the following passage, answer the question. " * 30 + "What year was it founded?",
+]
+
+# A long shared ending (the question) after two unrelated long beginnings.
+ENDING = (
+    " Now, ignoring everything above, answer this: what is the boiling point of water at sea level "
+    "in degrees Celsius, and why does it drop at high altitude? Explain it simply. " * 6
+)
+BEGIN_A = "Our quarterly sales report shows strong growth in the northern region. " * 40
+BEGIN_B = "The medieval castle was built on a hill overlooking the river valley. " * 40
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="module")
+def static() -> StaticEmbedder:
+    return StaticEmbedder()
+
+
+@pytest.fixture(scope="module", params=["minilm", "static"])
+def bundled(request: pytest.FixtureRequest, minilm: MiniLMEmbedder, static: StaticEmbedder) -> Embedder:
+    return minilm if request.param == "minilm" else static
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    return json.loads((DATA_DIR / "reference-embeddings.json").read_text(encoding="utf-8"))
+
+
+def cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+# --- bundled embedders -------------------------------------------------------------------------
+
+
+def test_shape_dtype_and_unit_norm(bundled: Embedder) -> None:
+    out = bundled.embed(TEXTS)
+    assert out.shape == (len(TEXTS), bundled.dim)
+    assert out.dtype == np.float32
+    norms = np.linalg.norm(out, axis=1)
+    if isinstance(bundled, StaticEmbedder):  # "" has no token: the zero vector
+        assert norms[TEXTS.index("")] == 0
+        norms = np.delete(norms, TEXTS.index(""))
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+
+
+def test_dims() -> None:
+    assert MiniLMEmbedder().dim == 384
+    assert StaticEmbedder().dim == 256
+
+
+def test_deterministic(bundled: Embedder) -> None:
+    np.testing.assert_array_equal(bundled.embed(TEXTS), bundled.embed(TEXTS))
+
+
+def test_batch_equals_one_by_one(bundled: Embedder) -> None:
+    batch = bundled.embed(TEXTS)
+    single = np.concatenate([bundled.embed([t]) for t in TEXTS])
+    np.testing.assert_allclose(batch, single, atol=1e-5)
+
+
+def test_batch_result_does_not_depend_on_neighbours(minilm: MiniLMEmbedder) -> None:
+    # int8 activations are scaled per token, so padding and other prompts cannot move a vector.
+    alone = minilm.embed(["hello world"])
+    crowded = minilm.embed(["x " * 200, "hello world", "A much louder neighbour!!! " * 20])[1:2]
+    np.testing.assert_allclose(alone, crowded, atol=1e-5)
+
+
+def test_small_batch_size_and_order_restored() -> None:
+    small = MiniLMEmbedder(batch_size=2, threads=1)
+    np.testing.assert_allclose(small.embed(TEXTS), MiniLMEmbedder().embed(TEXTS), atol=1e-5)
+
+
+def test_empty_list(bundled: Embedder) -> None:
+    out = bundled.embed([])
+    assert out.shape == (0, bundled.dim)
+    assert out.dtype == np.float32
+
+
+async def test_aembed(bundled: Embedder) -> None:
+    np.testing.assert_allclose(await bundled.aembed(TEXTS[:3]), bundled.embed(TEXTS[:3]), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [MiniLMEmbedder, StaticEmbedder])
+def test_long_prompts_are_truncated_and_tail_keeps_the_end(cls: type) -> None:
+    huge = "word " * 200_000 + "final question?"  # a megabyte prompt: no error, and fast
+    tail, head = cls(max_tokens=128, truncation="tail"), cls(max_tokens=128, truncation="head")
+    assert tail.embed([huge]).shape == (1, tail.dim)
+
+    a, b = tail.embed([BEGIN_A + ENDING, BEGIN_B + ENDING])
+    assert cos(a, b) > 0.99  # only the shared ending was kept
+    a, b = head.embed([BEGIN_A + ENDING, BEGIN_B + ENDING])
+    assert cos(a, b) < 0.9  # only the different beginnings were kept
+
+
+def test_tail_truncation_keeps_special_tokens() -> None:
+    emb = MiniLMEmbedder(max_tokens=8, truncation="tail")
+    enc = emb._tokenizer.encode("one two three four five six seven eight nine ten")
+    assert enc.tokens == ["[CLS]", "five", "six", "seven", "eight", "nine", "ten", "[SEP]"]
+
+
+def test_semantic_sanity(bundled: Embedder) -> None:
+    a, b, c = bundled.embed(
+        [
+            "How can I reset my account password?",
+            "I forgot my password, how do I change it?",
+            "The Roman Empire fell in the fifth century.",
+        ]
+    )
+    assert cos(a, b) > cos(a, c) + 0.2
+
+
+def test_minilm_matches_the_float_model(reference: dict) -> None:
+    # The build wrote the float torch model's vectors; int8 must stay close on this onnxruntime.
+    got = MiniLMEmbedder(max_tokens=256, truncation="head").embed(reference["texts"])
+    want = np.asarray(reference["minilm_float_head256"], dtype=np.float32)
+    cosines = (got * want).sum(1) / np.linalg.norm(want, axis=1)
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.975
+
+
+def test_static_matches_model2vec(reference: dict) -> None:
+    got = StaticEmbedder(max_tokens=512, truncation="head").embed(reference["texts"])
+    np.testing.assert_allclose(got, np.asarray(reference["static_model2vec"]), atol=2e-6)
+
+
+# --- specs and configs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "emb",
+    [
+        MiniLMEmbedder(),
+        MiniLMEmbedder(max_tokens=128, truncation="head"),
+        StaticEmbedder(),
+        StaticEmbedder(max_tokens=64, truncation="head"),
+    ],
+    ids=repr,
+)
+def test_config_round_trip(emb: Embedder) -> None:
+    cfg = emb.config()
+    assert cfg is not None
+    cfg = json.loads(json.dumps(cfg))  # as saved with a router
+    again = embedder_from_config(cfg)
+    assert type(again) is type(emb) and again.config() == emb.config()
+    np.testing.assert_allclose(again.embed(TEXTS[:3]), emb.embed(TEXTS[:3]), atol=1e-6)
+
+
+def test_minilm_config_contents() -> None:
+    assert MiniLMEmbedder(max_tokens=100).config() == {"kind": "minilm", "max_tokens": 100, "truncation": "tail"}
+
+
+def test_openai_config_round_trip() -> None:
+    emb = OpenAIEmbedder("text-embedding-3-small", base_url="http://127.0.0.1:1/v1", api_key_env="MY_KEY", dim=8)
+    again = embedder_from_config(json.loads(json.dumps(emb.config())))
+    assert isinstance(again, OpenAIEmbedder) and again.config() == emb.config()
+
+
+def test_config_errors() -> None:
+    with pytest.raises(EmbedderError, match="embedder="):
+        embedder_from_config({"kind": "callable"})
+    with pytest.raises(EmbedderError, match="unknown embedder kind 'sparkly'"):
+        embedder_from_config({"kind": "sparkly"})
+    with pytest.raises(EmbedderError, match="'kind'"):
+        embedder_from_config({"max_tokens": 3})
+    with pytest.raises(EmbedderError, match="model"):
+        embedder_from_config({"kind": "openai"})
+
+
+def test_get_embedder() -> None:
+    assert isinstance(get_embedder(None), MiniLMEmbedder)
+    assert isinstance(get_embedder("default"), MiniLMEmbedder)
+    assert isinstance(get_embedder("minilm"), MiniLMEmbedder)
+    assert isinstance(get_embedder("static"), StaticEmbedder)
+    emb = StaticEmbedder()
+    assert get_embedder(emb) is emb
+    wrapped = get_embedder(lambda texts: np.ones((len(texts), 4)))
+    assert isinstance(wrapped, CallableEmbedder) and wrapped.dim == 4
+
+
+@pytest.mark.parametrize("bad", ["bert-large", 42, ["minilm"], MiniLMEmbedder])
+def test_get_embedder_rejects_bad_specs(bad: object) -> None:
+    with pytest.raises(EmbedderError, match="minilm|instance"):
+        get_embedder(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_tokens": 0}, {"max_tokens": 513}, {"truncation": "middle"}, {"threads": 0}, {"batch_size": 0}],
+)
+def test_minilm_rejects_bad_arguments(kwargs: dict) -> None:
+    with pytest.raises(EmbedderError):
+        MiniLMEmbedder(**kwargs)
+
+
+def test_importing_embedders_does_not_import_onnxruntime() -> None:
+    code = (
+        "import sys, autorouter.embedders as e; assert 'onnxruntime' not in sys.modules; "
+        "e.StaticEmbedder().embed(['x']); assert 'onnxruntime' not in sys.modules; "
+        "e.MiniLMEmbedder().embed(['x']); assert 'onnxruntime' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- callable ----------------------------------------------------------------------------------
+
+
+def test_callable_embedder_normalises() -> None:
+    emb = CallableEmbedder(lambda texts: np.full((len(texts), 3), 2.0))
+    out = emb.embed(["a", "b"])
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda texts: np.ones((len(texts) + 1, 3)),  # one row too many
+        lambda texts: np.ones(3),  # 1-d
+        lambda texts: np.ones((len(texts), 5)),  # not the declared dim
+        lambda texts: [["x"] * 3 for _ in texts],  # not numbers
+        lambda texts: np.full((len(texts), 3), np.nan),  # NaN
+    ],
+)
+def test_callable_embedder_wrong_output_raises(fn) -> None:
+    with pytest.raises(EmbedderError):
+        CallableEmbedder(fn, dim=3).embed(["a", "b"])
+
+
+# --- OpenAI-compatible endpoint ------------------------------------------------------------------
+
+
+def test_openai_embedder_against_a_real_server(openai_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_EMBED_KEY", "sk-test")
+    openai_server.require_api_key = "sk-test"
+    emb = OpenAIEmbedder("model-a", base_url=openai_server.base_url, api_key_env="TEST_EMBED_KEY", batch_size=2)
+    out = emb.embed(["alpha", "beta", "gamma"])  # two requests of two and one
+    assert out.shape == (3, 8) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(emb.embed(["beta"]), out[1:2], atol=1e-6)  # batching changes nothing
+    assert emb.dim == 8
+    assert openai_server.calls["model-a"] >= 3
+
+
+async def test_openai_embedder_async(openai_server) -> None:
+    emb = OpenAIEmbedder("model-a", base_url=openai_server.base_url, api_key_env="UNSET_TEST_KEY_VAR")
+    out = await emb.aembed(["alpha", "beta"])
+    np.testing.assert_allclose(out, emb.embed(["alpha", "beta"]), atol=1e-6)
+
+
+def test_openai_embedder_401_is_clear(openai_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_EMBED_KEY", "sk-wrong")
+    openai_server.require_api_key = "sk-right"
+    emb = OpenAIEmbedder("model-a", base_url=openai_server.base_url, api_key_env="TEST_EMBED_KEY")
+    with pytest.raises(EmbedderError, match=r"(?s)401.*is TEST_EMBED_KEY set\?"):
+        emb.embed(["alpha"])
+
+
+def test_openai_embedder_unreachable() -> None:
+    emb = OpenAIEmbedder("m", base_url="http://127.0.0.1:9/v1", timeout=2)  # discard port: refused
+    with pytest.raises(EmbedderError, match="cannot reach"):
+        emb.embed(["alpha"])
