@@ -75,17 +75,16 @@ def _load_router(folder: Optional[Path]):
     from .router import Router
 
     if folder is None:
-        raise AutorouterError(
-            "no --router given: train one first, e.g. "
-            "`autorouter train data.jsonl.gz --out my-router`, then pass --router my-router"
-        )
+        return Router.default()
     return Router.load(folder)
 
 
 @app.command()
 def route(
     prompt: Annotated[str, typer.Argument(help="the prompt to route")],
-    router: Annotated[Optional[Path], typer.Option("--router", "-r", help="a trained router folder")] = None,
+    router: Annotated[
+        Optional[Path], typer.Option("--router", "-r", help="a trained router folder (default: the bundled one)")
+    ] = None,
     tradeoff: Annotated[Optional[float], typer.Option(help="0 best quality .. 1 cheapest")] = None,
     max_cost: Annotated[Optional[float], typer.Option(help="USD cap per call")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON")] = False,
@@ -101,7 +100,8 @@ def route(
         return
     console.print(f"[bold]{d.model}[/]")
     console.print(d.explanation, highlight=False)
-    table = Table("rank", "model", "pred. quality", "pred. cost (USD)", "score", "note")
+    table = Table("#", "model", "quality", "cost $", "score", "note")
+    table.columns[1].no_wrap = True
     for i, c in enumerate(d.ranking, 1):
         table.add_row(str(i), c.model, f"{c.quality:.3f}", f"{c.cost_usd:.6f}", f"{c.score:.4f}",
                       c.excluded_because or ("chosen" if i == 1 else ""))
@@ -154,6 +154,78 @@ def evaluate(
     console.print(singles)
     if plot:
         console.print(f"curves drawn to {plot}")
+
+
+@app.command()
+def chat(
+    prompt: Annotated[str, typer.Argument(help="the prompt to answer")],
+    router: Annotated[
+        Optional[Path], typer.Option("--router", "-r", help="a trained router folder (default: the bundled one)")
+    ] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="print the answer as it arrives")] = False,
+    tradeoff: Annotated[Optional[float], typer.Option(help="0 best quality .. 1 cheapest")] = None,
+    max_cost: Annotated[Optional[float], typer.Option(help="USD cap per call")] = None,
+    base_url: Annotated[
+        Optional[str],
+        typer.Option("--base-url", help="OpenAI-compatible API root to call instead of OpenRouter"),
+    ] = None,
+) -> None:
+    """Route PROMPT, call the chosen model, print its answer, then the model, tokens and cost.
+
+    The key comes from OPENROUTER_API_KEY (also with --base-url).
+    """
+    from .client import Endpoint
+    from .errors import MissingAPIKeyError, StreamInterruptedError
+    from .router import Router
+
+    try:
+        r = Router.load(router) if router is not None else Router.default()
+        if base_url:
+            r.set_endpoints(default=Endpoint(base_url=base_url))
+        if stream:
+            s = r.stream(prompt, tradeoff=tradeoff, max_cost=max_cost)
+            with s:
+                for chunk in s:
+                    sys.stdout.write(chunk.text)
+                    sys.stdout.flush()
+            sys.stdout.write("\n")
+            answer = s.result
+        else:
+            answer = r.complete(prompt, tradeoff=tradeoff, max_cost=max_cost)
+            text = answer.text or "\n".join(
+                f"(tool call) {c.name}({c.arguments})" for c in answer.tool_calls
+            )
+            sys.stdout.write(text + "\n")
+    except MissingAPIKeyError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        try:
+            d = r.route(prompt, tradeoff=tradeoff, max_cost=max_cost)
+        except AutorouterError as e2:
+            _fail(e2)
+        console.print(f"the router would send this prompt to [bold]{d.model}[/]", highlight=False,
+                      soft_wrap=True)
+        console.print(d.explanation, highlight=False, soft_wrap=True)
+        if d.fallbacks:
+            more = f" and {len(d.fallbacks) - 5} more" if len(d.fallbacks) > 5 else ""
+            console.print("then, if it fails: " + ", ".join(d.fallbacks[:5]) + more, highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(code=2)
+    except StreamInterruptedError as e:
+        sys.stdout.write("\n")
+        _fail(e)
+    except AutorouterError as e:
+        _fail(e)
+    if answer is None:  # a stream closed before its end
+        raise typer.Exit(code=1)
+    usage = answer.usage
+    tokens = f"{usage.prompt_tokens} in + {usage.completion_tokens} out" if usage else "not reported"
+    if answer.cost_usd is None:
+        cost = "unknown (no price for this model)"
+    else:
+        cost = f"${answer.cost_usd:.6f}" + (" (reported by the provider)" if answer.cost_source == "provider" else "")
+    note = f" (after {answer.attempts[0].model} failed)" if answer.fell_back else ""
+    console.print(f"model: {answer.model}{note}   tokens: {tokens}   cost: {cost}", highlight=False,
+                  soft_wrap=True, style="dim")
 
 
 def main() -> None:

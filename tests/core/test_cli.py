@@ -40,7 +40,7 @@ def test_route_prints_pick_and_ranking(trained):
                               "--tradeoff", "0"])
     assert res.exit_code == 0, res.output
     assert "big" in res.output and "coder" in res.output and "tiny" in res.output
-    assert "pred. quality" in res.output and "tradeoff 0.00" in res.output
+    assert "quality" in res.output and "cost $" in res.output and "tradeoff 0.00" in res.output
 
 
 def test_route_json(trained):

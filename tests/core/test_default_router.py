@@ -1,0 +1,122 @@
+"""The bundled default router behaves as a person expects: strong models for hard work at
+tradeoff 0, cheap ones for small talk at the default, capabilities and context windows honoured,
+and the choice explained."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+import autorouter
+from autorouter import Catalog, ModelLimits, Router
+
+HARD_MATH = "Prove that there are infinitely many primes p such that p ≡ 3 (mod 4)."
+MATH_2 = "Find all real solutions of x^4 - 5x^2 + 4 = 0 and prove there are no others."
+CODE = "Write a Python function that returns the longest palindromic substring of a string in O(n^2) time."
+CODE_2 = "Implement an LRU cache class in Python with O(1) get and put, with unit tests."
+REASONING = ("A bat and a ball cost $1.10 in total. The bat costs $1.00 more than the ball. Three friends "
+             "buy two bats and five balls and split the bill equally; how much does each pay? Explain step by step.")
+GREETINGS = ["hi", "hello!", "thanks, bye", "good morning", "how are you?"]
+TRIVIAL = ["What's the capital of Italy?", "How many days are in a week?", "What is 3 + 5?"]
+
+
+@pytest.fixture(scope="module")
+def router() -> Router:
+    return Router.default()
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.default()
+
+
+def _top(catalog: Catalog, router: Router, bench: str, k: int) -> set[str]:
+    """The strongest models: the top k by the published benchmark, and the top k by Arena rating
+    (some strong models publish no score on a given benchmark)."""
+    by_bench = sorted(((catalog.get(m).facts.benchmarks.get(bench, -1), m) for m in router.models_), reverse=True)
+    by_arena = sorted(((catalog.get(m).facts.arena_elo or 0, m) for m in router.models_), reverse=True)
+    return {m for _, m in by_bench[:k]} | {m for _, m in by_arena[:k]}
+
+
+def test_routes_among_the_twenty_routed_models(router, catalog):
+    assert sorted(router.models_) == sorted(c.id for c in catalog.routed())
+    assert len(router.models_) == 20
+
+
+@pytest.mark.parametrize("prompt,bench", [(HARD_MATH, "MATH"), (MATH_2, "MATH"), (CODE, "HumanEval"),
+                                          (CODE_2, "HumanEval"), (REASONING, "MATH")])
+def test_hard_work_goes_to_the_strongest_models_at_tradeoff_0(router, catalog, prompt, bench):
+    d = router.route(prompt, tradeoff=0.0)
+    assert d.model in _top(catalog, router, bench, 4), d.explanation
+
+
+def test_small_talk_goes_to_cheap_models_at_the_default_tradeoff(router, catalog):
+    def price(m: str) -> float:
+        p = catalog.get(m).price
+        return p.input_per_1m + p.output_per_1m
+
+    median = statistics.median(price(m) for m in router.models_)
+    for p in GREETINGS + TRIVIAL:
+        d = router.route(p)
+        assert d.tradeoff == autorouter.DEFAULT_TRADEOFF
+        assert price(d.model) < median, (p, d.explanation)
+
+
+def test_hard_work_gets_a_dearer_model_than_small_talk(router):
+    hard = router.route(HARD_MATH).chosen.cost_usd
+    easy = max(router.route(p).chosen.cost_usd for p in GREETINGS)
+    assert hard > 3 * easy
+
+
+def test_tools_never_go_to_a_model_without_tool_calling(router, catalog):
+    for p in GREETINGS + [CODE, HARD_MATH]:
+        for t in (0.0, 0.3, 1.0):
+            d = router.route(p, tradeoff=t, tools=True)
+            assert catalog.get(d.model).capabilities.tools, d.model
+            for r in d.ranking:
+                if not catalog.get(r.model).capabilities.tools:
+                    assert not r.eligible and "tool" in r.excluded_because
+
+
+def test_images_never_go_to_a_text_only_model(router, catalog):
+    msgs = [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]
+    for t in (0.0, 0.3, 1.0):
+        d = router.route(msgs, tradeoff=t)
+        assert catalog.get(d.model).capabilities.images, d.model
+
+
+def test_a_prompt_longer_than_a_context_window_never_goes_there(router, catalog):
+    windows = {m: catalog.get(m).context_window for m in router.models_}
+    assert router.limits_[router.models_[0]].context_window == windows[router.models_[0]]
+    long_prompt = "Summarise the following log. " + "word " * 150_000  # ~150k tokens
+    for t in (0.0, 0.3, 1.0):
+        d = router.route(long_prompt, tradeoff=t)
+        assert windows[d.model] and windows[d.model] * 4 >= len(long_prompt), d.model
+        short = [r for r in d.ranking if windows[r.model] and windows[r.model] * 4 < len(long_prompt)]
+        assert short and all(not r.eligible and "context window" in r.excluded_because for r in short)
+
+
+def test_the_explanation_names_domain_difficulty_and_price(router):
+    d = router.route(HARD_MATH, tradeoff=0.3)
+    assert "looks like" in d.explanation and "difficulty" in d.explanation and "$" in d.explanation
+    d = router.route("hi", tradeoff=0.3)
+    assert "Smalltalk" in d.explanation and "less cost" in d.explanation
+
+
+def test_a_user_adds_a_model_from_facts_and_it_is_routed_to(router):
+    r = Router.default()
+    r.add_model("acme/mathstral-pro", task_scores={"MATH": 0.99, "GSM8K": 0.99, "GPQA": 0.9}, price=(0.1, 0.1),
+                limits=ModelLimits(context_window=32_000, tools=True))
+    assert r.route(HARD_MATH, tradeoff=0.0).model == "acme/mathstral-pro"
+    assert r.route(HARD_MATH, tradeoff=0.3).model == "acme/mathstral-pro"
+
+
+def test_a_user_adds_a_catalog_model(router):
+    r = Router.default()
+    r.add_catalog_model("gpt-4o-mini", replace=True)  # already routed: replaced, not duplicated
+    assert r.models_.count("openai/gpt-4o-mini-2024-07-18") == 1
+    r.add_catalog_model("gpt-4-1106-preview")
+    assert "openai/gpt-4-1106-preview" in r.models_ or any("gpt-4-1106" in m for m in r.models_)
