@@ -39,6 +39,7 @@ BASELINES: dict[str, Callable[[], Any]] = {
     "RoRF": RoRFRouter,
 }
 TRADEOFFS = 21
+HEAVY = {"RouteLLM-MF", "RoRF"}  # minutes per fold: run on the headline split only unless asked
 # List prices (USD per 1M input / output tokens) for data that has none; see README.
 ROUTELLM_PRICES = {"gpt-4-1106-preview": (10.0, 30.0), "mistralai/Mixtral-8x7B-Instruct-v0.1": (0.6, 0.6)}
 ROUTERDC_PRICE = (0.2, 0.2)  # all seven are 7-8B open models: one nominal price for all
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedder", default="default")
     ap.add_argument("--splits", default="rb-halves,rb-lobo,llmr-loto,rdc,routellm")
     ap.add_argument("--methods", default="autorouter,kNN,linear,RouteLLM-MF,RoRF")
+    ap.add_argument("--heavy-everywhere", action="store_true",
+                    help="also run RouteLLM-MF and RoRF (minutes per fold) beyond routerbench's halves")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "quality.json")
     args = ap.parse_args(argv)
     methods = args.methods.split(",")
@@ -160,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     for sp in splits(args.data, set(args.splits.split(","))):
         x = embed_cached(sp.ds, sp.dataset, embedder, args.embedder)
         print(f"{sp.dataset} / {sp.name}: train {len(sp.train)}, test {len(sp.test)}", file=sys.stderr)
-        res = run_split(sp, x, methods, args.embedder)
+        headline = sp.dataset == "routerbench" and sp.name.startswith("random halves")
+        use = [m for m in methods if args.heavy_everywhere or headline or m not in HEAVY]
+        res = run_split(sp, x, use, args.embedder)
         for name, f in res.items():
             if name.endswith("@time"):
                 continue

@@ -5,7 +5,8 @@ the OpenAI wire format: `POST /v1/chat/completions` (plain, streamed as SSE, too
 `response_format` (JSON schema, or JSON mode with the keys a prompt names), `stop`,
 `max_tokens`), `POST /v1/embeddings` and `GET /v1/models`.
 Answers are deterministic: the text is `"[<model>] <last user message>"`, so tests can
-assert on it.
+assert on it. A request whose system prompt asks for the ReAct protocol (Thought / Action /
+Action Input / Observation, as LlamaIndex's ReActAgent sends) gets ReAct-format answers.
 
 A test scripts faults per model, consumed one per call, then a persistent mode applies:
 
@@ -129,7 +130,9 @@ class OpenAIServer:
 
     def start(self) -> OpenAIServer:
         self._stopping = False
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets that name it, and
+        # without it every reused connection waits ~40 ms on Nagle's algorithm.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -487,6 +490,52 @@ def _requested_json_keys(prompt: str) -> list[str]:
     return re.findall(r"'(\w+)'", match.group(1)) if match else []
 
 
+_REACT_TOOL = re.compile(r"^> Tool Name: (\S+)\s*$", re.MULTILINE)
+_REACT_ARGS = re.compile(r"^Tool Args: (\{.*\})\s*$", re.MULTILINE)
+
+
+def _react_answer(model: str, messages: list[Any]) -> str | None:
+    """A ReAct-format answer when the system prompt asks for the ReAct protocol (as
+    LlamaIndex's ReActAgent does), else None: first an action calling the first listed tool
+    (arguments from the question, as for tool calls), then, after its observation, the
+    answer "[<model>] tool result: <observation>"."""
+    system = " ".join(
+        _content_text(m.get("content")) for m in messages
+        if isinstance(m, dict) and m.get("role") == "system"
+    )
+    if "Action Input:" not in system or "Observation:" not in system:
+        return None
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    last_text = _content_text(last.get("content")).strip()
+    if last_text.startswith("Observation:"):
+        observation = last_text.removeprefix("Observation:").strip()
+        return (
+            "Thought: I can answer without using any more tools. I'll use the user's language "
+            f"to answer\nAnswer: [{model}] tool result: {observation}"
+        )
+    question = next(
+        (
+            text for m in reversed(messages)
+            if isinstance(m, dict) and m.get("role") == "user"
+            and not (text := _content_text(m.get("content")).strip()).startswith("Observation:")
+        ),
+        "",
+    )
+    names = _REACT_TOOL.findall(system)
+    if not names:
+        return f"Thought: I can answer without using any more tools.\nAnswer: [{model}] {question}"
+    match = _REACT_ARGS.search(system)
+    try:
+        schema = json.loads(match.group(1)) if match else {}
+    except json.JSONDecodeError:
+        schema = {}
+    arguments = json.dumps(_tool_arguments(schema if isinstance(schema, dict) else {}, question))
+    return (
+        "Thought: The current language of the user is: English. I need to use a tool to help "
+        f"me answer the question.\nAction: {names[0]}\nAction Input: {arguments}"
+    )
+
+
 def _chat_answer(body: dict[str, Any]) -> _Answer:
     model = body["model"]
     messages: list[Any] = body["messages"]
@@ -508,7 +557,9 @@ def _chat_answer(body: dict[str, Any]) -> _Answer:
             return _Answer(None, [call], "tool_calls", [])
 
     response_format = body.get("response_format") or {}
-    if last.get("role") == "tool":
+    if (react := _react_answer(model, messages)) is not None:
+        text = react
+    elif last.get("role") == "tool":
         text = f"[{model}] tool result: {_content_text(last.get('content'))}"
     elif response_format.get("type") == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {}

@@ -2,13 +2,23 @@
 
 __version__ = "0.1.0"
 
+from .calling import AsyncRoutedStream, Endpoints, RoutedCompletion, RoutedStream  # noqa: E402
+from .client import Endpoint  # noqa: E402
+from .reliability import RetryPolicy  # noqa: E402
 from .catalog import Capabilities, Catalog, FactSource, ModelCard, ModelFacts  # noqa: E402
 from .dataset import ModelPrice, RoutingDataset, load_dataset  # noqa: E402
 from .decision import ModelLimits, RankedModel, RoutingDecision  # noqa: E402
 from .embedders import CallableEmbedder, Embedder, OpenAIEmbedder, get_embedder  # noqa: E402
 from .errors import (  # noqa: E402
+    AuthenticationError,
     AutorouterError,
+    BadRequestError,
     CatalogError,
+    FallbackExhaustedError,
+    MissingAPIKeyError,
+    ProviderError,
+    RateLimitError,
+    StreamInterruptedError,
     DatasetError,
     EmbedderError,
     InvalidRequestError,
@@ -23,6 +33,19 @@ from .router import Router  # noqa: E402
 __all__ = [
     "__version__",
     "Router",
+    "RoutedCompletion",
+    "RoutedStream",
+    "AsyncRoutedStream",
+    "Endpoint",
+    "Endpoints",
+    "RetryPolicy",
+    "ProviderError",
+    "RateLimitError",
+    "BadRequestError",
+    "AuthenticationError",
+    "MissingAPIKeyError",
+    "StreamInterruptedError",
+    "FallbackExhaustedError",
     "Catalog",
     "ModelCard",
     "ModelFacts",

@@ -174,6 +174,8 @@ def chat(
 
     The key comes from OPENROUTER_API_KEY (also with --base-url).
     """
+    from rich.markup import escape
+
     from .client import Endpoint
     from .errors import MissingAPIKeyError, StreamInterruptedError
     from .router import Router
@@ -202,13 +204,13 @@ def chat(
             d = r.route(prompt, tradeoff=tradeoff, max_cost=max_cost)
         except AutorouterError as e2:
             _fail(e2)
-        console.print(f"the router would send this prompt to [bold]{d.model}[/]", highlight=False,
-                      soft_wrap=True)
-        console.print(d.explanation, highlight=False, soft_wrap=True)
+        console.print(f"the router would send this prompt to [bold]{escape(d.model)}[/]",
+                      highlight=False, soft_wrap=True)
+        console.print(d.explanation, highlight=False, soft_wrap=True, markup=False)
         if d.fallbacks:
             more = f" and {len(d.fallbacks) - 5} more" if len(d.fallbacks) > 5 else ""
             console.print("then, if it fails: " + ", ".join(d.fallbacks[:5]) + more, highlight=False,
-                          soft_wrap=True)
+                          soft_wrap=True, markup=False)
         raise typer.Exit(code=2)
     except StreamInterruptedError as e:
         sys.stdout.write("\n")
@@ -222,10 +224,13 @@ def chat(
     if answer.cost_usd is None:
         cost = "unknown (no price for this model)"
     else:
-        cost = f"${answer.cost_usd:.6f}" + (" (reported by the provider)" if answer.cost_source == "provider" else "")
+        digits = 6 if answer.cost_usd >= 1e-4 else 8
+        cost = f"${answer.cost_usd:.{digits}f}" + (
+            " (reported by the provider)" if answer.cost_source == "provider" else " (list price)"
+        )
     note = f" (after {answer.attempts[0].model} failed)" if answer.fell_back else ""
     console.print(f"model: {answer.model}{note}   tokens: {tokens}   cost: {cost}", highlight=False,
-                  soft_wrap=True, style="dim")
+                  soft_wrap=True, markup=False, style="dim")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import zipfile
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -390,11 +391,19 @@ class Router(CallingMixin):
         return self._predict_from(x, chars)[:2]
 
     def _texts(self, prompts: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+        texts, chars, _ = self._requests(prompts)
+        return texts, chars
+
+    def _requests(self, prompts: Sequence[Any]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Texts to embed, request lengths and which requests hold images."""
         if isinstance(prompts, str):
             raise InvalidRequestError("route_batch takes a list of prompts; use route() for one")
         info = [prompt_info(p) for p in prompts]
-        self._last_images = np.array([im for _, _, im in info], dtype=bool)
-        return [t for t, _, _ in info], np.array([c for _, c, _ in info], dtype=np.float64)
+        return (
+            [t for t, _, _ in info],
+            np.array([c for _, c, _ in info], dtype=np.float64),
+            np.array([im for _, _, im in info], dtype=bool),
+        )
 
     def _embed_checked(self, x: np.ndarray) -> np.ndarray:
         d = self.prototypes_.centroids.shape[1]
@@ -456,8 +465,7 @@ class Router(CallingMixin):
     ) -> RoutingDecision:
         """Async `route`: the embedding runs without blocking the event loop."""
         self._check_fitted()
-        texts, chars = self._texts([prompt])
-        images = self._last_images
+        texts, chars, images = self._requests([prompt])
         x = self._embed_checked(await self.embedder_.aembed(texts))
         return self._decide(x, chars, tradeoff, max_cost, candidates, images, tools, structured_output)[0]
 
@@ -473,10 +481,9 @@ class Router(CallingMixin):
     ) -> list[RoutingDecision]:
         """Choose a model for each prompt; the same as calling `route` on each, but vectorised."""
         self._check_fitted()
-        texts, chars = self._texts(prompts)
+        texts, chars, images = self._requests(prompts)
         if not texts:
             return []
-        images = self._last_images
         x = self._embed_checked(self.embedder_.embed(texts))
         return self._decide(x, chars, tradeoff, max_cost, candidates, images, tools, structured_output)
 
@@ -729,7 +736,7 @@ class Router(CallingMixin):
                 and len(router.proto_groups_) == k
                 and (router.quality_ is None or a["logit_w"].shape == (d + 1, len(router.data_models_)))
             )
-        except (KeyError, TypeError, ValueError, OSError, EOFError) as e:
+        except (KeyError, TypeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise RouterLoadError(f"{path} is corrupt or incomplete: {e!r}") from e
         if not shapes_ok:
             raise RouterLoadError(f"{path} is corrupt: its arrays do not match its {m} models")

@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from autorouter.embedders import (
     CallableEmbedder,
     Embedder,
@@ -107,6 +106,22 @@ def test_batch_result_does_not_depend_on_neighbours(minilm: MiniLMEmbedder) -> N
 def test_small_batch_size_and_order_restored() -> None:
     small = MiniLMEmbedder(batch_size=2, threads=1)
     np.testing.assert_allclose(small.embed(TEXTS), MiniLMEmbedder().embed(TEXTS), atol=1e-5)
+
+
+def test_concurrent_callers_get_the_same_vectors() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    emb = MiniLMEmbedder()  # fresh: the session and worker pool are created under contention
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda _: emb.embed(TEXTS), range(4)))
+    for r in results[1:]:
+        np.testing.assert_allclose(r, results[0], atol=1e-6)
+    emb.warmup()  # a no-op once loaded
+
+
+def test_non_string_texts_raise(bundled: Embedder) -> None:
+    with pytest.raises(EmbedderError, match="item 1 is NoneType"):
+        bundled.embed(["fine", None])  # type: ignore[list-item]
 
 
 def test_empty_list(bundled: Embedder) -> None:

@@ -15,13 +15,13 @@ from .minilm import MiniLMEmbedder
 from .static import StaticEmbedder
 
 __all__ = [
-    "Embedder",
     "CallableEmbedder",
-    "OpenAIEmbedder",
+    "Embedder",
     "MiniLMEmbedder",
+    "OpenAIEmbedder",
     "StaticEmbedder",
-    "get_embedder",
     "embedder_from_config",
+    "get_embedder",
 ]
 
 EmbedderSpec = Embedder | str | Callable[[list[str]], Any] | None

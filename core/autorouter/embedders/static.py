@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import struct
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,14 @@ import numpy as np
 
 from ..errors import EmbedderError
 from .base import Embedder
-from .minilm import DATA_DIR, Truncation, check_truncation_args, clip_chars, load_tokenizer
+from .minilm import (
+    DATA_DIR,
+    Truncation,
+    check_texts,
+    check_truncation_args,
+    clip_chars,
+    load_tokenizer,
+)
 
 __all__ = ["StaticEmbedder", "read_safetensors"]
 
@@ -81,22 +87,19 @@ class StaticEmbedder(Embedder):
         return int(self._vectors.shape[1])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
+        check_texts(texts)
         clipped = [clip_chars(t, self.max_tokens, self.truncation) for t in texts]
         encs = self._tokenizer.encode_batch(clipped, add_special_tokens=False)
         ids = [enc.ids for enc in encs]
         if self._unk_id is not None:
             ids = [[i for i in row if i != self._unk_id] for row in ids]
-        lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids))
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        nonempty = lengths > 0
-        if nonempty.any():
-            flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
-            # int8 rows summed in int64 are exact, so the mean equals model2vec's float64 mean.
-            acc = np.int64 if np.issubdtype(self._vectors.dtype, np.integer) else np.float64
-            rows = self._vectors[flat].astype(acc)
-            starts = np.concatenate(([0], np.cumsum(lengths[nonempty])[:-1]))
-            sums = np.add.reduceat(rows, starts, axis=0)
-            out[nonempty] = sums / lengths[nonempty, None]
+        # int8 rows summed in int64 are exact, so the mean equals model2vec's float64 mean.
+        # (A per-text loop: np.add.reduceat over rows was 25x slower on long prompts.)
+        acc = np.int64 if np.issubdtype(self._vectors.dtype, np.integer) else np.float64
+        for i, row in enumerate(ids):
+            if row:
+                out[i] = self._vectors[row].sum(axis=0, dtype=acc) / len(row)
         return out
 
     def config(self) -> dict[str, Any]:

@@ -1,0 +1,387 @@
+"""What every framework adapter does around one routed call, whatever the framework.
+
+An adapter (LangChain's `ChatAutoRouter`, LlamaIndex's `AutoRouterLLM`, ...) wraps chat models
+the user already has (the "candidates", keyed by router model name) and, per call, asks a
+`Router` which one answers. The steps that do not depend on the framework live here, so that
+the adapters agree on them:
+
+- `eligible_candidates`: which candidates can serve the call at all (tools, images, ...,
+  context window), with the reason for each one left out;
+- `sticky_candidate`: the candidate an agent run started with, kept for its tool turns until
+  the next user message;
+- `call_order`: the order to try candidates in, from the decision and the sticky candidate;
+- `classify_error`: the `classify` hook of the one retry-and-fallback policy
+  (`autorouter.reliability`) for the errors of the usual provider SDKs;
+- `call_cost_usd`: the cost of an answered call at the catalog's list prices;
+- `decision_info`: the routing report every answer carries under `ROUTER_KEY`.
+
+Nothing here imports a framework; each adapter turns its own messages into the plain values
+these functions take.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .errors import NoCandidateError
+
+__all__ = [
+    "CANDIDATE_KEY",
+    "CHARS_PER_TOKEN",
+    "NEEDS",
+    "ROUTER_KEY",
+    "call_cost_usd",
+    "call_order",
+    "catalog_card",
+    "classify_error",
+    "decision_info",
+    "eligible_candidates",
+    "estimate_tokens",
+    "resolve_name",
+    "sticky_candidate",
+]
+
+ROUTER_KEY = "autorouter"
+"""The key under which an adapter's answers carry the routing report (`decision_info`)."""
+
+CANDIDATE_KEY = "router_candidate"
+"""The key under which an adapter tags an answer with the candidate that gave it (a
+candidate key, i.e. a router model name), so later turns and tool-call parsing find it."""
+
+CHARS_PER_TOKEN = 4.0
+"""Characters per token for estimates (the router prices prompts with the same ratio)."""
+
+NEEDS = ("tools", "tool_choice", "images", "pdf", "audio", "video", "structured_output")
+"""The capabilities a call may need; `eligible_candidates` reads them from each candidate's
+capabilities mapping (True: has it, False: has not, None or absent: nobody says)."""
+
+_NEED_WORDS = {
+    "tools": "tool calling",
+    "tool_choice": "forcing a tool choice",
+    "images": "image inputs",
+    "pdf": "pdf inputs",
+    "audio": "audio inputs",
+    "video": "video inputs",
+    "structured_output": "structured output",
+}
+
+
+# --- which candidates can serve a call ------------------------------------------------------
+
+
+def estimate_tokens(chars: int | float) -> int:
+    """Tokens of a request of `chars` characters, as the router estimates them."""
+    return int(round(max(0.0, float(chars)) / CHARS_PER_TOKEN))
+
+
+def eligible_candidates(
+    capabilities: Mapping[str, Mapping[str, Any]],
+    needs: Iterable[str] = (),
+    prompt_tokens: int | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The candidates that can serve a call, and why each other one cannot.
+
+    Args:
+        capabilities: per candidate key, its capabilities: each of `NEEDS` as True (has it),
+            False (has not) or None / absent (unknown), and `context_window` (tokens, or
+            None when unknown).
+        needs: what the call needs, among `NEEDS`.
+        prompt_tokens: the request's size in tokens (see `estimate_tokens`); None skips the
+            context-window check.
+
+    For each need, the candidates known to have it are kept; if none is known to, those
+    nobody vouches for either way are kept (they may well have it); candidates known not to
+    have it never are. Then candidates whose context window is smaller than the prompt are
+    dropped.
+
+    Returns:
+        `(eligible keys in the given order, {excluded key: reason})`.
+
+    Raises:
+        NoCandidateError: no candidate can serve the call; the message says why.
+    """
+    keys = list(capabilities)
+    if not keys:
+        raise NoCandidateError("no candidates to choose from")
+    excluded: dict[str, str] = {}
+    for need in dict.fromkeys(needs):
+        if need not in NEEDS:
+            raise ValueError(f"unknown need {need!r}; expected one of {NEEDS}")
+        words = _NEED_WORDS[need]
+        has = {k: capabilities[k].get(need) for k in keys}
+        known = [k for k in keys if has[k] is True]
+        unknown = [k for k in keys if has[k] is None]
+        if not (known or unknown):
+            raise NoCandidateError(
+                f"no candidate can serve this call: it needs {words}, which none of {keys} supports"
+            )
+        kept = known or unknown
+        for k in keys:
+            if k not in kept:
+                excluded[k] = f"does not support {words}" if has[k] is False else f"not known to support {words}"
+        keys = kept
+    if prompt_tokens is not None:
+        windows = {k: capabilities[k].get("context_window") for k in keys}
+        fits = [k for k in keys if not _positive_int(windows[k]) or windows[k] >= prompt_tokens]
+        if not fits:
+            raise NoCandidateError(
+                f"the request (~{prompt_tokens} tokens) fits the context window of none of {keys} "
+                f"(windows: {windows}); shorten it or add a model with a larger window"
+            )
+        for k in keys:
+            if k not in fits:
+                excluded[k] = f"prompt (~{prompt_tokens} tokens) exceeds its context window of {windows[k]}"
+        keys = fits
+    return keys, excluded
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+# --- agent runs stay on one model -------------------------------------------------------------
+
+
+def sticky_candidate(turns: Iterable[tuple[str, str | None]]) -> str | None:
+    """The candidate that answered since the last user message, if one did.
+
+    `turns` are the conversation's messages in order, each as `(role, candidate)`: the role
+    normalised to "user", "assistant", "system", "tool", ...; `candidate` the key of the
+    candidate that produced an assistant message (None when unknown or not an answer).
+
+    Within an agent run, the tool-call and tool-result turns after a user message belong
+    to the model that started answering it: switching providers mid-run breaks tool-call
+    ids, caches and reasoning blocks. The choice is free again at the next user message.
+    """
+    sticky: str | None = None
+    for role, candidate in turns:
+        if role == "user":
+            sticky = None
+        elif role == "assistant" and candidate is not None:
+            sticky = candidate
+    return sticky
+
+
+def call_order(decision: Any, sticky: str | None = None) -> list[str]:
+    """Candidates to try, in order: the sticky candidate first (if any), then the decision's
+    choice and its eligible fallbacks. `decision` may be None when only `sticky` is known."""
+    order: list[str] = []
+    if sticky is not None:
+        order.append(sticky)
+    if decision is not None:
+        order += [decision.model, *decision.fallbacks]
+    if not order:
+        raise ValueError("nothing to call: no decision and no sticky candidate")
+    return list(dict.fromkeys(order))
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+# The openai SDK (and SDKs generated like it: anthropic, groq, ...) retries these itself.
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+_TRANSIENT_NAMES = frozenset(
+    {"APIConnectionError", "APITimeoutError", "RateLimitError", "InternalServerError",
+     "ServiceUnavailableError", "OverloadedError"}
+)
+
+
+def classify_error(exc: BaseException) -> bool | None:
+    """The `classify` hook of `autorouter.reliability` for provider SDK errors.
+
+    True: transient (retry, then fall back to the next model); False: the request itself is
+    wrong (surface it unchanged); None: not known here (autorouter's own `ProviderError`s
+    carry `retryable`; anything else surfaces unchanged).
+
+    In order: autorouter's own errors are left to the policy; the openai SDK's rate-limit,
+    connection, timeout and 5xx errors are transient, its other status errors are not;
+    httpx (and httpx2) transport errors and timeouts are transient; any other exception
+    with an HTTP `status_code` (or `status`) is transient for 408/409/429/5xx and permanent
+    for other 4xx; exceptions named like the usual SDKs' transient errors, `TimeoutError`
+    and `ConnectionError` are transient. A framework adapter checks its framework's own
+    error classes first, then calls this.
+    """
+    core_errors = sys.modules.get("autorouter.errors")
+    if core_errors is not None and isinstance(exc, core_errors.AutorouterError):
+        return None  # the policy reads a ProviderError's own `retryable`
+    openai = sys.modules.get("openai")  # not imported here: it raised nothing if absent
+    if openai is not None:
+        if isinstance(exc, openai.RateLimitError | openai.APIConnectionError | openai.InternalServerError):
+            return True  # APITimeoutError is an APIConnectionError
+        if isinstance(exc, openai.APIStatusError):
+            return _status_retryable(exc.status_code)
+    for name in ("httpx", "httpx2"):  # openai>=3 speaks httpx2, an httpx look-alike
+        httpx = sys.modules.get(name)
+        if httpx is not None and isinstance(
+            exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
+        ):
+            return True
+    for attr in ("status_code", "status"):
+        status = getattr(exc, attr, None)
+        if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
+            return _status_retryable(status)
+    if any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__):
+        return True
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return True
+    return None
+
+
+def _status_retryable(status: int) -> bool:
+    return status in _RETRYABLE_STATUS or status >= 500
+
+
+# --- the catalog: names and prices ---------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog() -> Any | None:
+    """The shipped catalog, or None where it cannot be read (looked up once per process)."""
+    try:
+        from .catalog import Catalog
+
+        return Catalog.default()
+    except Exception:  # noqa: BLE001 - a broken catalog must not break routing; it only adds facts
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def catalog_card(name: str | None) -> Any | None:
+    """The shipped catalog's `ModelCard` for a model id or alias, or None if it has none."""
+    if not name:
+        return None
+    cat = _catalog()
+    if cat is None:
+        return None
+    try:
+        return cat.get(name)
+    except Exception:  # noqa: BLE001 - UnknownModelError, or anything a broken catalog raises
+        return None
+
+
+def _same_model_names(name: str) -> set[str]:
+    """Names that mean the same model: itself, without its provider prefix, and the
+    catalog's id and aliases for it."""
+    out = {name, name.split("/", 1)[-1]}
+    card = catalog_card(name)
+    if card is not None:
+        for n in (card.id, *card.aliases):
+            out |= {n, n.split("/", 1)[-1]}
+    return out
+
+
+def resolve_name(name: str, known: Sequence[str]) -> str | None:
+    """Which of `known` (router model names) `name` is: the same string, or the same model by
+    the catalog's ids and aliases; None when none or several match."""
+    if name in known:
+        return name
+    wanted = _same_model_names(name)
+    matches = [k for k in known if _same_model_names(k) & wanted]
+    return matches[0] if len(matches) == 1 else None
+
+
+def call_cost_usd(
+    names: str | Sequence[str | None],
+    prompt_tokens: Any,
+    completion_tokens: Any,
+    *,
+    catalog: Any = None,
+) -> float | None:
+    """USD cost of a call at the catalog's list price, from its token usage.
+
+    `names` are names the model goes by (its router name, then its own model name): the
+    first the catalog prices wins. None when the usage is not two token counts or no name
+    is priced.
+    """
+    if not _count(prompt_tokens) or not _count(completion_tokens):
+        return None
+    cat = catalog if catalog is not None else _catalog()
+    if cat is None:
+        return None
+    for name in [names] if isinstance(names, str) else names:
+        if not name:
+            continue
+        try:
+            cost = cat.call_cost_usd(name, int(prompt_tokens), int(completion_tokens))
+        except Exception:  # noqa: BLE001, S112 - an unknown model or price: try the next name
+            continue
+        if isinstance(cost, int | float) and not isinstance(cost, bool):
+            return float(cost)
+    return None
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# --- the report every answer carries --------------------------------------------------------
+
+
+def decision_info(
+    model: str,
+    decision: Any = None,
+    attempts: Sequence[Any] = (),
+    *,
+    forced: bool = False,
+    sticky: str | None = None,
+    excluded: Mapping[str, str] | None = None,
+    cost_usd: float | None = None,
+) -> dict[str, Any]:
+    """The routing report of one answered call, as plain JSON-able values.
+
+    Args:
+        model: the candidate that answered.
+        decision: the router's `RoutingDecision`, or None (forced, or kept for an agent run
+            when routing excluded every model).
+        attempts: the `Attempt`s of the fallback run (failed models are listed).
+        forced: the caller named the candidate.
+        sticky: the candidate kept for the agent run's tool turns, if any.
+        excluded: why candidates the adapter left out (`eligible_candidates`) were
+            excluded; replaces the router's generic "not among the allowed candidates".
+        cost_usd: the call's cost (`call_cost_usd`), None when unknown.
+
+    Returns:
+        `{"model", "tradeoff", "max_cost", "explanation", "ranking": [{"model",
+        "predicted_quality", "predicted_cost_usd", "score", "eligible",
+        "excluded_because"}, ...], "forced", "sticky", "fallback_from", "cost_usd"}`.
+    """
+    failed = list(dict.fromkeys(
+        a.model for a in attempts if getattr(a, "error", None) is not None and a.model != model
+    ))
+    if forced:
+        explanation = f"{model}: forced by the call's model= argument"
+    elif decision is None:
+        explanation = f"{model}: kept for the tool turns since the last user message"
+    elif sticky == model and decision.model != model:
+        explanation = (
+            f"{model}: kept for the tool turns since the last user message "
+            f"(for a new conversation the router would pick {decision.model})"
+        )
+    else:
+        explanation = decision.explanation
+    if failed:
+        explanation += f"; answered by {model} after {', '.join(failed)} failed"
+    reasons = dict(excluded or {})
+    return {
+        "model": model,
+        "tradeoff": decision.tradeoff if decision is not None else None,
+        "max_cost": decision.max_cost if decision is not None else None,
+        "explanation": explanation,
+        "ranking": [
+            {
+                "model": r.model,
+                "predicted_quality": r.quality,
+                "predicted_cost_usd": r.cost_usd,
+                "score": r.score,
+                "eligible": r.eligible,
+                "excluded_because": reasons.get(r.model, r.excluded_because) if not r.eligible else None,
+            }
+            for r in (decision.ranking if decision is not None else [])
+        ],
+        "forced": forced,
+        "sticky": sticky == model,
+        "fallback_from": failed,
+        "cost_usd": cost_usd,
+    }

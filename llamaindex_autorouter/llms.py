@@ -1,0 +1,990 @@
+"""`AutoRouterLLM`: a LlamaIndex `FunctionCallingLLM` that sends each call to the LLM an
+`autorouter.Router` picks, among LLMs you already have."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+    ToolCallBlock,
+)
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
+from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUTS
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM, ToolSelection
+
+from autorouter import delegation as dlg
+
+from .events import RoutingDecisionEvent
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+__all__ = ["OPENROUTER_BASE_URL", "AutoRouterLLM"]
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+ROUTER_KEY = dlg.ROUTER_KEY
+"""`additional_kwargs` key of every response holding the routing report."""
+CANDIDATE_KEY = dlg.CANDIDATE_KEY
+"""`additional_kwargs` key (of the response and of its message) naming the candidate that answered."""
+
+_TOOLS_KWARG = "_autorouter_tools"  # the provider-neutral tool request, from _prepare_chat_with_tools
+_ROUTER_KWARGS = ("model", "tradeoff", "max_cost")
+_ASSISTANT_ROLES = {"assistant", "chatbot", "model"}
+_ROUTING_ROLES = {"system", "developer", "user", "assistant", "tool", "function", "chatbot", "model"}
+_BLOCK_NEEDS = {"image": "images", "document": "pdf", "audio": "audio", "video": "video"}
+
+dispatcher = get_dispatcher(__name__)
+
+
+@dataclass
+class _Tools:
+    """A tool call request as `chat_with_tools` got it, for the chosen candidate's own
+    `chat_with_tools` (each provider formats tools its own way)."""
+
+    tools: list[Any]
+    tool_choice: Any = None
+    tool_required: bool = False
+    allow_parallel_tool_calls: bool = False
+    verbose: bool = False
+
+    def kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "verbose": self.verbose,
+            "allow_parallel_tool_calls": self.allow_parallel_tool_calls,
+            "tool_required": self.tool_required,
+        }
+        if self.tool_choice is not None:
+            out["tool_choice"] = self.tool_choice
+        return out
+
+
+@dataclass
+class _Plan:
+    """One call, routed: the candidates to try in order, and what to send them."""
+
+    order: list[str]
+    rest: dict[str, Any]  # kwargs passed through to the candidate
+    tools: _Tools | None = None
+    decision: Any = None  # autorouter.RoutingDecision; None when forced or only sticky
+    forced: bool = False
+    sticky: str | None = None
+    excluded: dict[str, str] = field(default_factory=dict)
+
+
+class AutoRouterLLM(FunctionCallingLLM):
+    """An LLM that routes each call to one of several LlamaIndex LLMs.
+
+    Per call it asks a fitted `autorouter.Router` for a decision on the prompt (for chat
+    messages the last user message decides), among the candidates that can serve the call
+    (with tools: only function-calling candidates; with images: image-capable ones first; a
+    prompt longer than a candidate's context window never goes to it), then calls the chosen
+    candidate: `chat`, `complete`, their streaming and async forms, and tool calls through
+    the candidate's own `chat_with_tools` (each provider formats tools its own way).
+
+    A transient failure (rate limit, 5xx, timeout, dropped connection) before any output is
+    retried and then falls back down the router's ranking, under autorouter's one
+    retry-and-fallback policy (`autorouter.reliability`); a stream falls back only before
+    its first output; an error that says the request itself is wrong (400, 401, ...)
+    surfaces unchanged. Give the candidates `max_retries=0` so that the policy is the one
+    that retries.
+
+    Within an agent run the model stays put: when the messages after the last user message
+    hold an answer from one of the candidates (tool-call and tool-result turns), that
+    candidate answers again; the choice changes only at a new user message.
+
+    Every response is the candidate's own (`raw`, token counts, blocks unchanged), tagged
+    with `additional_kwargs["router_candidate"]` (the candidate's key, also on the message)
+    and `additional_kwargs["autorouter"]`: the report (`model`, `ranking` with predicted
+    quality and cost per candidate, `explanation`, `tradeoff`, `max_cost`, `forced`,
+    `sticky`, `fallback_from`, and `cost_usd`, the call's cost at the catalog's prices).
+
+    Callbacks and instrumentation see each call once:
+
+    - the legacy callback manager (`TokenCountingHandler`, ...): the router emits one
+      `CBEventType.LLM` start/end pair per call on its own `callback_manager` (the one
+      `Settings` gives it), with the candidate's response; candidates are copied at
+      construction and the copies get a handler-free callback manager, so `Settings`
+      handlers they adopted never count the call a second time (your LLM objects are not
+      changed);
+    - dispatcher events (`LLMChatStartEvent`, `LLMChatEndEvent`, ...): emitted by the
+      candidate that makes the call, with its own payload and `raw`, so observability
+      tools attribute each call to the real model; the router adds no `LLMChat*` events
+      of its own (the dispatcher has no per-call mute, so both would emit a pair per call)
+      but a `RoutingDecisionEvent` with the decision, inside the router's span that holds
+      the candidate's. A candidate that failed before the one that answered emitted its
+      own start event (and an exception or span-drop event).
+
+    Per-call overrides (keyword arguments of any call): `model=` forces a candidate (its
+    router name or its own model name), `tradeoff=` and `max_cost=` override the fields.
+
+    Args:
+        router: a fitted `autorouter.Router`; None uses `Router.default()` where available.
+        candidates: `{router model name: LLM}`, or a list of LLMs whose own model names the
+            router knows (directly, or through the catalog's ids and aliases). Omitted: one
+            `OpenAILike` per router model through OpenRouter (see `from_openrouter`).
+        tradeoff: 0 = best predicted quality, 1 = cheapest; None: the router's default.
+        max_cost: USD cap per call; None: the router's default.
+        model_name: the name the router reports as its model (`metadata.model_name`).
+        retry_policy: an `autorouter.reliability.RetryPolicy`; None: the default one.
+    """
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    router: Any = Field(default=None, exclude=True, description="a fitted autorouter.Router")
+    candidates: Dict[str, LLM] = Field(
+        default_factory=dict, description="the LLMs routed among, keyed by router model name"
+    )
+    tradeoff: Optional[float] = Field(
+        default=None, description="0 = best predicted quality, 1 = cheapest; None: the router's default"
+    )
+    max_cost: Optional[float] = Field(default=None, description="USD cap per call; None: the router's default")
+    model_name: str = Field(default="autorouter", description="the name this LLM reports as its model")
+    retry_policy: Any = Field(default=None, exclude=True, description="autorouter.reliability.RetryPolicy")
+
+    _caps_cache: Dict[str, Dict[str, Any]] = PrivateAttr(default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_router_and_candidates(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        if data.get("router") is None:
+            data["router"] = _default_router()
+        known = _router_models(data["router"])
+        api_key, api_base = data.pop("api_key", None), data.pop("api_base", None)  # for OpenRouter
+        candidates = data.get("candidates")
+        if candidates is None:
+            candidates = _openrouter_candidates(data["router"], api_key=api_key, api_base=api_base)
+        elif isinstance(candidates, Mapping):
+            unknown = [k for k in candidates if k not in known]
+            if unknown:
+                raise _unknown_model(
+                    f"candidate key(s) {unknown} are not models this router knows; key each LLM "
+                    f"by one of the router's model names: {known}"
+                )
+            bad = {k: type(v).__name__ for k, v in candidates.items() if not isinstance(v, LLM)}
+            if bad:
+                raise TypeError(f"candidates must be LlamaIndex LLMs; got {bad}")
+        elif isinstance(candidates, Sequence) and not isinstance(candidates, str):
+            candidates = _candidates_by_name(list(candidates), known)
+        else:
+            raise TypeError(
+                f"candidates must be a dict {{router model name: LLM}} or a list of LLMs, "
+                f"not {type(candidates).__name__}"
+            )
+        if not candidates:
+            raise ValueError(_NO_CANDIDATES)
+        data["candidates"] = {k: _isolated(v) for k, v in candidates.items()}
+        return data
+
+    @classmethod
+    def from_openrouter(
+        cls,
+        router: Any = None,
+        *,
+        api_key: str | None = None,
+        api_base: str = OPENROUTER_BASE_URL,
+        **kwargs: Any,
+    ) -> AutoRouterLLM:
+        """Reach every model of `router` through one OpenAI-compatible endpoint.
+
+        Builds one `OpenAILike` (from `llama-index-llms-openai-like`, the `llamaindex`
+        extra) per router model, named by the catalog's id for it where the catalog knows it,
+        with the catalog's context window and tool support, pointed at `api_base`
+        (OpenRouter unless you say otherwise), with `max_retries=0` so that autorouter's
+        policy is the one that retries.
+
+        Args:
+            router: a fitted `autorouter.Router`; None: `Router.default()`.
+            api_key: the endpoint's key; None: the `OPENROUTER_API_KEY` environment variable.
+            api_base: any OpenAI-compatible endpoint that serves the router's models.
+            **kwargs: other fields of `AutoRouterLLM` (`tradeoff`, `max_cost`, ...).
+        """
+        return cls(router=router, candidates=None, api_key=api_key, api_base=api_base, **kwargs)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AutoRouterLLM"
+
+    # ------------------------------------------------------------------ what it is
+    @property
+    def metadata(self) -> LLMMetadata:
+        """The router as one LLM: the largest context window among the candidates (a longer
+        prompt goes only to candidates it fits), the smallest known output limit, a chat
+        model if every candidate is one, and a function-calling model if a candidate is one
+        (tool calls go only to such candidates)."""
+        metas = [llm.metadata for llm in self.candidates.values()]
+        windows = [m.context_window for m in metas if isinstance(m.context_window, int) and m.context_window > 0]
+        outputs = [m.num_output for m in metas if isinstance(m.num_output, int) and m.num_output > 0]
+        roles = {m.system_role for m in metas}
+        return LLMMetadata(
+            context_window=max(windows, default=DEFAULT_CONTEXT_WINDOW),
+            num_output=min(outputs, default=DEFAULT_NUM_OUTPUTS),
+            is_chat_model=bool(metas) and all(m.is_chat_model for m in metas),
+            is_function_calling_model=any(self._capabilities(k)["tools"] for k in self.candidates),
+            model_name=self.model_name,
+            system_role=roles.pop() if len(roles) == 1 else MessageRole.SYSTEM,
+        )
+
+    def to_payload(self) -> Dict[str, Any]:
+        """What instrumentation and callbacks see of the router: its metadata and each
+        candidate's class and model name (never keys)."""
+        return {
+            "class_name": self.class_name(),
+            **self.metadata.model_dump(),
+            "candidates": {
+                key: {"class_name": llm.class_name(), "model_name": _own_name(llm) or key}
+                for key, llm in self.candidates.items()
+            },
+        }
+
+    def _capabilities(self, key: str) -> Dict[str, Any]:
+        """What candidate `key` can take: tools (a function-calling LLM that says so), images
+        (when the catalog vouches for them; else unknown), its context window."""
+        cache = self._caps_cache
+        if key not in cache:
+            llm = self.candidates[key]
+            meta = llm.metadata
+            card = dlg.catalog_card(key) or dlg.catalog_card(_own_name(llm))
+            caps = getattr(card, "capabilities", None)
+            window = meta.context_window if isinstance(meta.context_window, int) and meta.context_window > 0 else None
+            cache[key] = {
+                "tools": isinstance(llm, FunctionCallingLLM) and bool(meta.is_function_calling_model),
+                "images": True if getattr(caps, "images", None) is True else None,
+                "context_window": window or getattr(card, "context_window", None),
+            }
+        return cache[key]
+
+    # ------------------------------------------------------------------ routing
+    def _plan(self, prompt: Any, kwargs: Dict[str, Any]) -> tuple[_Plan, dict[str, Any], Any]:
+        """Everything about a call but the router's decision: (plan, route kwargs, routing input).
+
+        `plan.order` is set only when the call is forced."""
+        rest = dict(kwargs)
+        force, tradeoff, max_cost = (rest.pop(k, None) for k in _ROUTER_KWARGS)
+        tools: _Tools | None = rest.pop(_TOOLS_KWARG, None)
+        plan = _Plan(order=[], rest=rest, tools=tools)
+        if force is not None:
+            key = self._forced_key(force)
+            if tools is not None and tools.tools and not self._capabilities(key)["tools"]:
+                raise ValueError(
+                    f"model={force!r} forces candidate {key!r}, which is not a function-calling "
+                    "LLM, but the call has tools"
+                )
+            plan.order, plan.forced = [key], True
+            return plan, {}, []
+        if isinstance(prompt, str):
+            routing: Any = prompt
+            needs: set[str] = set()
+            chars = len(prompt)
+        else:
+            if not prompt:
+                from autorouter.errors import InvalidRequestError
+
+                raise InvalidRequestError("the message list is empty; pass at least one message")
+            routing, needs = _routing_messages(prompt)
+            chars = _chars(routing)
+            plan.sticky = dlg.sticky_candidate(self._turns(prompt))
+        if tools is not None and tools.tools:
+            needs.add("tools")
+        caps = {k: self._capabilities(k) for k in self.candidates}
+        eligible, plan.excluded = dlg.eligible_candidates(
+            caps, sorted(needs), dlg.estimate_tokens(chars)
+        )
+        if plan.sticky not in eligible:
+            plan.sticky = None
+        route_kwargs = {
+            "tradeoff": self.tradeoff if tradeoff is None else tradeoff,
+            "max_cost": self.max_cost if max_cost is None else max_cost,
+            "candidates": eligible,
+            "tools": "tools" in needs,
+        }
+        return plan, route_kwargs, routing
+
+    def _route(self, prompt: Any, kwargs: Dict[str, Any]) -> _Plan:
+        plan, route_kwargs, routing = self._plan(prompt, kwargs)
+        if not plan.forced:
+            try:
+                plan.decision = self.router.route(routing, **route_kwargs)
+            except Exception as exc:
+                if plan.sticky is None or not _is_no_candidate(exc):
+                    raise
+            self._decided(plan)
+        return plan
+
+    async def _aroute(self, prompt: Any, kwargs: Dict[str, Any]) -> _Plan:
+        plan, route_kwargs, routing = self._plan(prompt, kwargs)
+        if not plan.forced:
+            try:
+                plan.decision = await self.router.aroute(routing, **route_kwargs)
+            except Exception as exc:
+                if plan.sticky is None or not _is_no_candidate(exc):
+                    raise  # a cap excluding the model the agent run started with keeps it
+            self._decided(plan)
+        return plan
+
+    def _decided(self, plan: _Plan) -> None:
+        plan.order = dlg.call_order(plan.decision, plan.sticky)
+        info = dlg.decision_info(
+            plan.order[0], plan.decision, sticky=plan.sticky, excluded=plan.excluded
+        )
+        dispatcher.event(RoutingDecisionEvent(model=plan.order[0], order=list(plan.order), info=info))
+
+    def _forced_key(self, model: Any) -> str:
+        keys = list(self.candidates)
+        if isinstance(model, str):
+            if model in self.candidates:
+                return model
+            own = [k for k, llm in self.candidates.items() if _own_name(llm) == model]
+            if len(own) == 1:
+                return own[0]
+            resolved = dlg.resolve_name(model, keys)
+            if resolved is not None:
+                return resolved
+        raise _unknown_model(f"model={model!r} is not one of this router's candidates: {keys}")
+
+    def _turns(self, messages: Sequence[ChatMessage]) -> Iterator[tuple[str, str | None]]:
+        for m in messages:
+            role = _role(m)
+            key = None
+            if role in _ASSISTANT_ROLES:
+                role = "assistant"
+                tag = (m.additional_kwargs or {}).get(CANDIDATE_KEY)
+                key = tag if tag in self.candidates else None
+            yield role, key
+
+    # ------------------------------------------------------------------ one candidate call
+    def _chat_once(self, key: str, messages: Sequence[ChatMessage], plan: _Plan) -> ChatResponse:
+        llm = self.candidates[key]
+        if plan.tools is not None and isinstance(llm, FunctionCallingLLM):
+            return llm.chat_with_tools(
+                plan.tools.tools, chat_history=list(messages), **plan.tools.kwargs(), **plan.rest
+            )
+        return llm.chat(messages, **plan.rest)
+
+    async def _achat_once(self, key: str, messages: Sequence[ChatMessage], plan: _Plan) -> ChatResponse:
+        llm = self.candidates[key]
+        if plan.tools is not None and isinstance(llm, FunctionCallingLLM):
+            return await llm.achat_with_tools(
+                plan.tools.tools, chat_history=list(messages), **plan.tools.kwargs(), **plan.rest
+            )
+        return await llm.achat(messages, **plan.rest)
+
+    def _open_chat_stream(self, key: str, messages: Sequence[ChatMessage], plan: _Plan) -> Iterator[ChatResponse]:
+        llm = self.candidates[key]
+        if plan.tools is not None and isinstance(llm, FunctionCallingLLM):
+            stream = llm.stream_chat_with_tools(
+                plan.tools.tools, chat_history=list(messages), **plan.tools.kwargs(), **plan.rest
+            )
+        else:
+            stream = llm.stream_chat(messages, **plan.rest)
+        return _skip_empty_head(stream, _chat_has_output)
+
+    async def _aopen_chat_stream(
+        self, key: str, messages: Sequence[ChatMessage], plan: _Plan
+    ) -> AsyncIterator[ChatResponse]:
+        llm = self.candidates[key]
+        if plan.tools is not None and isinstance(llm, FunctionCallingLLM):
+            stream = await llm.astream_chat_with_tools(
+                plan.tools.tools, chat_history=list(messages), **plan.tools.kwargs(), **plan.rest
+            )
+        else:
+            stream = await llm.astream_chat(messages, **plan.rest)
+        return _askip_empty_head(stream, _chat_has_output)
+
+    def _open_completion_stream(self, key: str, prompt: str, formatted: bool, plan: _Plan) -> Iterator[Any]:
+        stream = self.candidates[key].stream_complete(prompt, formatted=formatted, **plan.rest)
+        return _skip_empty_head(stream, _completion_has_output)
+
+    async def _aopen_completion_stream(
+        self, key: str, prompt: str, formatted: bool, plan: _Plan
+    ) -> AsyncIterator[Any]:
+        stream = await self.candidates[key].astream_complete(prompt, formatted=formatted, **plan.rest)
+        return _askip_empty_head(stream, _completion_has_output)
+
+    # ------------------------------------------------------------------ the answer
+    def _info(self, key: str, plan: _Plan, attempts: Sequence[Any], usage: tuple[int, int] | None) -> dict[str, Any]:
+        cost = None
+        if usage is not None:
+            cost = dlg.call_cost_usd([key, _own_name(self.candidates[key])], *usage)
+        return dlg.decision_info(
+            key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
+            excluded=plan.excluded, cost_usd=cost,
+        )
+
+    @staticmethod
+    def _tag(response: Any, key: str, info: dict[str, Any]) -> Any:
+        """A copy of the candidate's response carrying the candidate's key and the report."""
+        extra = {**(response.additional_kwargs or {}), CANDIDATE_KEY: key, ROUTER_KEY: info}
+        update: dict[str, Any] = {"additional_kwargs": extra}
+        message = getattr(response, "message", None)
+        if isinstance(message, ChatMessage):
+            update["message"] = message.model_copy(
+                update={"additional_kwargs": {**(message.additional_kwargs or {}), CANDIDATE_KEY: key}}
+            )
+        return response.model_copy(update=update)
+
+    def _finish(self, result: Any, plan: _Plan) -> Any:
+        info = self._info(result.model, plan, result.attempts, _usage(result.value))
+        return self._tag(result.value, result.model, info)
+
+    def _relay(self, stream: Any, plan: _Plan, run: _LLMRun) -> Iterator[Any]:
+        usage = None
+        last = None
+        try:
+            for item in stream:
+                usage = _usage(item) or usage
+                last = self._tag(item, stream.model, self._info(stream.model, plan, stream.attempts, usage))
+                yield last
+        except GeneratorExit:
+            run.end(last)  # stopped early: the call still happened, with what was received
+            raise
+        except BaseException as exc:
+            run.fail(exc)
+            raise
+        finally:
+            stream.close()
+        run.end(last)
+
+    async def _arelay(self, stream: Any, plan: _Plan, run: _LLMRun) -> AsyncIterator[Any]:
+        usage = None
+        last = None
+        try:
+            async for item in stream:
+                usage = _usage(item) or usage
+                last = self._tag(item, stream.model, self._info(stream.model, plan, stream.attempts, usage))
+                yield last
+        except GeneratorExit:
+            run.end(last)
+            raise
+        except BaseException as exc:
+            run.fail(exc)
+            raise
+        finally:
+            await stream.aclose()
+        run.end(last)
+
+    # ------------------------------------------------------------------ callbacks
+    @contextmanager
+    def _llm_run(self, kind: str, prompt: Any, kwargs: Dict[str, Any]) -> Iterator[_LLMRun]:
+        """One `CBEventType.LLM` event on the router's callback manager, as LlamaIndex's
+        `llm_chat_callback` / `llm_completion_callback` emit it (without dispatcher events:
+        the candidate emits those)."""
+        if not isinstance(self.callback_manager, CallbackManager):
+            self.callback_manager = CallbackManager()
+        manager = self.callback_manager
+        with manager.as_trace(kind):
+            run = _LLMRun(manager, self, kind, prompt, kwargs)
+            try:
+                yield run
+            except BaseException as exc:
+                run.fail(exc)
+                raise
+
+    def _acquire(self) -> None:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+
+    async def _aacquire(self) -> None:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.async_acquire()
+
+    # ------------------------------------------------------------------ LlamaIndex LLM API
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        from autorouter.reliability import run_with_fallback
+
+        with self._llm_run("chat", messages, kwargs) as run:
+            self._acquire()
+            plan = self._route(messages, kwargs)
+            outgoing = _untagged(messages)
+            result = run_with_fallback(
+                plan.order, lambda key: self._chat_once(key, outgoing, plan), dlg.classify_error,
+                policy=self.retry_policy,
+            )
+            response = self._finish(result, plan)
+            run.end(response)
+            return response
+
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        from autorouter.reliability import arun_with_fallback
+
+        with self._llm_run("chat", messages, kwargs) as run:
+            await self._aacquire()
+            plan = await self._aroute(messages, kwargs)
+            outgoing = _untagged(messages)
+            result = await arun_with_fallback(
+                plan.order, lambda key: self._achat_once(key, outgoing, plan), dlg.classify_error,
+                policy=self.retry_policy,
+            )
+            response = self._finish(result, plan)
+            run.end(response)
+            return response
+
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        from autorouter.reliability import stream_with_fallback
+
+        with self._llm_run("chat", messages, kwargs) as run:
+            self._acquire()
+            plan = self._route(messages, kwargs)
+            outgoing = _untagged(messages)
+            stream = stream_with_fallback(
+                plan.order, lambda key: self._open_chat_stream(key, outgoing, plan), dlg.classify_error,
+                policy=self.retry_policy, text_of=_delta,
+            )
+            return self._relay(stream, plan, run)
+
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        from autorouter.reliability import astream_with_fallback
+
+        with self._llm_run("chat", messages, kwargs) as run:
+            await self._aacquire()
+            plan = await self._aroute(messages, kwargs)
+            outgoing = _untagged(messages)
+            stream = await astream_with_fallback(
+                plan.order, lambda key: self._aopen_chat_stream(key, outgoing, plan), dlg.classify_error,
+                policy=self.retry_policy, text_of=_delta,
+            )
+            return self._arelay(stream, plan, run)
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        from autorouter.reliability import run_with_fallback
+
+        with self._llm_run("completion", prompt, kwargs) as run:
+            self._acquire()
+            plan = self._route(prompt, kwargs)
+            result = run_with_fallback(
+                plan.order,
+                lambda key: self.candidates[key].complete(prompt, formatted=formatted, **plan.rest),
+                dlg.classify_error, policy=self.retry_policy,
+            )
+            response = self._finish(result, plan)
+            run.end(response)
+            return response
+
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        from autorouter.reliability import arun_with_fallback
+
+        with self._llm_run("completion", prompt, kwargs) as run:
+            await self._aacquire()
+            plan = await self._aroute(prompt, kwargs)
+            result = await arun_with_fallback(
+                plan.order,
+                lambda key: self.candidates[key].acomplete(prompt, formatted=formatted, **plan.rest),
+                dlg.classify_error, policy=self.retry_policy,
+            )
+            response = self._finish(result, plan)
+            run.end(response)
+            return response
+
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        from autorouter.reliability import stream_with_fallback
+
+        with self._llm_run("completion", prompt, kwargs) as run:
+            self._acquire()
+            plan = self._route(prompt, kwargs)
+            stream = stream_with_fallback(
+                plan.order, lambda key: self._open_completion_stream(key, prompt, formatted, plan),
+                dlg.classify_error, policy=self.retry_policy, text_of=_delta,
+            )
+            return self._relay(stream, plan, run)
+
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        from autorouter.reliability import astream_with_fallback
+
+        with self._llm_run("completion", prompt, kwargs) as run:
+            await self._aacquire()
+            plan = await self._aroute(prompt, kwargs)
+            stream = await astream_with_fallback(
+                plan.order, lambda key: self._aopen_completion_stream(key, prompt, formatted, plan),
+                dlg.classify_error, policy=self.retry_policy, text_of=_delta,
+            )
+            return self._arelay(stream, plan, run)
+
+    # ------------------------------------------------------------------ tool calling
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: Optional[Union[str, ChatMessage]] = None,
+        chat_history: Optional[List[ChatMessage]] = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> Dict[str, Any]:
+        """A provider-neutral request: the messages, plus the tools and tool options, which
+        `chat` (and its stream and async forms) hand to the chosen candidate's own
+        `chat_with_tools`."""
+        messages = list(chat_history or [])
+        if user_msg is not None:
+            messages.append(ChatMessage(role=MessageRole.USER, content=user_msg) if isinstance(user_msg, str) else user_msg)
+        request = _Tools(
+            tools=list(tools),
+            tool_choice=kwargs.pop("tool_choice", None),
+            tool_required=tool_required,
+            allow_parallel_tool_calls=allow_parallel_tool_calls,
+            verbose=verbose,
+        )
+        return {"messages": messages, _TOOLS_KWARG: request, **kwargs}
+
+    def get_tool_calls_from_response(
+        self,
+        response: ChatResponse,
+        error_on_no_tool_call: bool = True,
+        **kwargs: Any,
+    ) -> List[ToolSelection]:
+        """The tool calls of a response, read by the candidate that gave it (tagged
+        `additional_kwargs["router_candidate"]`), else from its `ToolCallBlock`s."""
+        key = (response.additional_kwargs or {}).get(CANDIDATE_KEY) or (
+            response.message.additional_kwargs or {}
+        ).get(CANDIDATE_KEY)
+        llm = self.candidates.get(key) if isinstance(key, str) else None
+        if isinstance(llm, FunctionCallingLLM):
+            try:
+                return llm.get_tool_calls_from_response(
+                    response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
+                )
+            except NotImplementedError:
+                pass
+        return _tool_calls_from_blocks(response, error_on_no_tool_call)
+
+
+class _LLMRun:
+    """The router's `CBEventType.LLM` event of one call: started at once, ended once."""
+
+    def __init__(self, manager: CallbackManager, llm: AutoRouterLLM, kind: str, prompt: Any, kwargs: Dict[str, Any]) -> None:
+        self.manager = manager
+        self.kind = kind
+        self.prompt = prompt
+        self.done = False
+        payload = {
+            EventPayload.ADDITIONAL_KWARGS: kwargs,
+            EventPayload.SERIALIZED: llm.to_payload(),
+            (EventPayload.MESSAGES if kind == "chat" else EventPayload.PROMPT): prompt,
+        }
+        self.event_id = manager.on_event_start(CBEventType.LLM, payload=payload)
+
+    def end(self, response: Any) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.kind == "chat":
+            payload = {EventPayload.MESSAGES: self.prompt, EventPayload.RESPONSE: response}
+        else:
+            payload = {EventPayload.PROMPT: self.prompt, EventPayload.COMPLETION: response}
+        self.manager.on_event_end(CBEventType.LLM, payload=payload, event_id=self.event_id)
+
+    def fail(self, exc: BaseException) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.manager.on_event_end(CBEventType.LLM, payload={EventPayload.EXCEPTION: exc}, event_id=self.event_id)
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def _role(message: ChatMessage) -> str:
+    role = message.role
+    return str(getattr(role, "value", role) or "").lower()
+
+
+def _routing_messages(messages: Sequence[ChatMessage]) -> tuple[list[dict[str, Any]], set[str]]:
+    """The messages as role/content dicts the core's prompt reader understands, and what
+    they need beyond text (images, pdf, audio, video). Tool calls count as text (they are
+    paid for). If no message holds text, a placeholder user message stands in, so the router
+    can still rank."""
+    out: list[dict[str, Any]] = []
+    needs: set[str] = set()
+    for m in messages:
+        parts: list[dict[str, Any]] = []
+        for block in m.blocks:
+            kind = getattr(block, "block_type", None)
+            if kind in _BLOCK_NEEDS:
+                needs.add(_BLOCK_NEEDS[kind])
+                if kind == "image":
+                    parts.append({"type": "image_url"})
+            elif isinstance(block, ToolCallBlock):
+                args = block.tool_kwargs if isinstance(block.tool_kwargs, str) else json.dumps(block.tool_kwargs, default=str)
+                parts.append({"type": "text", "text": f"{block.tool_name}({args})"})
+            else:
+                text = getattr(block, "text", None)
+                if not isinstance(text, str):
+                    text = getattr(block, "content", None)  # ThinkingBlock
+                if isinstance(text, str) and text:
+                    parts.append({"type": "text", "text": text})
+        role = _role(m)
+        out.append({"role": role if role in _ROUTING_ROLES else "user", "content": parts})
+    if not any(p.get("text", "").strip() for d in out for p in d["content"]):
+        kinds = sorted(needs) or ["empty"]
+        out.append({"role": "user", "content": [{"type": "text", "text": f"({', '.join(kinds)} input)"}]})
+    return out, needs
+
+
+def _untagged(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """The messages without the router's tag, which is for the router alone: some
+    integrations send an assistant message's `additional_kwargs` along with it."""
+    out = []
+    for m in messages:
+        extra = m.additional_kwargs or {}
+        if CANDIDATE_KEY in extra:
+            m = m.model_copy(update={"additional_kwargs": {k: v for k, v in extra.items() if k != CANDIDATE_KEY}})
+        out.append(m)
+    return out
+
+
+def _chars(messages: list[dict[str, Any]]) -> int:
+    return sum(len(p.get("text", "")) for d in messages for p in d["content"])
+
+
+def _tool_calls_from_blocks(response: ChatResponse, error_on_no_tool_call: bool) -> List[ToolSelection]:
+    from llama_index.core.llms.utils import parse_partial_json
+
+    calls = []
+    for i, block in enumerate(b for b in response.message.blocks if isinstance(b, ToolCallBlock)):
+        kwargs: Any = block.tool_kwargs
+        if isinstance(kwargs, str):
+            try:
+                kwargs = parse_partial_json(kwargs) if kwargs.strip() else {}
+            except (ValueError, TypeError):
+                kwargs = {}
+        calls.append(ToolSelection(tool_id=block.tool_call_id or f"call_{i}", tool_name=block.tool_name, tool_kwargs=kwargs))
+    if not calls and error_on_no_tool_call:
+        raise ValueError("Expected at least one tool call, but got 0 tool calls.")
+    return calls
+
+
+# --- streams -------------------------------------------------------------------------------
+
+
+def _chat_has_output(item: Any) -> bool:
+    message = getattr(item, "message", None)
+    return bool(
+        getattr(item, "delta", None)
+        or (message is not None and (
+            message.content
+            or any(isinstance(b, ToolCallBlock) for b in message.blocks)
+            or (message.additional_kwargs or {}).get("tool_calls")
+        ))
+        or (item.additional_kwargs or {}).get("thinking_delta")
+    )
+
+
+def _completion_has_output(item: Any) -> bool:
+    return bool(getattr(item, "delta", None) or getattr(item, "text", None))
+
+
+def _skip_empty_head(stream: Iterator[Any], has_output: Callable[[Any], bool]) -> Iterator[Any]:
+    """The stream without the empty items before its first output (OpenAI first sends the
+    role alone), so that a failure before any output still counts as "before the first
+    item" and falls back. LlamaIndex stream items hold the whole message so far, so
+    nothing is lost; an answer that is empty throughout yields its last item."""
+    held = None
+    started = False
+    try:
+        for item in stream:
+            if not started and not has_output(item):
+                held = item
+                continue
+            started = True
+            yield item
+        if not started and held is not None:
+            yield held
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
+async def _askip_empty_head(stream: AsyncIterator[Any], has_output: Callable[[Any], bool]) -> AsyncIterator[Any]:
+    """`_skip_empty_head` for async streams."""
+    held = None
+    started = False
+    try:
+        async for item in stream:
+            if not started and not has_output(item):
+                held = item
+                continue
+            started = True
+            yield item
+        if not started and held is not None:
+            yield held
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _delta(item: Any) -> str:
+    delta = getattr(item, "delta", None)
+    return delta if isinstance(delta, str) else ""
+
+
+def _usage(response: Any) -> tuple[int, int] | None:
+    """(prompt tokens, completion tokens) of a response, from its `additional_kwargs` (as
+    OpenAI's LLMs report them) or its `raw` usage; None when neither says."""
+    for source in (response.additional_kwargs, _raw_usage(getattr(response, "raw", None))):
+        if not source:
+            continue
+        get = source.get if isinstance(source, Mapping) else (lambda k, s=source: getattr(s, k, None))
+        for p_key, c_key in (("prompt_tokens", "completion_tokens"), ("input_tokens", "output_tokens")):
+            p, c = get(p_key), get(c_key)
+            if isinstance(p, int) and isinstance(c, int):
+                return p, c
+    return None
+
+
+def _raw_usage(raw: Any) -> Any:
+    if raw is None:
+        return None
+    if isinstance(raw, Mapping):
+        return raw.get("usage") or raw.get("usage_metadata")
+    return getattr(raw, "usage", None)
+
+
+# --- construction helpers -------------------------------------------------------------------
+
+_NO_CANDIDATES = (
+    "no candidates: pass candidates={router model name: LLM}, a list of LLMs whose model "
+    "names the router knows, or omit candidates (with OPENROUTER_API_KEY set) to reach every "
+    "router model through OpenRouter"
+)
+
+
+def _own_name(llm: Any) -> str | None:
+    """The model name an LLM was built with (`model`, `model_name`, or its metadata's)."""
+    for attr in ("model", "model_name"):
+        value = getattr(llm, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    try:
+        name = llm.metadata.model_name
+    except Exception:  # noqa: BLE001 - a metadata property that fails: no name
+        return None
+    return name if isinstance(name, str) and name and name != "unknown" else None
+
+
+def _isolated(llm: LLM) -> LLM:
+    """A copy of `llm` with a callback manager of its own and no handlers.
+
+    `CallbackManager([])` adopts the handlers of `Settings.callback_manager` at construction,
+    so an LLM built after `Settings.callback_manager = ...` would count each routed call a
+    second time (the router already emits the call's event on its own manager). The copy
+    shares the original's clients; the original is left as it was."""
+    copy = llm.model_copy()
+    manager = CallbackManager([])
+    manager.handlers = []  # passing [] is not enough: it adopts the Settings handlers
+    copy.callback_manager = manager
+    return copy
+
+
+def _default_router() -> Any:
+    from autorouter import Router
+    from autorouter.errors import RouterLoadError
+
+    default = getattr(Router, "default", None)
+    if default is None:
+        raise ValueError(
+            "no router given, and this version of autorouter has no built-in default router: pass "
+            "router=autorouter.Router.load(folder) (or a router you fitted with Router.fit)"
+        )
+    try:
+        return default()
+    except RouterLoadError as e:
+        raise RouterLoadError(
+            f"no router given, and the built-in default router cannot be loaded ({e}); pass "
+            "router=autorouter.Router.load(folder) (or a router you fitted with Router.fit)"
+        ) from e
+
+
+def _router_models(router: Any) -> list[str]:
+    if not callable(getattr(router, "route", None)) or not callable(getattr(router, "aroute", None)):
+        raise TypeError(f"router must be a fitted autorouter.Router, got {type(router).__name__}")
+    check = getattr(router, "_check_fitted", None)
+    if callable(check):
+        check()  # raises autorouter's NotFittedError, which says what to do
+    models = getattr(router, "models_", None)
+    if models is None:
+        raise TypeError("router has no models_: pass a fitted autorouter.Router")
+    return list(models)
+
+
+def _unknown_model(message: str) -> Exception:
+    from autorouter.errors import UnknownModelError
+
+    return UnknownModelError(message)
+
+
+def _is_no_candidate(exc: BaseException) -> bool:
+    from autorouter.errors import NoCandidateError
+
+    return isinstance(exc, NoCandidateError)
+
+
+def _candidates_by_name(llms: list[Any], known: list[str]) -> dict[str, Any]:
+    """Key each LLM by the router model it is, from its own model name (or the catalog's
+    ids and aliases for it)."""
+    out: dict[str, Any] = {}
+    for llm in llms:
+        if not isinstance(llm, LLM):
+            raise TypeError(f"candidates must be LlamaIndex LLMs, got {type(llm).__name__}")
+        name = _own_name(llm)
+        key = dlg.resolve_name(name, known) if name else None
+        if key is None:
+            raise _unknown_model(
+                f"cannot tell which router model {type(llm).__name__}(model={name!r}) is: the "
+                f"router knows {known}; pass candidates as a dict {{router model name: LLM}} to say it"
+            )
+        if key in out:
+            raise ValueError(f"two candidates are router model {key!r}: {_own_name(out[key])!r} and {name!r}")
+        out[key] = llm
+    return out
+
+
+def _openrouter_candidates(router: Any, *, api_key: str | None, api_base: str | None) -> dict[str, Any]:
+    """One `OpenAILike` per router model through an OpenAI-compatible endpoint (OpenRouter)."""
+    key = api_key or os.environ.get("OPENROUTER_API_KEY")
+    if not key:
+        raise ValueError(_NO_CANDIDATES.replace("(with OPENROUTER_API_KEY set)", "(with OPENROUTER_API_KEY or api_key= set)"))
+    try:
+        from llama_index.llms.openai_like import OpenAILike
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "building candidates through OpenRouter needs llama-index-llms-openai-like: "
+            "pip install 'autorouter[llamaindex]'"
+        ) from e
+    out = {}
+    for name in _router_models(router):
+        card = dlg.catalog_card(name)
+        caps = getattr(card, "capabilities", None)
+        out[name] = OpenAILike(
+            model=getattr(card, "id", None) or name,
+            api_base=api_base or OPENROUTER_BASE_URL,
+            api_key=key,
+            is_chat_model=True,
+            is_function_calling_model=bool(getattr(caps, "tools", False)),
+            context_window=getattr(card, "context_window", None) or DEFAULT_CONTEXT_WINDOW,
+            max_retries=0,  # autorouter's policy retries, then falls back to the next model
+            default_headers={"X-Title": "autorouter"},
+        )
+    return out

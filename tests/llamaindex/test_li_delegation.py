@@ -1,0 +1,103 @@
+"""autorouter.delegation: the framework-neutral steps both adapters take around a call.
+
+(Framework-neutral: these tests need no LlamaIndex; they live here beside their first user.)
+"""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from autorouter import delegation as dlg
+from autorouter.errors import NoCandidateError, ProviderServerError
+from autorouter.reliability import Attempt
+
+CAPS = {
+    "big": {"tools": True, "images": True, "context_window": 100_000},
+    "coder": {"tools": True, "images": None, "context_window": 8_000},
+    "tiny": {"tools": False, "images": None, "context_window": 2_000},
+}
+
+
+def test_eligible_by_needs_and_window() -> None:
+    assert dlg.eligible_candidates(CAPS) == (["big", "coder", "tiny"], {})
+    keys, why = dlg.eligible_candidates(CAPS, ["tools"])
+    assert keys == ["big", "coder"] and why == {"tiny": "does not support tool calling"}
+    keys, why = dlg.eligible_candidates(CAPS, ["images"])  # the vouched-for one first
+    assert keys == ["big"] and why["coder"] == "not known to support image inputs"
+    keys, why = dlg.eligible_candidates(CAPS, [], prompt_tokens=5_000)
+    assert keys == ["big", "coder"] and "context window of 2000" in why["tiny"]
+    with pytest.raises(NoCandidateError, match="fits the context window of none"):
+        dlg.eligible_candidates(CAPS, [], prompt_tokens=200_000)
+    with pytest.raises(NoCandidateError, match="tool calling"):
+        dlg.eligible_candidates({"tiny": CAPS["tiny"]}, ["tools"])
+    unknown = {k: {} for k in CAPS}  # nobody says: everything stays eligible
+    assert dlg.eligible_candidates(unknown, ["images", "pdf"], prompt_tokens=10**9)[0] == list(CAPS)
+    with pytest.raises(ValueError, match="unknown need"):
+        dlg.eligible_candidates(CAPS, ["telepathy"])
+
+
+def test_sticky_candidate() -> None:
+    assert dlg.sticky_candidate([("user", None)]) is None
+    turns = [("system", None), ("user", None), ("assistant", "big"), ("tool", None)]
+    assert dlg.sticky_candidate(turns) == "big"
+    assert dlg.sticky_candidate([*turns, ("user", None)]) is None
+    assert dlg.sticky_candidate([*turns, ("assistant", None)]) == "big"
+
+
+class Decision:
+    model = "coder"
+    fallbacks = ["tiny", "big"]
+
+
+def test_call_order() -> None:
+    assert dlg.call_order(Decision()) == ["coder", "tiny", "big"]
+    assert dlg.call_order(Decision(), "big") == ["big", "coder", "tiny"]
+    assert dlg.call_order(None, "big") == ["big"]
+    with pytest.raises(ValueError):
+        dlg.call_order(None)
+
+
+def test_classify_error() -> None:
+    request = httpx.Request("POST", "http://x/v1/chat/completions")
+
+    def status(code: int) -> openai.APIStatusError:
+        response = httpx.Response(code, request=request)
+        return openai.APIStatusError("boom", response=response, body=None)
+
+    assert dlg.classify_error(openai.RateLimitError("slow", response=httpx.Response(429, request=request), body=None))
+    assert dlg.classify_error(openai.APIConnectionError(request=request)) is True
+    assert dlg.classify_error(openai.APITimeoutError(request=request)) is True
+    assert dlg.classify_error(status(503)) is True
+    assert dlg.classify_error(status(401)) is False
+    assert dlg.classify_error(status(400)) is False
+    assert dlg.classify_error(httpx.ReadTimeout("t")) is True
+    assert dlg.classify_error(ProviderServerError("x")) is None  # the policy reads .retryable
+    assert dlg.classify_error(TimeoutError()) is True
+    assert dlg.classify_error(ValueError("bad")) is None
+
+
+def test_resolve_name_and_cost() -> None:
+    known = ["openai/gpt-4o-2024-08-06", "meta-llama/llama-3.1-8b-instruct"]
+    assert dlg.resolve_name("gpt-4o", known) == "openai/gpt-4o-2024-08-06"
+    assert dlg.resolve_name("llama-3.1-8b-instruct", known) == "meta-llama/llama-3.1-8b-instruct"
+    assert dlg.resolve_name("claude-9", known) is None
+    assert dlg.call_cost_usd(["big", "gpt-4o"], 1000, 100) == pytest.approx((1000 * 2.5 + 100 * 10) / 1e6)
+    assert dlg.call_cost_usd("big", 1000, 100) is None
+    assert dlg.call_cost_usd("gpt-4o", None, 100) is None
+    assert dlg.estimate_tokens(400) == 100
+
+
+def test_decision_info(router: object) -> None:
+    decision = router.route("write a python function to sort 3 lists", tradeoff=0.8, candidates=["coder", "tiny"])
+    attempts = [Attempt("tiny", 1, RuntimeError("x"), 0.1), Attempt(decision.model, 1, None, 0.1)]
+    info = dlg.decision_info(
+        decision.model, decision, attempts, excluded={"big": "does not support tool calling"}, cost_usd=0.01
+    )
+    assert info["model"] == decision.model and info["cost_usd"] == 0.01
+    assert info["fallback_from"] == (["tiny"] if decision.model != "tiny" else [])
+    reasons = {r["model"]: r["excluded_because"] for r in info["ranking"]}
+    assert reasons["big"] == "does not support tool calling"
+    sticky = dlg.decision_info("big", decision, sticky="big")
+    assert sticky["sticky"] is True and "kept for the tool turns" in sticky["explanation"]
+    assert dlg.decision_info("big", None, forced=True)["explanation"] == "big: forced by the call's model= argument"
