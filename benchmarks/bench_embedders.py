@@ -11,7 +11,9 @@ Prints a table and writes benchmarks/results/embedders.json. Figures:
 - routing /s: the same for 1,000 real routing prompts (MMLU, GSM8K, ARC, MBPP, ... from the
   shared routing data, ~100 tokens on average), when that data is present.
 Throughput is the best of `--repeat` runs (other processes only ever slow a run down); the
-median is saved too. The machine's load average is recorded, since a busy machine skews all.
+median is saved too, and so is *_cpu_ms, the CPU time per prompt over all threads (on an idle
+2-core machine throughput is at best 2000 / cpu_ms). The load average is recorded, since a
+busy machine skews every figure.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "core"))
 
-from autorouter.embedders import Embedder, MiniLMEmbedder, StaticEmbedder  # noqa: E402
+from autorouter.embedders import Embedder, MiniLMEmbedder, StaticEmbedder
 
 RESULTS = ROOT / "benchmarks" / "results" / "embedders.json"
 
-SHORT = "What is the capital of Australia, and why was it chosen?"  # 14 tokens with [CLS]/[SEP]
+SHORT = "Why was Canberra chosen as the capital of Australia?"  # 12 tokens with [CLS]/[SEP]
 LONG = (
     "You are given a paragraph from a news article. The city council met on Tuesday evening to "
     "discuss the proposed budget for the coming fiscal year, which includes new funding for "
@@ -45,7 +47,8 @@ LONG = (
     "higher prices for food and energy. The mayor replied that without the increase the city "
     "would have to cut services. Read the paragraph carefully and answer: which groups of "
     "people are most affected by the proposal, what are the two options the council is weighing, "
-    "and what would you recommend, with a short justification?"
+    "and what would you recommend, with a short justification? Use plain language that a "
+    "resident without a background in public finance would understand, in under 200 words."
 )
 SENTENCES = [
     "How do I reverse a linked list in Python?",
@@ -103,15 +106,18 @@ def latency_ms(emb: Embedder, text: str, n: int) -> float:
     return statistics.median(times) * 1000
 
 
-def throughput(emb: Embedder, texts: list[str], repeat: int) -> tuple[float, float]:
-    """(best, median) prompts per second embedding `texts` in one call."""
+def throughput(emb: Embedder, texts: list[str], repeat: int) -> tuple[float, float, float]:
+    """(best, median) prompts per second embedding `texts` in one call, and the CPU ms per
+    prompt of the best run (all threads; less sensitive than wall time to other processes)."""
     emb.embed(texts[:64])
-    rates = []
+    runs = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         emb.embed(texts)
-        rates.append(len(texts) / (time.perf_counter() - t))
-    return max(rates), statistics.median(rates)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        runs.append((len(texts) / wall, cpu * 1000 / len(texts)))
+    best = max(runs)
+    return best[0], statistics.median(r[0] for r in runs), best[1]
 
 
 def bench(name: str, make: Callable[[], Embedder], sets: dict[str, list[str]], repeat: int, n_lat: int) -> dict[str, Any]:
@@ -130,9 +136,10 @@ def bench(name: str, make: Callable[[], Embedder], sets: dict[str, list[str]], r
         "long_ms_p50": round(latency_ms(emb, LONG, max(n_lat // 4, 10)), 3),
     }
     for set_name, texts in sets.items():
-        best, med = throughput(emb, texts, repeat)
+        best, med, cpu_ms = throughput(emb, texts, repeat)
         row[f"{set_name}_per_s"] = round(best)
         row[f"{set_name}_per_s_median"] = round(med)
+        row[f"{set_name}_cpu_ms"] = round(cpu_ms, 3)
     return row
 
 
@@ -161,9 +168,8 @@ def main() -> int:
     rows = [bench(name, make, sets, args.repeat, args.latency_runs) for name, make in candidates]
     load_after = os.getloadavg()
 
-    cols = ["embedder", "init_ms", "first_embed_ms", "short_ms_p50", "long_ms_p50"] + [
-        f"{s}_per_s" for s in sets
-    ]
+    cols = ["embedder", "init_ms", "first_embed_ms", "short_ms_p50", "long_ms_p50"]
+    cols += [c for s in sets for c in (f"{s}_per_s", f"{s}_cpu_ms")]
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
     for r in rows:

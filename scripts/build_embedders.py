@@ -92,8 +92,10 @@ CHECK_TEXTS = [
     "Give me a recipe for vegan chocolate cake.",
     "What does the mitochondria do in a cell?",
     "Compose an email asking my boss for a day off next Friday.",
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
-    "in May. How many clips did Natalia sell altogether in April and May?",
+    (
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
+        "in May. How many clips did Natalia sell altogether in April and May?"
+    ),
     "Is it safe to mix bleach and ammonia when cleaning the bathroom?",
     "Write a limerick about a programmer who never sleeps.",
     "Find all real solutions of x^4 - 5x^2 + 4 = 0.",
@@ -106,13 +108,17 @@ CHECK_TEXTS = [
     "Was ist der Unterschied zwischen einem Virus und einem Bakterium?",
     "Draft a polite reply declining a meeting invitation.",
     "The quick brown fox jumps over the lazy dog.",
-    "Question: A ball is thrown upward at 20 m/s. Ignoring air resistance, how long until it "
-    "reaches its highest point? Options: (A) 1 s (B) 2 s (C) 4 s (D) 10 s. Answer:",
-    "Given the following passage, answer the question. Passage: The Amazon rainforest covers "
-    "much of the Amazon basin of South America. This basin encompasses seven million square "
-    "kilometres, of which five and a half million square kilometres are covered by the "
-    "rainforest. The region includes territory belonging to nine nations. Question: How many "
-    "nations have territory in the Amazon region?",
+    (
+        "Question: A ball is thrown upward at 20 m/s. Ignoring air resistance, how long until it "
+        "reaches its highest point? Options: (A) 1 s (B) 2 s (C) 4 s (D) 10 s. Answer:"
+    ),
+    (
+        "Given the following passage, answer the question. Passage: The Amazon rainforest covers "
+        "much of the Amazon basin of South America. This basin encompasses seven million square "
+        "kilometres, of which five and a half million square kilometres are covered by the "
+        "rainforest. The region includes territory belonging to nine nations. Question: How many "
+        "nations have territory in the Amazon region?"
+    ),
     "You are a helpful assistant. The user has uploaded a long contract and wants to know "
     "whether the termination clause allows either party to end the agreement without cause. "
     + "The agreement continues with many standard provisions about liability, indemnity, "
@@ -165,7 +171,8 @@ def _bootstrap(venv_dir: Path, argv: list[str]) -> int:
     others = [f"{n}=={v}" for n, v in BUILD_REQUIREMENTS.items() if n not in ("torch", "model2vec")]
     others.append(f"model2vec[distill]=={BUILD_REQUIREMENTS['model2vec']}")
     subprocess.run([*pip, *others], check=True)
-    return subprocess.run([str(py), str(Path(__file__).resolve()), "--in-venv", *argv]).returncode
+    rerun = [str(py), str(Path(__file__).resolve()), "--in-venv", *argv]
+    return subprocess.run(rerun, check=False).returncode
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -269,25 +276,26 @@ def per_token_activations(model: Any) -> None:
 
     onnxruntime's DynamicQuantizeLinear picks one uint8 scale for the whole input tensor, so a
     prompt's vector depends on the other prompts (and the padding) in its batch. Here each
-    DynamicQuantizeLinear becomes: scale = max|x| over the hidden axis / 127, q = round(x /
-    scale) + 128 as uint8, with the constant zero point 128; MatMulInteger then sees a scalar
-    zero point, and the per-token scale multiplies its output. This also tracks each token's
+    DynamicQuantizeLinear becomes: scale = max|x| over the hidden axis / 127 and q =
+    QuantizeLinear(x, scale, 128) with one scale per row of x viewed as (tokens, hidden), i.e.
+    symmetric int8 shifted into uint8; MatMulInteger then sees the scalar zero point 128, and
+    the per-token scale multiplies its output. This also tracks each token's
     range more tightly, which raised the mean cosine to the float model from ~0.991 to ~0.997.
+    The price: ~25% more CPU than onnxruntime's fused per-tensor kernels (measured on 2 cores).
 
     The float result is multiplied by the weight scale and then by the token scale, in two Muls:
     onnxruntime's MatMulIntegerToFloat fusion matches a single Mul by a product of scales and
     assumes the activation scale is a scalar, which would silently break per-token scales.
     """
     import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     graph = model.graph
     graph.initializer.extend(
         [
             numpy_helper.from_array(np.array(127.0, np.float32), "pt_qmax"),
-            numpy_helper.from_array(np.array(-127.0, np.float32), "pt_qmin"),
-            numpy_helper.from_array(np.array(128.0, np.float32), "pt_shift"),
             numpy_helper.from_array(np.array(1e-8, np.float32), "pt_eps"),
+            numpy_helper.from_array(np.array([-1], np.int64), "pt_flat"),
             numpy_helper.from_array(np.array(128, np.uint8), "pt_zero_point"),
         ]
     )
@@ -304,15 +312,23 @@ def per_token_activations(model: Any) -> None:
         token_scales.add(scale)
         old_zero_points.add(zero_point)
         nodes += [
-            helper.make_node("Abs", [x], [p + "_abs"]),
-            helper.make_node("ReduceMax", [p + "_abs"], [p + "_absmax"], axes=[-1], keepdims=1),
-            helper.make_node("Max", [p + "_absmax", "pt_eps"], [p + "_range"]),
-            helper.make_node("Div", [p + "_range", "pt_qmax"], [scale]),
-            helper.make_node("Div", [x, scale], [p + "_scaled"]),
-            helper.make_node("Round", [p + "_scaled"], [p + "_rounded"]),
-            helper.make_node("Clip", [p + "_rounded", "pt_qmin", "pt_qmax"], [p + "_clipped"]),
-            helper.make_node("Add", [p + "_clipped", "pt_shift"], [p + "_shifted"]),
-            helper.make_node("Cast", [p + "_shifted"], [xq], to=TensorProto.UINT8),
+            # max |x| per token from two reductions (cheaper than materialising Abs(x)).
+            helper.make_node("ReduceMax", [x], [p + "_max"], axes=[-1], keepdims=1),
+            helper.make_node("ReduceMin", [x], [p + "_min"], axes=[-1], keepdims=1),
+            helper.make_node("Neg", [p + "_min"], [p + "_negmin"]),
+            helper.make_node("Max", [p + "_max", p + "_negmin", "pt_eps"], [p + "_range"]),
+            helper.make_node("Div", [p + "_range", "pt_qmax"], [scale]),  # (batch, seq, 1)
+            # QuantizeLinear takes one scale per row of a 2-D view: one fused, vectorised pass.
+            helper.make_node("Reshape", [scale, "pt_flat"], [p + "_scale_rows"]),
+            helper.make_node("Shape", [p + "_scale_rows"], [p + "_rows"]),
+            helper.make_node("Expand", ["pt_zero_point", p + "_rows"], [p + "_zero_points"]),
+            helper.make_node("Concat", [p + "_rows", "pt_flat"], [p + "_shape2d"], axis=0),
+            helper.make_node("Reshape", [x, p + "_shape2d"], [p + "_2d"]),
+            helper.make_node(
+                "QuantizeLinear", [p + "_2d", p + "_scale_rows", p + "_zero_points"], [p + "_q2d"], axis=0
+            ),
+            helper.make_node("Shape", [x], [p + "_shape"]),
+            helper.make_node("Reshape", [p + "_q2d", p + "_shape"], [xq]),
         ]
     # The scale products quantize_dynamic made (token scale x weight scale), by output name.
     products: dict[str, tuple[str, str]] = {}
@@ -569,6 +585,7 @@ def build(out_dir: Path) -> None:
     total = 0
     for path in sorted(out_dir.iterdir()):
         if path.is_file():
+            path.chmod(0o644)  # readable by all once installed (some writers create 0600 files)
             total += path.stat().st_size
             print(f"  {path.name:42s} {path.stat().st_size / 1e6:7.2f} MB  sha256 {sha256_file(path)[:16]}")
     print(f"  {'total':42s} {total / 1e6:7.2f} MB")
