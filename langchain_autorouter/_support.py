@@ -1,12 +1,15 @@
-"""Helpers of `ChatAutoRouter`: what a request needs, what a candidate can do, the catalog,
-and running a candidate isolated from the caller's callbacks and tracing."""
+"""Helpers of `ChatAutoRouter`: LangChain messages and models in the terms of
+`autorouter.delegation` (what a request needs, what a candidate can do, who answered), and
+running a candidate isolated from the caller's callbacks and tracing.
+
+The framework-neutral steps (the catalog, names, eligibility, costs, the routing report)
+are `autorouter.delegation`'s, shared with the other adapters."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import contextvars
-import functools
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -17,58 +20,11 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
+from autorouter.delegation import catalog_card
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 T = TypeVar("T")
-
-# --- the catalog (autorouter.catalog), optional --------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def catalog() -> Any | None:
-    """`autorouter.catalog.Catalog.default()`, or None where that module is missing or fails
-    (looked up once per process)."""
-    try:
-        from autorouter.catalog import Catalog  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        return Catalog.default()
-    except Exception:  # noqa: BLE001 - a broken catalog must not break routing; it only adds facts
-        return None
-
-
-@functools.lru_cache(maxsize=1024)
-def catalog_card(name: str | None) -> Any | None:
-    """The catalog's card for a model name or alias, or None if it does not know it."""
-    if not name:
-        return None
-    cat = catalog()
-    if cat is None:
-        return None
-    try:
-        return cat.get(name)
-    except Exception:  # noqa: BLE001 - UnknownModelError, or anything a broken catalog raises
-        return None
-
-
-def call_cost_usd(name: str, usage: Mapping[str, Any] | None) -> float | None:
-    """Tokens x the catalog's price for `name`; None if the usage or the price is unknown."""
-    if not usage:
-        return None
-    prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
-    if not isinstance(prompt, int) or not isinstance(completion, int):
-        return None
-    cat = catalog()
-    if cat is None:
-        return None
-    try:
-        cost = cat.call_cost_usd(name, prompt, completion)
-    except Exception:  # noqa: BLE001 - an unknown model or price: no cost, not a failed call
-        return None
-    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
-
 
 # --- names -------------------------------------------------------------------------------
 
@@ -80,27 +36,6 @@ def model_name_of(model: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
-
-
-def _canonical(name: str) -> set[str]:
-    """Names that mean the same model: itself, without a provider prefix, and the catalog's
-    id and aliases for it."""
-    out = {name, name.split("/", 1)[-1]}
-    card = catalog_card(name)
-    if card is not None:
-        for n in [getattr(card, "id", None), *(getattr(card, "aliases", None) or [])]:
-            if isinstance(n, str) and n:
-                out |= {n, n.split("/", 1)[-1]}
-    return out
-
-
-def resolve_name(name: str, known: Sequence[str]) -> str | None:
-    """Which of `known` is `name`: the same string, or the same model by the catalog."""
-    if name in known:
-        return name
-    wanted = _canonical(name)
-    matches = [k for k in known if _canonical(k) & wanted]
-    return matches[0] if len(matches) == 1 else None
 
 
 # --- what a request needs -------------------------------------------------------------
@@ -210,7 +145,7 @@ def capabilities(model: BaseChatModel, router_name: str) -> dict[str, Any]:
         "structured_output": _first_known(
             profile.get("structured_output"), _vouched(getattr(caps, "structured_output", None))
         ),
-        "max_input_tokens": window if isinstance(window, int) and window > 0 else None,
+        "context_window": window if isinstance(window, int) and window > 0 else None,
         "max_output_tokens": max_output if isinstance(max_output, int) and max_output > 0 else None,
     }
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Literal, Self
 
+from autorouter import delegation as dlg
+from autorouter.errors import NoCandidateError
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
@@ -35,7 +36,7 @@ from langchain_autorouter.errors import classify_error
 __all__ = ["OPENROUTER_BASE_URL", "ChatAutoRouter"]
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
-ROUTER_KEY = "autorouter"
+ROUTER_KEY = dlg.ROUTER_KEY
 """The key of `response_metadata` under which every answer carries the routing decision."""
 
 # Call kwargs the router consumes, and the tool-calling ones it hands to the chosen
@@ -56,6 +57,7 @@ class _Plan:
     decision: Any = None  # autorouter.RoutingDecision, None when forced
     forced: bool = False
     sticky: str | None = None
+    excluded: dict[str, str] = field(default_factory=dict)  # candidate -> why it cannot serve the call
 
 
 @dataclass
@@ -68,6 +70,7 @@ class _Request:
     rest: dict[str, Any]
     forced: str | None = None
     eligible: list[str] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)
     sticky: str | None = None
     tradeoff: float | None = None
     max_cost: float | None = None
@@ -147,18 +150,13 @@ class ChatAutoRouter(BaseChatModel):
         data = dict(data)
         router = data.get("router")
         if router is None:
-            router = data["router"] = _default_router()
-        known = _router_models(router)
+            router = data["router"] = dlg.default_router()
+        known = dlg.router_models(router)
         candidates = data.get("candidates")
         if candidates is None:
             data["candidates"] = _openrouter_candidates(router, data)
         elif isinstance(candidates, Mapping):
-            unknown = [k for k in candidates if k not in known]
-            if unknown:
-                raise _unknown_model_error(
-                    f"candidate key(s) {unknown} are not models this router knows; key "
-                    f"each chat model by one of the router's model names: {known}"
-                )
+            dlg.check_candidate_keys(candidates, known, "chat model")
             if not candidates:
                 raise ValueError(_NO_CANDIDATES)
         elif isinstance(candidates, Sequence) and not isinstance(candidates, str):
@@ -256,7 +254,7 @@ class ChatAutoRouter(BaseChatModel):
                 profile[key] = True
             elif values and all(v is False for v in values):
                 profile[key] = False
-        windows = [c["max_input_tokens"] for c in caps if c["max_input_tokens"]]
+        windows = [c["context_window"] for c in caps if c["context_window"]]
         if windows:
             profile["max_input_tokens"] = max(windows)
         outputs = [c["max_output_tokens"] for c in caps if isinstance(c["max_output_tokens"], int)]
@@ -393,27 +391,18 @@ class ChatAutoRouter(BaseChatModel):
                     f"({type(self.candidates[req.forced]).__name__} does not implement bind_tools)"
                 )
             return req
-        req.eligible = self._eligible(messages, bind)
+        req.eligible, req.excluded = self._eligible(messages, bind)
         sticky = self._sticky_key(messages)
         req.sticky = sticky if sticky in req.eligible else None
         return req
 
     def _forced_key(self, model: Any) -> str:
-        keys = list(self.candidates)
-        if isinstance(model, str):
-            if model in self.candidates:
-                return model
-            by_own_name = [k for k, m in self.candidates.items() if sup.model_name_of(m) == model]
-            if len(by_own_name) == 1:
-                return by_own_name[0]
-            resolved = sup.resolve_name(model, keys)
-            if resolved is not None:
-                return resolved
-        raise _unknown_model_error(
-            f"model={model!r} is not one of this router's candidates: {keys}"
-        )
+        return dlg.forced_candidate(model, {k: sup.model_name_of(m) for k, m in self.candidates.items()})
 
-    def _eligible(self, messages: list[BaseMessage], bind: Mapping[str, Any]) -> list[str]:
+    def _eligible(
+        self, messages: list[BaseMessage], bind: Mapping[str, Any]
+    ) -> tuple[list[str], dict[str, str]]:
+        """The candidates that can serve the call, and why each other one cannot."""
         needs: list[str] = []
         if bind.get("tools"):
             needs.append("tools")
@@ -422,39 +411,22 @@ class ChatAutoRouter(BaseChatModel):
         if bind.get("response_format"):
             needs.append("structured_output")
         needs += sorted(sup.content_needs(messages))
-        keys = list(self.candidates)
-        for need in needs:
-            known = [k for k in keys if self._capabilities(k)[need] is True]
-            unknown = [k for k in keys if self._capabilities(k)[need] is None]
-            if not (known or unknown):
-                raise _no_candidate_error(
-                    f"no candidate can serve this call: it needs {need.replace('_', ' ')}, "
-                    f"which none of {keys} supports"
-                )
-            keys = known or unknown  # models known to have it first; else those nobody vouches for
-        windows = {k: self._capabilities(k)["max_input_tokens"] for k in keys}
-        if any(windows.values()):
+        caps = {k: self._capabilities(k) for k in self.candidates}
+        tokens = None
+        if any(c["context_window"] for c in caps.values()):
             from langchain_core.messages.utils import count_tokens_approximately
 
             tokens = count_tokens_approximately(messages)
-            fits = [k for k in keys if not windows[k] or windows[k] >= tokens]
-            if not fits:
-                raise _no_candidate_error(
-                    f"the messages (~{tokens} tokens) fit the context window of none of {keys} "
-                    f"(windows: {windows})"
-                )
-            keys = fits
-        return keys
+        return dlg.eligible_candidates(caps, needs, tokens)
 
     def _sticky_key(self, messages: Sequence[BaseMessage]) -> str | None:
         """The candidate that answered since the last user message, if one did."""
-        last_user = max((i for i, m in enumerate(messages) if m.type in ("human", "HumanMessageChunk")), default=-1)
-        for m in reversed(messages[last_user + 1 :]):
-            if m.type in ("ai", "AIMessageChunk"):
-                key = self._key_of_answer(m)
-                if key is not None:
-                    return key
-        return None
+        return dlg.sticky_candidate(
+            ("user", None) if m.type in ("human", "HumanMessageChunk")
+            else ("assistant", self._key_of_answer(m)) if m.type in ("ai", "AIMessageChunk")
+            else (m.type, None)
+            for m in messages
+        )
 
     def _key_of_answer(self, message: BaseMessage) -> str | None:
         meta = message.response_metadata or {}
@@ -486,13 +458,8 @@ class ChatAutoRouter(BaseChatModel):
         return kwargs
 
     def _plan_from(self, req: _Request, decision: Any) -> _Plan:
-        plan = _Plan(order=[], stop=req.stop, bind=req.bind, rest=req.rest, decision=decision,
-                     sticky=req.sticky)
-        if decision is not None:
-            plan.order = [decision.model, *decision.fallbacks]
-        if req.sticky is not None:
-            plan.order = [req.sticky, *(k for k in plan.order if k != req.sticky)]
-        return plan
+        return _Plan(order=dlg.call_order(decision, req.sticky), stop=req.stop, bind=req.bind,
+                     rest=req.rest, decision=decision, sticky=req.sticky, excluded=req.excluded)
 
     def _plan(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Plan:
         req = self._request(messages, stop, kwargs)
@@ -501,7 +468,7 @@ class ChatAutoRouter(BaseChatModel):
         try:
             decision = self.router.route(sup.routing_messages(messages), **self._route_kwargs(req))
         except Exception as exc:
-            if req.sticky is None or not _is_no_candidate(exc):
+            if req.sticky is None or not isinstance(exc, NoCandidateError):
                 raise
             decision = None  # a cap excludes the model the agent run started with: keep it
         return self._plan_from(req, decision)
@@ -515,7 +482,7 @@ class ChatAutoRouter(BaseChatModel):
         try:
             decision = await self.router.aroute(sup.routing_messages(messages), **self._route_kwargs(req))
         except Exception as exc:
-            if req.sticky is None or not _is_no_candidate(exc):
+            if req.sticky is None or not isinstance(exc, NoCandidateError):
                 raise
             decision = None
         return self._plan_from(req, decision)
@@ -580,47 +547,14 @@ class ChatAutoRouter(BaseChatModel):
     def _router_info(
         self, key: str, plan: _Plan, attempts: Sequence[Any], usage: Mapping[str, Any] | None
     ) -> dict[str, Any]:
-        decision = plan.decision
-        failed = list(dict.fromkeys(a.model for a in attempts if a.error is not None and a.model != key))
-        if plan.forced:
-            explanation = f"{key}: forced by the call's model= argument"
-        elif decision is None:
-            explanation = f"{key}: kept for the tool turns since the last user message"
-        elif plan.sticky == key and decision.model != key:
-            explanation = (
-                f"{key}: kept for the tool turns since the last user message "
-                f"(for a new conversation the router would pick {decision.model})"
-            )
-        else:
-            explanation = decision.explanation
-        if failed:
-            explanation += f"; answered by {key} after {', '.join(failed)} failed"
-        info: dict[str, Any] = {
-            "model": key,
-            "tradeoff": decision.tradeoff if decision is not None else None,
-            "max_cost": decision.max_cost if decision is not None else None,
-            "explanation": explanation,
-            "ranking": [
-                {
-                    "model": r.model,
-                    "predicted_quality": r.quality,
-                    "predicted_cost_usd": r.cost_usd,
-                    "score": r.score,
-                    "eligible": r.eligible,
-                    "excluded_because": r.excluded_because,
-                }
-                for r in (decision.ranking if decision is not None else [])
-            ],
-            "forced": plan.forced,
-            "sticky": plan.sticky == key,
-            "fallback_from": failed,
-            "cost_usd": sup.call_cost_usd(key, usage),
-        }
-        if info["cost_usd"] is None and usage:
-            own = sup.model_name_of(self.candidates[key])
-            if own and own != key:
-                info["cost_usd"] = sup.call_cost_usd(own, usage)
-        return info
+        cost = None
+        if usage:
+            names = [key, sup.model_name_of(self.candidates[key])]
+            cost = dlg.call_cost_usd(names, usage.get("input_tokens"), usage.get("output_tokens"))
+        return dlg.decision_info(
+            key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
+            excluded=plan.excluded, cost_usd=cost,
+        )
 
     def _finish(self, message: BaseMessage, key: str, plan: _Plan, attempts: Sequence[Any]) -> BaseMessage:
         meta = dict(message.response_metadata)
@@ -821,82 +755,19 @@ def _chunk_text(chunk: Any) -> str:
 
 # --- construction helpers -----------------------------------------------------------------
 
-_NO_CANDIDATES = (
-    "no candidates: pass candidates={router model name: chat model}, a list of chat models "
-    "whose model names the router knows, or omit candidates (with OPENROUTER_API_KEY set) to "
-    "reach every router model through OpenRouter"
-)
-
-
-def _default_router() -> Any:
-    from autorouter import Router
-
-    default = getattr(Router, "default", None)
-    if default is None:
-        raise ValueError(
-            "no router given, and this version of autorouter has no built-in default router: "
-            "pass router=autorouter.Router.load(folder) (or a router you fitted with Router.fit)"
-        )
-    return default()
-
-
-def _router_models(router: Any) -> list[str]:
-    if not callable(getattr(router, "route", None)) or not callable(getattr(router, "aroute", None)):
-        raise TypeError(f"router must be a fitted autorouter.Router, got {type(router).__name__}")
-    models = getattr(router, "models_", None)
-    if models is None:
-        check = getattr(router, "_check_fitted", None)
-        if callable(check):
-            check()  # raises autorouter's NotFittedError, which says what to do
-        raise TypeError("router has no models_: pass a fitted autorouter.Router")
-    return list(models)
-
-
-def _unknown_model_error(message: str) -> Exception:
-    from autorouter.errors import UnknownModelError
-
-    return UnknownModelError(message)
-
-
-def _no_candidate_error(message: str) -> Exception:
-    from autorouter.errors import NoCandidateError
-
-    return NoCandidateError(message)
-
-
-def _is_no_candidate(exc: BaseException) -> bool:
-    from autorouter.errors import NoCandidateError
-
-    return isinstance(exc, NoCandidateError)
+_NO_CANDIDATES = dlg.no_candidates_message("chat model")
 
 
 def _candidates_by_name(models: list[Any], known: list[str]) -> dict[str, Any]:
     """Key each chat model by the router model it is, from its own model name."""
     if not models:
         raise ValueError(_NO_CANDIDATES)
-    out: dict[str, Any] = {}
-    for model in models:
-        name = sup.model_name_of(model)
-        key = sup.resolve_name(name, known) if name else None
-        if key is None:
-            raise _unknown_model_error(
-                f"cannot tell which router model {type(model).__name__}(model={name!r}) is: "
-                f"the router knows {known}; pass candidates as a dict "
-                "{router model name: chat model} to say it"
-            )
-        if key in out:
-            raise ValueError(
-                f"two candidates are router model {key!r}: {sup.model_name_of(out[key])!r} and {name!r}"
-            )
-        out[key] = model
-    return out
+    return dlg.candidates_by_name(models, known, sup.model_name_of, "chat model")
 
 
 def _openrouter_candidates(router: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     """One ChatOpenAI per router model through an OpenAI-compatible endpoint (OpenRouter)."""
-    key = data.get("api_key", data.get("openrouter_api_key")) or os.environ.get("OPENROUTER_API_KEY")
-    if not key:
-        raise ValueError(_NO_CANDIDATES.replace("(with OPENROUTER_API_KEY set)", "(with OPENROUTER_API_KEY or api_key= set)"))
+    key = dlg.openrouter_api_key(data.get("api_key", data.get("openrouter_api_key")), "chat model")
     try:
         from langchain_openai import ChatOpenAI
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -911,8 +782,8 @@ def _openrouter_candidates(router: Any, data: Mapping[str, Any]) -> dict[str, An
         if value is not None:
             settings[name] = value
     out = {}
-    for name in _router_models(router):
-        card = sup.catalog_card(name)
+    for name in dlg.router_models(router):
+        card = dlg.catalog_card(name)
         model_id = getattr(card, "id", None) or name
         out[name] = ChatOpenAI(
             model=model_id,

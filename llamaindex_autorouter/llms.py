@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -168,19 +167,14 @@ class AutoRouterLLM(FunctionCallingLLM):
             return data
         data = dict(data)
         if data.get("router") is None:
-            data["router"] = _default_router()
-        known = _router_models(data["router"])
+            data["router"] = dlg.default_router()
+        known = dlg.router_models(data["router"])
         api_key, api_base = data.pop("api_key", None), data.pop("api_base", None)  # for OpenRouter
         candidates = data.get("candidates")
         if candidates is None:
             candidates = _openrouter_candidates(data["router"], api_key=api_key, api_base=api_base)
         elif isinstance(candidates, Mapping):
-            unknown = [k for k in candidates if k not in known]
-            if unknown:
-                raise _unknown_model(
-                    f"candidate key(s) {unknown} are not models this router knows; key each LLM "
-                    f"by one of the router's model names: {known}"
-                )
+            dlg.check_candidate_keys(candidates, known, "LLM")
             bad = {k: type(v).__name__ for k, v in candidates.items() if not isinstance(v, LLM)}
             if bad:
                 raise TypeError(f"candidates must be LlamaIndex LLMs; got {bad}")
@@ -350,17 +344,7 @@ class AutoRouterLLM(FunctionCallingLLM):
         dispatcher.event(RoutingDecisionEvent(model=plan.order[0], order=list(plan.order), info=info))
 
     def _forced_key(self, model: Any) -> str:
-        keys = list(self.candidates)
-        if isinstance(model, str):
-            if model in self.candidates:
-                return model
-            own = [k for k, llm in self.candidates.items() if _own_name(llm) == model]
-            if len(own) == 1:
-                return own[0]
-            resolved = dlg.resolve_name(model, keys)
-            if resolved is not None:
-                return resolved
-        raise _unknown_model(f"model={model!r} is not one of this router's candidates: {keys}")
+        return dlg.forced_candidate(model, {k: _own_name(llm) for k, llm in self.candidates.items()})
 
     def _turns(self, messages: Sequence[ChatMessage]) -> Iterator[tuple[str, str | None]]:
         for m in messages:
@@ -864,11 +848,7 @@ def _raw_usage(raw: Any) -> Any:
 
 # --- construction helpers -------------------------------------------------------------------
 
-_NO_CANDIDATES = (
-    "no candidates: pass candidates={router model name: LLM}, a list of LLMs whose model "
-    "names the router knows, or omit candidates (with OPENROUTER_API_KEY set) to reach every "
-    "router model through OpenRouter"
-)
+_NO_CANDIDATES = dlg.no_candidates_message("LLM")
 
 
 def _own_name(llm: Any) -> str | None:
@@ -898,43 +878,6 @@ def _isolated(llm: LLM) -> LLM:
     return copy
 
 
-def _default_router() -> Any:
-    from autorouter import Router
-    from autorouter.errors import RouterLoadError
-
-    default = getattr(Router, "default", None)
-    if default is None:
-        raise ValueError(
-            "no router given, and this version of autorouter has no built-in default router: pass "
-            "router=autorouter.Router.load(folder) (or a router you fitted with Router.fit)"
-        )
-    try:
-        return default()
-    except RouterLoadError as e:
-        raise RouterLoadError(
-            f"no router given, and the built-in default router cannot be loaded ({e}); pass "
-            "router=autorouter.Router.load(folder) (or a router you fitted with Router.fit)"
-        ) from e
-
-
-def _router_models(router: Any) -> list[str]:
-    if not callable(getattr(router, "route", None)) or not callable(getattr(router, "aroute", None)):
-        raise TypeError(f"router must be a fitted autorouter.Router, got {type(router).__name__}")
-    check = getattr(router, "_check_fitted", None)
-    if callable(check):
-        check()  # raises autorouter's NotFittedError, which says what to do
-    models = getattr(router, "models_", None)
-    if models is None:
-        raise TypeError("router has no models_: pass a fitted autorouter.Router")
-    return list(models)
-
-
-def _unknown_model(message: str) -> Exception:
-    from autorouter.errors import UnknownModelError
-
-    return UnknownModelError(message)
-
-
 def _is_no_candidate(exc: BaseException) -> bool:
     from autorouter.errors import NoCandidateError
 
@@ -944,28 +887,15 @@ def _is_no_candidate(exc: BaseException) -> bool:
 def _candidates_by_name(llms: list[Any], known: list[str]) -> dict[str, Any]:
     """Key each LLM by the router model it is, from its own model name (or the catalog's
     ids and aliases for it)."""
-    out: dict[str, Any] = {}
     for llm in llms:
         if not isinstance(llm, LLM):
             raise TypeError(f"candidates must be LlamaIndex LLMs, got {type(llm).__name__}")
-        name = _own_name(llm)
-        key = dlg.resolve_name(name, known) if name else None
-        if key is None:
-            raise _unknown_model(
-                f"cannot tell which router model {type(llm).__name__}(model={name!r}) is: the "
-                f"router knows {known}; pass candidates as a dict {{router model name: LLM}} to say it"
-            )
-        if key in out:
-            raise ValueError(f"two candidates are router model {key!r}: {_own_name(out[key])!r} and {name!r}")
-        out[key] = llm
-    return out
+    return dlg.candidates_by_name(llms, known, _own_name, "LLM")
 
 
 def _openrouter_candidates(router: Any, *, api_key: str | None, api_base: str | None) -> dict[str, Any]:
     """One `OpenAILike` per router model through an OpenAI-compatible endpoint (OpenRouter)."""
-    key = api_key or os.environ.get("OPENROUTER_API_KEY")
-    if not key:
-        raise ValueError(_NO_CANDIDATES.replace("(with OPENROUTER_API_KEY set)", "(with OPENROUTER_API_KEY or api_key= set)"))
+    key = dlg.openrouter_api_key(api_key, "LLM")
     try:
         from llama_index.llms.openai_like import OpenAILike
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -974,7 +904,7 @@ def _openrouter_candidates(router: Any, *, api_key: str | None, api_base: str | 
             "pip install 'autorouter[llamaindex]'"
         ) from e
     out = {}
-    for name in _router_models(router):
+    for name in dlg.router_models(router):
         card = dlg.catalog_card(name)
         caps = getattr(card, "capabilities", None)
         out[name] = OpenAILike(

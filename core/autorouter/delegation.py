@@ -13,7 +13,9 @@ the adapters agree on them:
 - `classify_error`: the `classify` hook of the one retry-and-fallback policy
   (`autorouter.reliability`) for the errors of the usual provider SDKs;
 - `call_cost_usd`: the cost of an answered call at the catalog's list prices;
-- `decision_info`: the routing report every answer carries under `ROUTER_KEY`.
+- `decision_info`: the routing report every answer carries under `ROUTER_KEY`;
+- `default_router`, `router_models`, `candidates_by_name`, `forced_candidate`: building an
+  adapter (the router, its candidates keyed by router model name) and a call's `model=`.
 
 Nothing here imports a framework; each adapter turns its own messages into the plain values
 these functions take.
@@ -22,11 +24,12 @@ these functions take.
 from __future__ import annotations
 
 import functools
+import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import NoCandidateError
+from .errors import NoCandidateError, RouterLoadError, UnknownModelError
 
 __all__ = [
     "CANDIDATE_KEY",
@@ -35,12 +38,19 @@ __all__ = [
     "ROUTER_KEY",
     "call_cost_usd",
     "call_order",
+    "candidates_by_name",
     "catalog_card",
+    "check_candidate_keys",
     "classify_error",
     "decision_info",
+    "default_router",
     "eligible_candidates",
     "estimate_tokens",
+    "forced_candidate",
+    "no_candidates_message",
+    "openrouter_api_key",
     "resolve_name",
+    "router_models",
     "sticky_candidate",
 ]
 
@@ -282,6 +292,86 @@ def resolve_name(name: str, known: Sequence[str]) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def check_candidate_keys(keys: Iterable[str], known: Sequence[str], kind: str) -> None:
+    """Raise `UnknownModelError` naming the `keys` (of candidates given as a dict) that are
+    not router model names; `kind` names a candidate in the message ("chat model", "LLM")."""
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise UnknownModelError(
+            f"candidate key(s) {unknown} are not models this router knows; key each {kind} by "
+            f"one of the router's model names: {list(known)}"
+        )
+
+
+def no_candidates_message(kind: str, *, api_key_hint: bool = False) -> str:
+    """What to say when an adapter has no candidates (`kind`: "chat model", "LLM"); with
+    `api_key_hint`, that candidates through OpenRouter need a key."""
+    key = "OPENROUTER_API_KEY or api_key= set" if api_key_hint else "OPENROUTER_API_KEY set"
+    return (
+        f"no candidates: pass candidates={{router model name: {kind}}}, a list of {kind}s whose "
+        f"model names the router knows, or omit candidates (with {key}) to reach every router "
+        "model through OpenRouter"
+    )
+
+
+def openrouter_api_key(api_key: Any, kind: str) -> Any:
+    """The key for candidates built through OpenRouter: `api_key`, else the
+    `OPENROUTER_API_KEY` environment variable; ValueError (saying what to pass) when neither."""
+    key = api_key or os.environ.get("OPENROUTER_API_KEY")
+    if not key:
+        raise ValueError(no_candidates_message(kind, api_key_hint=True))
+    return key
+
+
+def candidates_by_name(
+    models: Iterable[Any], known: Sequence[str], name_of: Callable[[Any], str | None], kind: str
+) -> dict[str, Any]:
+    """Key each of `models` (a framework's chat models) by the router model it is, from its
+    own model name (`name_of(model)`) by `resolve_name`.
+
+    `kind` names such a model in messages ("chat model", "LLM").
+
+    Raises:
+        UnknownModelError: a model's name is none of `known`, by the catalog either.
+        ValueError: two models are the same router model.
+    """
+    out: dict[str, Any] = {}
+    for model in models:
+        name = name_of(model)
+        key = resolve_name(name, known) if name else None
+        if key is None:
+            raise UnknownModelError(
+                f"cannot tell which router model {type(model).__name__}(model={name!r}) is: the "
+                f"router knows {list(known)}; pass candidates as a dict {{router model name: {kind}}} "
+                "to say it"
+            )
+        if key in out:
+            raise ValueError(f"two candidates are router model {key!r}: {name_of(out[key])!r} and {name!r}")
+        out[key] = model
+    return out
+
+
+def forced_candidate(model: Any, own_names: Mapping[str, str | None]) -> str:
+    """The candidate a call's `model=` argument names: a candidate key, the own model name of
+    exactly one candidate (`own_names`: {candidate key: its model's own name}), or the same
+    model by the catalog (`resolve_name`).
+
+    Raises:
+        UnknownModelError: `model` names none of the candidates.
+    """
+    keys = list(own_names)
+    if isinstance(model, str):
+        if model in own_names:
+            return model
+        by_own_name = [k for k, own in own_names.items() if own == model]
+        if len(by_own_name) == 1:
+            return by_own_name[0]
+        resolved = resolve_name(model, keys)
+        if resolved is not None:
+            return resolved
+    raise UnknownModelError(f"model={model!r} is not one of this router's candidates: {keys}")
+
+
 def call_cost_usd(
     names: str | Sequence[str | None],
     prompt_tokens: Any,
@@ -314,6 +404,52 @@ def call_cost_usd(
 
 def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# --- the router an adapter routes with ---------------------------------------------------
+
+
+_PASS_A_ROUTER = "pass router=autorouter.Router.load(folder) (or a router you fitted with Router.fit)"
+
+
+def default_router() -> Any:
+    """`Router.default()`, for an adapter given no router; its errors say what to pass.
+
+    Raises:
+        ValueError: this version of autorouter has no default router.
+        RouterLoadError: the default router cannot be loaded.
+    """
+    from .router import Router
+
+    default = getattr(Router, "default", None)
+    if default is None:
+        raise ValueError(
+            f"no router given, and this version of autorouter has no built-in default router: {_PASS_A_ROUTER}"
+        )
+    try:
+        return default()
+    except RouterLoadError as e:
+        raise RouterLoadError(
+            f"no router given, and the built-in default router cannot be loaded ({e}); {_PASS_A_ROUTER}"
+        ) from e
+
+
+def router_models(router: Any) -> list[str]:
+    """The model names of a fitted router (`models_`), the keys an adapter's candidates take.
+
+    Raises:
+        TypeError: `router` is not a router.
+        NotFittedError: the router is not fitted (from its own check).
+    """
+    if not callable(getattr(router, "route", None)) or not callable(getattr(router, "aroute", None)):
+        raise TypeError(f"router must be a fitted autorouter.Router, got {type(router).__name__}")
+    check = getattr(router, "_check_fitted", None)
+    if callable(check):
+        check()  # raises autorouter's NotFittedError, which says what to do
+    models = getattr(router, "models_", None)
+    if models is None:
+        raise TypeError("router has no models_: pass a fitted autorouter.Router")
+    return list(models)
 
 
 # --- the report every answer carries --------------------------------------------------------
