@@ -233,6 +233,69 @@ def chat(
                   soft_wrap=True, markup=False, style="dim")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind; beyond 127.0.0.1 needs AUTOROUTER_SERVER_KEY")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    router: Annotated[
+        Optional[Path], typer.Option("--router", "-r", help="a trained router folder (default: the bundled one)")
+    ] = None,
+    catalog: Annotated[Optional[Path], typer.Option(help="a catalog file (default: the bundled one)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes (each loads the router)")] = 1,
+    base_url: Annotated[
+        Optional[str],
+        typer.Option("--base-url", help="OpenAI-compatible API root the models are called at (default: OpenRouter)"),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option("--api-key-env", help="variable holding the upstream key ('' for none)")
+    ] = "OPENROUTER_API_KEY",
+    max_body_bytes: Annotated[Optional[int], typer.Option(min=1, help="request-body limit (default 8 MiB)")] = None,
+    access_log: Annotated[bool, typer.Option(help="log each request line")] = True,
+) -> None:
+    """Serve the router as an OpenAI-compatible endpoint: POST /v1/chat/completions with
+    model "auto" (or a model id), GET /v1/models, GET /health.
+
+    Callers must send `Authorization: Bearer $AUTOROUTER_SERVER_KEY` when that variable is set;
+    it must be set to bind beyond 127.0.0.1.
+    """
+    import os
+
+    from . import server as gateway
+
+    key = os.environ.get(gateway.ENV_SERVER_KEY, "").strip()
+    if not gateway.is_loopback(host) and not key:
+        _fail(gateway.ServerConfigError(
+            f"refusing to serve on {host} without a key: set {gateway.ENV_SERVER_KEY} to a long "
+            "random token that callers send as 'Authorization: Bearer <token>', or bind 127.0.0.1"
+        ))
+    try:
+        import uvicorn
+    except ImportError:
+        _fail(gateway.ServerConfigError("serving needs uvicorn and starlette: pip install 'autorouter[serve]'"))
+    settings = {
+        gateway.ENV_ROUTER_DIR: str(router.resolve()) if router is not None else "",
+        gateway.ENV_CATALOG: str(catalog.resolve()) if catalog is not None else "",
+        gateway.ENV_UPSTREAM_BASE_URL: base_url or "",
+        gateway.ENV_UPSTREAM_KEY_ENV: api_key_env,
+        gateway.ENV_MAX_BODY_BYTES: str(max_body_bytes or ""),
+        gateway.ENV_REQUIRE_SERVER_KEY: "" if gateway.is_loopback(host) else "1",
+    }
+    os.environ.update(settings)  # read by app_from_env, here and in every worker
+    try:
+        app_obj = gateway.app_from_env()  # fails here, before binding, on a bad router or catalog
+    except (AutorouterError, OSError, json.JSONDecodeError) as e:
+        _fail(e)
+    n = len(app_obj.state.gateway.models)
+    auth = "bearer key required" if key else "no key (loopback only)"
+    err.print(f"serving {n} models on http://{host}:{port}/v1 ({workers} worker(s), {auth})", highlight=False)
+    if workers > 1:
+        del app_obj
+        uvicorn.run("autorouter.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    access_log=access_log, timeout_graceful_shutdown=10)
+    else:
+        uvicorn.run(app_obj, host=host, port=port, access_log=access_log, timeout_graceful_shutdown=10)
+
+
 def main() -> None:
     app()
 

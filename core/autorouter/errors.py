@@ -174,3 +174,11 @@ class FallbackExhaustedError(AutorouterError):
 
 class CatalogError(AutorouterError, ValueError):
     """A catalog file or entry is malformed, or an added or changed entry clashes with another."""
+
+
+# --- The OpenAI-compatible gateway (server.py). ---
+
+
+class ServerConfigError(AutorouterError):
+    """`autorouter serve` was set up unsafely or inconsistently: bound beyond 127.0.0.1
+    without AUTOROUTER_SERVER_KEY, or given a setting it cannot use."""

@@ -1,0 +1,842 @@
+"""`autorouter serve`: the router as an OpenAI-compatible HTTP endpoint, like `openrouter/auto`.
+
+Any OpenAI SDK (or curl, or a tool that speaks the OpenAI API) sends
+
+    POST /v1/chat/completions {"model": "auto", "messages": [...]}
+
+and gets the routed model's answer in the OpenAI wire format, plain or streamed (SSE).
+
+Request fields beyond OpenAI's:
+    model: "auto" (also "autorouter/auto", "openrouter/auto") routes among every candidate; a
+        candidate's name, catalog id or catalog alias calls that model only (still retried
+        under the reliability policy, with no fallback to other models).
+    models: a list of candidate names/ids: "auto" routes among these only.
+    tradeoff: 0 (best predicted quality) .. 1 (cheapest) for this request.
+    max_cost: USD cap per call: candidates predicted to cost more are not chosen.
+    session: a key for a multi-turn conversation: it stays on one model while that model stays
+        eligible and near the top of the ranking (sessions live in each worker's memory).
+Every other field (temperature, max_tokens, stop, tools, tool_choice, response_format, seed,
+provider-specific ones, ...) is passed to the model as given; `n` must be 1.
+
+What the response adds (standard clients ignore it):
+    model: the model that answered (after any fallback), by the router's name for it.
+    usage.cost: the call's cost in USD (the provider's figure when it reports one, else tokens
+        times list price; null when unknown).
+    autorouter: {routed, model, chosen, fell_back, attempts, tradeoff, max_cost, explanation,
+        ranking, cost_usd, cost_source, sticky}: the routing decision and every call made. In a
+        stream it rides on the first chunk; the usage chunk (with `stream_options.include_usage`)
+        carries `usage.cost`.
+
+Errors are OpenAI error objects `{"error": {"message", "type", "param", "code"}}`: 400 for a
+malformed or invalid request (and `no_candidate` when constraints leave no model), 401 for a
+missing or wrong server key, 404 for an unknown model, 413 for a body over the limit, 502 when
+the upstream models failed after every retry and fallback (429 when each failure was a rate
+limit), 503 when the gateway has no upstream key configured. Upstream API keys are never sent
+to the caller nor logged.
+
+`GET /v1/models` lists `auto` and the router's candidates with their catalog facts;
+`GET /health` answers load balancers (no key needed).
+
+The app is stateless apart from the read-only router (and each worker's session LRU and
+cooldowns, which only steer choices), so it scales by running more workers (`--workers N`) or
+replicas behind any load balancer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import (
+    AuthenticationError,
+    AutorouterError,
+    BadRequestError,
+    FallbackExhaustedError,
+    InvalidRequestError,
+    MissingAPIKeyError,
+    NoCandidateError,
+    ProviderError,
+    RateLimitError,
+    ServerConfigError,
+    UnknownModelError,
+)
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from .catalog import Catalog
+    from .decision import RoutingDecision
+    from .reliability import Attempt
+    from .router import Router
+
+__all__ = [
+    "AUTO_MODELS",
+    "DEFAULT_MAX_BODY_BYTES",
+    "BackgroundServer",
+    "ChatRequest",
+    "app_from_env",
+    "create_app",
+    "is_loopback",
+]
+
+logger = logging.getLogger("autorouter.server")
+
+AUTO_MODELS = frozenset({"auto", "autorouter/auto", "openrouter/auto"})
+"""`model` values that route among the candidates."""
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+"""Largest request body accepted (8 MiB: room for a few base64 images); larger gets a 413."""
+
+# Environment variables `app_from_env` reads (the CLI sets them for its workers).
+ENV_ROUTER_DIR = "AUTOROUTER_ROUTER_DIR"
+ENV_CATALOG = "AUTOROUTER_CATALOG"
+ENV_UPSTREAM_BASE_URL = "AUTOROUTER_UPSTREAM_BASE_URL"
+ENV_UPSTREAM_KEY_ENV = "AUTOROUTER_UPSTREAM_KEY_ENV"
+ENV_SERVER_KEY = "AUTOROUTER_SERVER_KEY"
+ENV_REQUIRE_SERVER_KEY = "AUTOROUTER_REQUIRE_SERVER_KEY"
+ENV_MAX_BODY_BYTES = "AUTOROUTER_MAX_BODY_BYTES"
+
+# Request fields the gateway consumes; every other field goes to the model as given.
+_OWN_FIELDS = frozenset({
+    "model", "models", "messages", "tradeoff", "max_cost", "session", "stream",
+    "stream_options", "tools", "tool_choice", "response_format",
+})
+
+
+# --- the request --------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    # Strict: "0.5" is not a number and 1 is not a bool. Unknown fields are kept and passed on.
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class _Function(_Strict):
+    name: str = Field(min_length=1, max_length=256)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class _Tool(_Strict):
+    type: Literal["function"]
+    function: _Function
+
+
+class _Message(_Strict):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+
+class _ResponseFormat(_Strict):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class _StreamOptions(_Strict):
+    include_usage: bool = False
+
+
+_Name = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class ChatRequest(_Strict):
+    """A chat-completions request as the gateway checks it (OpenAI's fields it looks at, and
+    its own: `models`, `tradeoff`, `max_cost`, `session`)."""
+
+    model: _Name
+    messages: list[_Message] = Field(min_length=1)
+    models: list[_Name] | None = Field(default=None, min_length=1, max_length=1000)
+    tradeoff: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_cost: float | None = Field(default=None, gt=0.0)
+    session: _Name | None = None
+    stream: bool | None = False
+    stream_options: _StreamOptions | None = None
+    tools: list[_Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    response_format: _ResponseFormat | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, ge=1, le=1)
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    seed: int | None = None
+    user: str | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    parallel_tool_calls: bool | None = None
+
+
+# --- errors on the wire -------------------------------------------------------------------
+
+
+class _APIError(Exception):
+    """A failure answered as an OpenAI error object."""
+
+    def __init__(
+        self, status: int, message: str, *, kind: str = "invalid_request_error",
+        param: str | None = None, code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind
+        self.param = param
+        self.code = code
+        self.headers = dict(headers or {})
+
+    def payload(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param,
+                          "code": self.code}}
+
+
+def _param(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _validation_error(error: ValidationError) -> _APIError:
+    problems = error.errors(include_url=False, include_input=False)
+    first = problems[0]
+    # Union members each report their own failure; name the field once.
+    loc = [p for p in first["loc"] if not (isinstance(p, str) and ("[" in p or p in _UNION_TAGS))]
+    param = _param(loc)
+    if first["type"] == "missing":
+        message = f"Missing required parameter: '{param}'."
+    elif param == "n":
+        message = "Invalid value for 'n': only n=1 is supported."
+    else:
+        message = f"Invalid value for '{param}': {first['msg']}."
+    if len(problems) > 1 and first["type"] != "missing":
+        others = {_param([p for p in e["loc"] if not (isinstance(p, str) and "[" in p)])
+                  for e in problems[1:]} - {param}
+        if others:
+            message += f" (also check {', '.join(sorted(others)[:5])})"
+    return _APIError(400, message, param=param or None,
+                     code="missing_required_parameter" if first["type"] == "missing"
+                     else "invalid_value")
+
+
+_UNION_TAGS = frozenset({"str", "list", "dict", "literal", "function-after", "none",
+                         "float", "int", "bool"})
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_json(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise _APIError(400, "The request body is empty; send a JSON object.",
+                        code="invalid_json")
+    try:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise _APIError(
+            400, "We could not parse the JSON body of your request. Send a JSON object "
+            "(Content-Type: application/json).", code="invalid_json",
+        ) from None
+    if not isinstance(body, dict):
+        raise _APIError(400, "The request body must be a JSON object, not "
+                        f"{type(body).__name__ if body is not None else 'null'}.",
+                        code="invalid_json")
+    return body
+
+
+# --- redaction ----------------------------------------------------------------------------
+
+
+class _Redactor:
+    """Blanks out every upstream credential the router's endpoints hold (explicit keys, the
+    values of their key variables, and custom header values) from text leaving the gateway."""
+
+    def __init__(self, router: Router) -> None:
+        self.secrets: list[str] = []
+        endpoints = getattr(router, "endpoints", None)
+        found: list[Any] = []
+        if endpoints is not None:
+            found = [endpoints.default, *endpoints.by_key.values()]
+        else:
+            from .client import Endpoint
+
+            found = [Endpoint()]
+        for endpoint in found:
+            if endpoint.api_key is not None:
+                self.secrets.append(endpoint.api_key.get_secret_value())
+            if endpoint.api_key_env:
+                self.secrets.append(os.environ.get(endpoint.api_key_env, "").strip())
+            self.secrets.extend(endpoint.headers.values())
+        self.secrets = sorted({s for s in self.secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "**********")
+        return text
+
+
+# --- the gateway --------------------------------------------------------------------------
+
+
+class _Gateway:
+    def __init__(
+        self, router: Router, catalog: Catalog | None, server_key: str | None,
+        max_body_bytes: int,
+    ) -> None:
+        router._check_fitted()
+        self.router = router
+        if catalog is None:
+            endpoints = getattr(router, "endpoints", None)
+            catalog = endpoints.catalog if endpoints is not None else None
+        if catalog is None:
+            from .calling import _default_catalog
+
+            catalog = _default_catalog()
+        self.catalog = catalog
+        self.server_key = server_key or None
+        self.max_body_bytes = int(max_body_bytes)
+        self.models: list[str] = list(router.models_)
+        self.redact = _Redactor(router)
+        self.names: dict[str, str] = {}  # folded name, catalog id or alias -> candidate
+        self.cards: dict[str, Any] = {}
+        for model in self.models:
+            card = self._card(model)
+            self.cards[model] = card
+            for name in (model, *(card.names if card is not None else ())):
+                self.names.setdefault(name.strip().casefold(), model)
+        self.model_list = self._model_list()
+
+    def _card(self, name: str) -> Any:
+        try:
+            return self.catalog.get(name)
+        except UnknownModelError:
+            return None
+
+    # --- names
+
+    def resolve(self, name: str, param: str) -> str:
+        """The candidate `name` means (its own name, a catalog id or alias)."""
+        found = self.names.get(name.strip().casefold())
+        if found is None and name in self.catalog:
+            found = self.names.get(self.catalog.resolve(name).casefold())
+        if found is None:
+            shown = ", ".join(self.models[:8]) + (" ..." if len(self.models) > 8 else "")
+            raise _APIError(
+                404 if param == "model" else 400,
+                f"The model `{name[:200]}` does not exist among this gateway's models "
+                f"({shown}); use \"auto\" to route, or GET /v1/models for the list.",
+                param=param, code="model_not_found",
+            )
+        return found
+
+    # --- auth and body
+
+    def check_key(self, request: Request) -> None:
+        if self.server_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), self.server_key.encode()
+        ):
+            raise _APIError(
+                401, "Missing or incorrect API key: send 'Authorization: Bearer <key>' with "
+                "this gateway's key (AUTOROUTER_SERVER_KEY).",
+                code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    async def read_body(self, request: Request) -> bytes:
+        too_big = _APIError(
+            413, f"The request body is larger than this gateway accepts "
+            f"({self.max_body_bytes} bytes).", code="request_too_large",
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
+            raise too_big
+        parts: list[bytes] = []
+        size = 0
+        async for part in request.stream():
+            size += len(part)
+            if size > self.max_body_bytes:
+                raise too_big
+            parts.append(part)
+        return b"".join(parts)
+
+    # --- endpoints
+
+    async def health(self, request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"status": "ok", "models": len(self.models)})
+
+    async def list_models(self, request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
+        self.check_key(request)
+        return JSONResponse(self.model_list)
+
+    def _model_list(self) -> dict[str, Any]:
+        data: list[dict[str, Any]] = [{
+            "id": "auto", "object": "model", "created": 0, "owned_by": "autorouter",
+            "aliases": sorted(AUTO_MODELS - {"auto"}),
+            "description": "routes each request to the candidate with the best predicted "
+                           "quality for the money",
+        }]
+        prices = getattr(self.router, "prices", None) or {}
+        limits = getattr(self.router, "limits_", {}) or {}
+        for model in self.models:
+            card = self.cards[model]
+            entry: dict[str, Any] = {
+                "id": model, "object": "model", "created": 0,
+                "owned_by": card.provider if card is not None else (
+                    model.split("/", 1)[0] if "/" in model else "unknown"),
+            }
+            price = prices.get(model) if isinstance(prices, Mapping) else None
+            if price is not None:
+                inp, out = (price.input_per_1m, price.output_per_1m) if hasattr(
+                    price, "input_per_1m") else (float(price[0]), float(price[1]))
+                entry["pricing"] = {"input_usd_per_1m": inp, "output_usd_per_1m": out}
+            if card is not None:
+                entry["catalog_id"] = card.id
+                entry["aliases"] = list(card.aliases)
+                entry.setdefault("pricing", {"input_usd_per_1m": card.input_usd_per_1m,
+                                             "output_usd_per_1m": card.output_usd_per_1m})
+                entry["context_window"] = card.context_window
+                entry["max_output_tokens"] = card.max_output_tokens
+                entry["capabilities"] = card.capabilities.model_dump(mode="json")
+            lim = limits.get(model)
+            if lim is not None:
+                entry["limits"] = lim.model_dump(mode="json")
+            data.append(entry)
+        return {"object": "list", "data": data}
+
+    async def chat(self, request: Request) -> Response:
+        started = time.perf_counter()
+        self.check_key(request)
+        body = _parse_json(await self.read_body(request))
+        try:
+            req = ChatRequest.model_validate(body)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        routed = req.model.strip().casefold() in AUTO_MODELS
+        if routed:
+            candidates = (
+                list(dict.fromkeys(self.resolve(m, "models") for m in req.models))
+                if req.models is not None else None
+            )
+        else:
+            if req.models is not None:
+                raise _APIError(
+                    400, "'models' restricts the candidates of model \"auto\"; with a "
+                    "concrete model leave it out (or send model \"auto\" with your list).",
+                    param="models", code="invalid_value",
+                )
+            candidates = [self.resolve(req.model, "model")]
+        kwargs: dict[str, Any] = {k: v for k, v in body.items() if k not in _OWN_FIELDS}
+        for name in ("tools", "tool_choice", "response_format"):
+            if body.get(name) is not None:
+                kwargs[name] = body[name]
+        call = dict(
+            tradeoff=req.tradeoff, max_cost=req.max_cost, candidates=candidates,
+            session=req.session, **kwargs,
+        )
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            return await self._stream(body["messages"], call, routed, include_usage, started)
+        try:
+            answer = await self.router.acomplete(body["messages"], **call)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an error object
+            raise self._upstream_error(exc) from None
+        from starlette.responses import Response
+
+        raw = answer.completion.raw if answer.completion is not None else {}
+        out: dict[str, Any] = {
+            "id": raw.get("id") or _new_id(),
+            "object": "chat.completion",
+            "created": raw.get("created") or int(time.time()),
+            **{k: v for k, v in raw.items() if k not in ("id", "object", "created")},
+            "model": answer.model,
+        }
+        if isinstance(out.get("usage"), dict) or answer.usage is not None:
+            out["usage"] = {**(out.get("usage") or answer.usage.model_dump(exclude={"cost"})),
+                            "cost": answer.cost_usd}
+        out["autorouter"] = _extra(
+            answer.decision, routed=routed, model=answer.model, attempts=answer.attempts,
+            cost=answer.cost_usd, cost_source=answer.cost_source, sticky=answer.sticky,
+        )
+        logger.info("chat model=%s answered=%s attempts=%d %.0fms", req.model[:80], answer.model,
+                    len(answer.attempts), (time.perf_counter() - started) * 1000)
+        return Response(self.redact(json.dumps(out)), media_type="application/json")
+
+    async def _stream(
+        self, messages: Any, call: dict[str, Any], routed: bool, include_usage: bool,
+        started: float,
+    ) -> Response:
+        from starlette.responses import StreamingResponse
+
+        stream = self.router.astream(messages, **call)
+        try:
+            await stream  # routes and waits for the first chunk: failures still get a status
+        except Exception as exc:  # noqa: BLE001
+            await _quiet_close(stream)
+            raise self._upstream_error(exc) from None
+        assert stream.model is not None
+        model = stream.model
+        extra = _extra(stream.decision, routed=routed, model=model, attempts=stream.attempts,
+                       cost=None, cost_source=None, sticky=stream.sticky)
+        ident = _new_id()
+        redact = self.redact
+
+        def event(data: dict[str, Any]) -> bytes:
+            return f"data: {redact(json.dumps(data))}\n\n".encode()
+
+        async def events() -> AsyncIterator[bytes]:
+            first = True
+            ident_used = ident
+            held: list[dict[str, Any]] = []  # chunks carrying usage: sent last, with the cost
+            try:
+                async for chunk in stream:
+                    data = dict(chunk.raw)
+                    data["id"] = data.get("id") or ident
+                    data["object"] = "chat.completion.chunk"
+                    data.setdefault("created", int(time.time()))
+                    data["model"] = model
+                    if first:
+                        choices = list(data.get("choices") or [])
+                        if choices and isinstance(choices[0], dict):
+                            delta = dict(choices[0].get("delta") or {})
+                            delta.setdefault("role", "assistant")
+                            choices[0] = {**choices[0], "delta": delta}
+                            data["choices"] = choices
+                        data["autorouter"] = extra
+                        ident_used = data["id"]
+                        first = False
+                    if data.get("usage"):
+                        held.append(data)
+                        continue
+                    if include_usage:
+                        data["usage"] = None
+                    else:
+                        data.pop("usage", None)
+                    yield event(data)
+                result = stream.result
+                for data in held:
+                    usage = {**data["usage"], "cost": result.cost_usd if result else None}
+                    if include_usage:
+                        yield event({**data, "usage": usage})
+                    elif data.get("choices"):
+                        yield event({k: v for k, v in data.items() if k != "usage"})
+                if include_usage and not held and result is not None and result.usage is not None:
+                    yield event({
+                        "id": ident_used, "object": "chat.completion.chunk",
+                        "created": int(time.time()), "model": model, "choices": [],
+                        "usage": {**result.usage.model_dump(exclude={"cost"}),
+                                  "cost": result.cost_usd},
+                    })
+                yield b"data: [DONE]\n\n"
+                logger.info("chat stream answered=%s attempts=%d %.0fms", model,
+                            len(stream.attempts), (time.perf_counter() - started) * 1000)
+            except Exception as exc:  # noqa: BLE001 - a break after the first chunk
+                error = self._upstream_error(exc)
+                logger.warning("stream from %s broke: %s", model, type(exc).__name__)
+                yield event(error.payload())
+            finally:
+                await _quiet_close(stream)
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    # --- mapping failures
+
+    def _upstream_error(self, exc: BaseException) -> _APIError:
+        if isinstance(exc, _APIError):
+            return exc
+        if isinstance(exc, NoCandidateError):
+            return _APIError(400, self.redact(str(exc)), code="no_candidate")
+        if isinstance(exc, UnknownModelError):
+            return _APIError(404, self.redact(str(exc)), param="models", code="model_not_found")
+        if isinstance(exc, InvalidRequestError):
+            return _APIError(400, self.redact(str(exc)), param="messages", code="invalid_value")
+        if isinstance(exc, MissingAPIKeyError):
+            logger.error("no upstream API key: set %s", exc.env_var)
+            return _APIError(503, "The gateway has no API key configured for the upstream "
+                             "provider of this model; the operator should set it.",
+                             kind="server_error", code="upstream_not_configured")
+        if isinstance(exc, AuthenticationError):
+            logger.error("the upstream refused the gateway's key for %s (HTTP %s)", exc.model,
+                         exc.status_code)
+            return _APIError(502, f"The upstream provider refused the gateway's credentials "
+                             f"for {exc.model}; the operator should check them.",
+                             kind="upstream_error", code="upstream_auth_failed")
+        if isinstance(exc, BadRequestError):
+            status = exc.status_code if exc.status_code in (400, 422) else 502
+            detail = self.redact(exc.provider_message or str(exc))
+            return _APIError(status, f"The model {exc.model} refused the request: {detail}",
+                             kind="invalid_request_error" if status < 500 else "upstream_error",
+                             code="upstream_bad_request")
+        if isinstance(exc, FallbackExhaustedError):
+            tried = "; ".join(_describe_failure(m, e) for m, e in exc.failures)
+            why = f" ({exc.reason})" if exc.reason else ""
+            if exc.failures and all(isinstance(e, RateLimitError) for _, e in exc.failures):
+                return _APIError(429, self.redact(f"Every model is rate limited{why}: {tried}"),
+                                 kind="rate_limit_error", code="rate_limit_exceeded")
+            return _APIError(502, self.redact(f"No model answered{why}; tried {tried}."),
+                             kind="upstream_error", code="upstream_failed")
+        if isinstance(exc, ProviderError):
+            return _APIError(502, self.redact(f"The upstream failed: {_describe_failure(exc.model or '?', exc)}"),
+                             kind="upstream_error", code="upstream_failed")
+        if isinstance(exc, AutorouterError):
+            return _APIError(400, self.redact(str(exc)), code="invalid_value")
+        logger.error("unexpected %s in a chat request", type(exc).__name__,
+                     exc_info=(type(exc), exc, exc.__traceback__))
+        return _APIError(500, "The gateway failed on its side; the operator can find the "
+                         "details in its log.", kind="server_error", code="internal_error")
+
+
+def _describe_failure(model: str, error: BaseException) -> str:
+    status = getattr(error, "status_code", None)
+    return f"{model}: {type(error).__name__}" + (f" (HTTP {status})" if status else "")
+
+
+def _attempt(a: Attempt) -> dict[str, Any]:
+    return {
+        "model": a.model, "number": a.number,
+        "error": type(a.error).__name__ if a.error is not None else None,
+        "status_code": getattr(a.error, "status_code", None),
+        "elapsed_ms": round(a.elapsed_s * 1000, 1),
+    }
+
+
+def _extra(
+    decision: RoutingDecision, *, routed: bool, model: str, attempts: Sequence[Attempt],
+    cost: float | None, cost_source: str | None, sticky: bool,
+) -> dict[str, Any]:
+    return {
+        "routed": routed,
+        "model": model,
+        "chosen": decision.model,
+        "fell_back": bool(attempts) and attempts[0].model != model,
+        "attempts": [_attempt(a) for a in attempts],
+        "tradeoff": decision.tradeoff,
+        "max_cost": decision.max_cost,
+        "explanation": decision.explanation,
+        "ranking": [r.model_dump(mode="json") for r in decision.ranking],
+        "cost_usd": cost,
+        "cost_source": cost_source,
+        "sticky": sticky,
+    }
+
+
+def _new_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+async def _quiet_close(stream: Any) -> None:
+    try:
+        await stream.aclose()
+    except Exception:  # noqa: BLE001 - closing a broken stream must not hide the first error
+        pass
+
+
+# --- the app ------------------------------------------------------------------------------
+
+
+def create_app(
+    router: Router,
+    *,
+    catalog: Catalog | None = None,
+    server_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Starlette:
+    """The OpenAI-compatible ASGI app serving `router` (see the module docstring).
+
+    Args:
+        router: a fitted router, with its endpoints, retry policy and limits set; it is only
+            read (apart from its session LRU and cooldowns).
+        catalog: names, aliases and facts of the models (`/v1/models`, resolving `model`);
+            the router's endpoints' catalog, else `Catalog.default()`, if None.
+        server_key: when set, every route but `/health` needs `Authorization: Bearer <key>`.
+        max_body_bytes: larger request bodies get a 413.
+    """
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    if max_body_bytes <= 0:
+        raise ServerConfigError(f"max_body_bytes must be > 0, not {max_body_bytes!r}")
+    gateway = _Gateway(router, catalog, server_key, max_body_bytes)
+
+    def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, _APIError)
+        return JSONResponse(exc.payload(), status_code=exc.status, headers=exc.headers)
+
+    def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        what = (f"Unknown route {request.method} {request.url.path}."
+                if exc.status_code in (404, 405) else str(exc.detail))
+        return api_error(request, _APIError(exc.status_code, what, code=code,
+                                            headers=exc.headers))
+
+    def server_error(request: Request, exc: Exception) -> Response:
+        return api_error(request, gateway._upstream_error(exc))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        from .client import aclose_pools
+
+        await aclose_pools()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", gateway.chat, methods=["POST"]),
+            Route("/chat/completions", gateway.chat, methods=["POST"]),
+            Route("/v1/models", gateway.list_models, methods=["GET"]),
+            Route("/models", gateway.list_models, methods=["GET"]),
+            Route("/health", gateway.health, methods=["GET", "HEAD"]),
+        ],
+        exception_handlers={_APIError: api_error, HTTPException: http_error,
+                            Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app as `autorouter serve` configures it, from environment variables: a factory for
+    `uvicorn autorouter.server:app_from_env --factory` and for `--workers` > 1.
+
+    AUTOROUTER_ROUTER_DIR: a saved router folder (the bundled default router if unset).
+    AUTOROUTER_CATALOG: a catalog file (the bundled catalog if unset).
+    AUTOROUTER_UPSTREAM_BASE_URL: the OpenAI-compatible API the models are called at
+        (OpenRouter if unset); AUTOROUTER_UPSTREAM_KEY_ENV: the variable holding its key
+        (OPENROUTER_API_KEY if unset; empty for an endpoint that needs none).
+    AUTOROUTER_SERVER_KEY: the bearer token callers must send (none if unset);
+        AUTOROUTER_REQUIRE_SERVER_KEY=1 refuses to start without it.
+    AUTOROUTER_MAX_BODY_BYTES: the request-body limit.
+    """
+    from .catalog import Catalog
+    from .client import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, Endpoint
+    from .router import Router
+
+    env = os.environ
+    server_key = env.get(ENV_SERVER_KEY, "").strip() or None
+    if env.get(ENV_REQUIRE_SERVER_KEY, "").strip() in ("1", "true", "yes") and server_key is None:
+        raise ServerConfigError(
+            f"refusing to serve beyond 127.0.0.1 without a key: set {ENV_SERVER_KEY}"
+        )
+    router_dir = env.get(ENV_ROUTER_DIR, "").strip()
+    router = Router.load(router_dir) if router_dir else Router.default()
+    catalog_file = env.get(ENV_CATALOG, "").strip()
+    catalog = Catalog.from_file(catalog_file) if catalog_file else None
+    base_url = env.get(ENV_UPSTREAM_BASE_URL, "").strip() or DEFAULT_BASE_URL
+    key_env = env.get(ENV_UPSTREAM_KEY_ENV, DEFAULT_API_KEY_ENV).strip() or None
+    router.set_endpoints(default=Endpoint(base_url=base_url, api_key_env=key_env),
+                         catalog=catalog)
+    limit = env.get(ENV_MAX_BODY_BYTES, "").strip()
+    try:
+        max_body = int(limit) if limit else DEFAULT_MAX_BODY_BYTES
+    except ValueError:
+        raise ServerConfigError(f"{ENV_MAX_BODY_BYTES} must be a number of bytes") from None
+    if key_env is not None and not env.get(key_env, "").strip():
+        logger.warning("%s is not set: calls will answer 503 until it is", key_env)
+    return create_app(router, catalog=catalog, server_key=server_key, max_body_bytes=max_body)
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` only accepts connections from this machine."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# --- running in a thread (tests, benchmarks, notebooks) ----------------------------------
+
+
+class BackgroundServer:
+    """Serve an ASGI app with uvicorn in a daemon thread on 127.0.0.1 (a free port unless
+    given): `with BackgroundServer(app) as s: s.base_url`."""
+
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
+                 log_level: str = "warning") -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.log_level = log_level
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL, e.g. `http://127.0.0.1:41234/v1`."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> BackgroundServer:
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, loop="asyncio", lifespan="on", access_log=False, log_config=None,
+            log_level=self.log_level, timeout_graceful_shutdown=2, backlog=2048,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        daemon=True, name="autorouter-gateway")
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self._server.started:
+                return self
+            if not self._thread.is_alive():
+                break
+            time.sleep(0.01)
+        raise RuntimeError("the gateway did not start")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
