@@ -175,8 +175,12 @@ class Router(CallingMixin):
             tasks = [f"cluster-{c}" for c in coarse]
         self.profile_ = TaskProfile.fit(x, tasks, scores)
         if output_chars is not None and np.isfinite(output_chars).any():
-            per_row = np.nanmean(np.where(np.isfinite(output_chars), output_chars, np.nan), axis=1)
-            per_row = np.where(np.isfinite(per_row), per_row / CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS)
+            known = np.isfinite(output_chars)
+            n_known = known.sum(axis=1)
+            total = np.where(known, output_chars, 0.0).sum(axis=1)
+            per_row = np.where(
+                n_known > 0, total / np.maximum(n_known, 1) / CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS
+            )
             prior = float(np.mean(per_row))
             self.answer_tokens_ = cluster_means(labels, k, per_row[:, None], np.array([prior]), 5.0)[:, 0]
         else:
