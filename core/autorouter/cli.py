@@ -34,7 +34,7 @@ def _fail(e: Exception) -> None:
 def train(
     data: Annotated[list[Path], typer.Argument(help="routing data files (.jsonl[.gz], .csv, .parquet)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to write the router to")],
-    embedder: Annotated[str, typer.Option(help="'default' (MiniLM), 'static' (fastest)")] = "default",
+    embedder: Annotated[str, typer.Option(help="'default' (= 'static', bundled, fastest) or 'minilm' (bundled transformer, needs onnxruntime)")] = "default",
     tradeoff: Annotated[float, typer.Option(help="default knob: 0 best quality, 1 cheapest")] = 0.3,
     prices: Annotated[
         Optional[Path],

@@ -220,8 +220,10 @@ def test_config_errors() -> None:
 
 
 def test_get_embedder() -> None:
-    assert isinstance(get_embedder(None), MiniLMEmbedder)
-    assert isinstance(get_embedder("default"), MiniLMEmbedder)
+    assert isinstance(get_embedder(None), StaticEmbedder)
+    assert isinstance(get_embedder("default"), StaticEmbedder)
+    assert isinstance(get_embedder(None), StaticEmbedder)
+    assert isinstance(get_embedder("minilm"), MiniLMEmbedder)
     assert isinstance(get_embedder("minilm"), MiniLMEmbedder)
     assert isinstance(get_embedder("static"), StaticEmbedder)
     emb = StaticEmbedder()

@@ -27,7 +27,7 @@ __all__ = [
 EmbedderSpec = Embedder | str | Callable[[list[str]], Any] | None
 
 _ACCEPTED = (
-    'None or "default" (MiniLM), "minilm", "static", an Embedder instance, '
+    'None or "default" (static), "static", "minilm", an Embedder instance, '
     "or a callable list[str] -> array of shape (n, dim)"
 )
 
@@ -35,18 +35,24 @@ _ACCEPTED = (
 def get_embedder(spec: EmbedderSpec = None) -> Embedder:
     """Turn what a user passed as `embedder=` into an Embedder.
 
-    Accepts None or "default" (the bundled MiniLM), "minilm", "static", an `Embedder`
-    (returned as is) or any callable `list[str] -> array` (wrapped in a CallableEmbedder).
+    Accepts None or "default" (the bundled static embeddings), "static", "minilm" (the bundled
+    MiniLM transformer in int8 ONNX), an `Embedder` (returned as is) or any callable
+    `list[str] -> array` (wrapped in a CallableEmbedder).
+
+    The default was chosen by routing figures (benchmarks/quality.py): on the shared routing
+    data the static embeddings route as well as MiniLM (better on routerbench's halves) at
+    about 1/50 of the cost per prompt. The bundled default router uses MiniLM, which tells task
+    families apart better (see scripts/build_default_router.py).
     """
     if spec is None:
-        return MiniLMEmbedder()
+        return StaticEmbedder()
     if isinstance(spec, Embedder):
         return spec
     if isinstance(spec, str):
         name = spec.strip().lower()
-        if name in ("default", "minilm"):
+        if name == "minilm":
             return MiniLMEmbedder()
-        if name == "static":
+        if name in ("default", "static"):
             return StaticEmbedder()
         raise EmbedderError(f"unknown embedder {spec!r}; expected {_ACCEPTED}")
     if isinstance(spec, type):
