@@ -513,32 +513,30 @@ class Router(CallingMixin):
         eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
         order = rank(scores, eligible)
         decisions = []
-        for i in range(len(q)):
-            if not eligible[i].any():
-                why = "; ".join(f"{m}: {reasons[i][j]}" for j, m in enumerate(self.models_))
+        # Plain Python values once, and one validation call per decision (nested in Rust): 20
+        # RankedModel constructions per prompt would cost more than the scoring itself.
+        models, ql, cl, sl, el = self.models_, q.tolist(), c.tolist(), scores.tolist(), eligible.tolist()
+        domains = self._domains(x, proto_w)
+        for i, row_order in enumerate(order.tolist()):
+            if not any(el[i]):
+                why = "; ".join(f"{m}: {reasons[i][j]}" for j, m in enumerate(models))
                 raise NoCandidateError(
                     f"no candidate model can serve this request ({why}); relax the constraints "
                     "(max_cost, candidates, tools, images) or add models"
                 )
             ranking = [
-                RankedModel(
-                    model=self.models_[j],
-                    quality=float(q[i, j]),
-                    cost_usd=float(c[i, j]),
-                    score=float(scores[i, j]),
-                    eligible=bool(eligible[i, j]),
-                    excluded_because=reasons[i][j],
-                )
-                for j in order[i]
+                {"model": models[j], "quality": ql[i][j], "cost_usd": cl[i][j], "score": sl[i][j],
+                 "eligible": el[i][j], "excluded_because": reasons[i][j]}
+                for j in row_order
             ]
             decisions.append(
-                RoutingDecision(
-                    model=ranking[0].model,
-                    ranking=ranking,
-                    tradeoff=t,
-                    max_cost=cap,
-                    explanation=self._explain(ranking, q[i], proto_w[i], t),
-                )
+                RoutingDecision.model_validate({
+                    "model": ranking[0]["model"],
+                    "ranking": ranking,
+                    "tradeoff": t,
+                    "max_cost": cap,
+                    "explanation": self._explain(ranking, q[i], domains[i], t),
+                })
             )
         return decisions
 
@@ -596,27 +594,33 @@ class Router(CallingMixin):
         self.limits_[name] = limits
         return self
 
-    def _explain(self, ranking: list[RankedModel], q: np.ndarray, proto_w: np.ndarray, t: float) -> str:
+    def _explain(self, ranking: list[dict[str, Any]], q: np.ndarray, domain: str, t: float) -> str:
         chosen = ranking[0]
-        best = max((r for r in ranking if r.eligible), key=lambda r: r.quality)
+        best = max((r for r in ranking if r["eligible"]), key=lambda r: r["quality"])
         mean_q = float(q.mean())
         difficulty = (
             "hard" if mean_q < self.difficulty_cuts_[0] else "easy" if mean_q > self.difficulty_cuts_[1] else "medium"
         )
-        domain = self.proto_groups_[int(np.argmax(proto_w))]
         looks = f"looks like {domain}, " if domain else ""
-        if chosen.model == best.model:
-            why = f"highest predicted quality {chosen.quality:.2f}"
+        if chosen["model"] == best["model"]:
+            why = f"highest predicted quality {chosen['quality']:.2f}"
         else:
-            ratio = best.cost_usd / max(chosen.cost_usd, 1e-12)
+            ratio = best["cost_usd"] / max(chosen["cost_usd"], 1e-12)
             why = (
-                f"predicted quality {chosen.quality:.2f} vs {best.quality:.2f} for {best.model} "
+                f"predicted quality {chosen['quality']:.2f} vs {best['quality']:.2f} for {best['model']} "
                 f"at {ratio:.1f}x less cost"
             )
         return (
-            f"{chosen.model}: {why}, ~${chosen.cost_usd:.6f} per call; prompt {looks}{difficulty} "
+            f"{chosen['model']}: {why}, ~${chosen['cost_usd']:.6f} per call; prompt {looks}{difficulty} "
             f"difficulty; tradeoff {t:.2f}"
         )
+
+    def _domains(self, x: np.ndarray, proto_w: np.ndarray) -> list[str]:
+        """A name for what each prompt looks like: its most likely task when the router knows
+        named tasks, else the main task of its nearest cluster of training prompts."""
+        if self.profile_.tasks and not self.profile_.tasks[0].startswith("cluster-"):
+            return [self.profile_.tasks[k] for k in self.profile_.task_probs(x).argmax(axis=1)]
+        return [self.proto_groups_[k] for k in proto_w.argmax(axis=1)]
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: str | Path) -> Path:
