@@ -54,8 +54,11 @@ class Split:
 
 def embed_cached(ds: autorouter.RoutingDataset, key: str, embedder: autorouter.Embedder, spec: str) -> np.ndarray:
     CACHE.mkdir(exist_ok=True)
-    digest = hashlib.sha1("\n".join(ds.prompts).encode()).hexdigest()[:12]
-    path = CACHE / f"{key}-{spec}-{digest}.npy"
+    # Keyed by what the embedder is, not by the name asked for: "default" has meant different
+    # embedders over time, and a stale cache would silently mix them.
+    ident = json.dumps(embedder.config() or type(embedder).__name__, sort_keys=True)
+    digest = hashlib.sha1(("\n".join(ds.prompts) + ident).encode()).hexdigest()[:12]
+    path = CACHE / f"{key}-{type(embedder).__name__}-{digest}.npy"
     if path.is_file():
         return np.load(path)
     t = time.perf_counter()

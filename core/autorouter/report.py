@@ -67,6 +67,8 @@ def _row(f: RoutingFigures, mean_cost: float | None = None) -> dict[str, Any]:
         "mean_cost": mean_cost if mean_cost is not None else f.hull_costs[-1],
         "curve_costs": list(f.curve_costs),
         "curve_qualities": list(f.curve_qualities),
+        "hull_costs": list(f.hull_costs),
+        "hull_qualities": list(f.hull_qualities),
     }
 
 
@@ -115,10 +117,13 @@ def plot_report(report: dict[str, Any], path: Path) -> Path:
         raise AutorouterError("plotting needs matplotlib: pip install 'autorouter[plot]'") from e
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, f in report["figures"].items():
-        cc, cq = np.array(f["curve_costs"]), np.array(f["curve_qualities"])
-        order = np.argsort(cc)
-        style = "*" if name == "oracle" else "-o"
-        ax.plot(cc[order], cq[order], style, ms=3 if style == "-o" else 12, label=name)
+        if name == "oracle":
+            ax.plot(f["curve_costs"], f["curve_qualities"], "*", ms=12, label=name)
+            continue
+        # The line is the hull a router is credited with; dots are its knob settings.
+        (line,) = ax.plot(f["hull_costs"], f["hull_qualities"], "-", label=name)
+        if name != "zero-router":
+            ax.plot(f["curve_costs"], f["curve_qualities"], "o", ms=3, color=line.get_color())
     for m, (q, c) in report["single_models"].items():
         ax.scatter([c], [q], s=14, c="grey")
         ax.annotate(m.split("/")[-1][:18], (c, q), fontsize=6, color="grey")
