@@ -85,6 +85,7 @@ class _Plan:
     forced: bool = False
     sticky: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)
+    run: str | None = None  # the agent run's key, when this call starts one
 
 
 class AutoRouterLLM(FunctionCallingLLM):
@@ -158,6 +159,9 @@ class AutoRouterLLM(FunctionCallingLLM):
     retry_policy: Any = Field(default=None, exclude=True, description="autorouter.reliability.RetryPolicy")
 
     _caps_cache: Dict[str, Dict[str, Any]] = PrivateAttr(default_factory=dict)
+    # ReAct's reasoning turns come back as fresh messages without our tag: remember each
+    # run's model by the conversation up to its user message instead.
+    _runs: Any = PrivateAttr(default_factory=dlg.RunMemory)
 
     # ------------------------------------------------------------------ construction
     @model_validator(mode="before")
@@ -298,6 +302,11 @@ class AutoRouterLLM(FunctionCallingLLM):
             routing, needs = _routing_messages(prompt)
             chars = _chars(routing)
             plan.sticky = dlg.sticky_candidate(self._turns(prompt))
+            key, under_way = dlg.run_key([(_turn_role(m), m.content or "") for m in prompt])
+            if plan.sticky is None and under_way:
+                plan.sticky = self._runs.recall(key)
+            elif not under_way:
+                plan.run = key
         if tools is not None and tools.tools:
             needs.add("tools")
         caps = {k: self._capabilities(k) for k in self.candidates}
@@ -338,6 +347,8 @@ class AutoRouterLLM(FunctionCallingLLM):
 
     def _decided(self, plan: _Plan) -> None:
         plan.order = dlg.call_order(plan.decision, plan.sticky)
+        if plan.run is not None:
+            self._runs.remember(plan.run, plan.order[0])
         info = dlg.decision_info(
             plan.order[0], plan.decision, sticky=plan.sticky, excluded=plan.excluded
         )
@@ -686,6 +697,15 @@ class _LLMRun:
 
 
 # --- messages ------------------------------------------------------------------------------
+
+
+def _turn_role(message: ChatMessage) -> str:
+    """The message's role, with ReAct's observations (user-role messages the agent writes
+    itself) counted as tool turns rather than as the user speaking."""
+    role = _role(message)
+    if role == "user" and (message.content or "").lstrip().startswith("Observation:"):
+        return "tool"
+    return role
 
 
 def _role(message: ChatMessage) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "CHARS_PER_TOKEN",
     "NEEDS",
     "ROUTER_KEY",
+    "RunMemory",
     "call_cost_usd",
     "call_order",
     "candidates_by_name",
@@ -50,6 +51,7 @@ __all__ = [
     "no_candidates_message",
     "openrouter_api_key",
     "resolve_name",
+    "run_key",
     "router_models",
     "sticky_candidate",
 ]
@@ -173,6 +175,52 @@ def sticky_candidate(turns: Iterable[tuple[str, str | None]]) -> str | None:
         elif role == "assistant" and candidate is not None:
             sticky = candidate
     return sticky
+
+
+class RunMemory:
+    """Which candidate each agent run started on, for agents whose later turns carry no trace of
+    the model that answered (LlamaIndex's ReAct rebuilds its reasoning turns as fresh messages).
+
+    Keyed by `run_key`; process-local and bounded (least recently used runs are forgotten).
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        from collections import OrderedDict
+        from threading import Lock
+
+        self.capacity = capacity
+        self._runs: OrderedDict[str, str] = OrderedDict()
+        self._lock = Lock()
+
+    def remember(self, key: str, candidate: str) -> None:
+        with self._lock:
+            self._runs[key] = candidate
+            self._runs.move_to_end(key)
+            while len(self._runs) > self.capacity:
+                self._runs.popitem(last=False)
+
+    def recall(self, key: str) -> str | None:
+        with self._lock:
+            candidate = self._runs.get(key)
+            if candidate is not None:
+                self._runs.move_to_end(key)
+            return candidate
+
+
+def run_key(turns: Sequence[tuple[str, str]]) -> tuple[str, bool]:
+    """Identify an agent run by its messages up to and including the last user message.
+
+    `turns` are `(role, text)` pairs with agent-internal user-role turns (e.g. ReAct's
+    "Observation: ...") already given another role. Returns the key and whether the run is
+    under way (turns follow that user message), i.e. whether a remembered choice applies.
+    """
+    import hashlib
+
+    last_user = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=-1)
+    digest = hashlib.sha1()
+    for role, text in turns[: last_user + 1]:
+        digest.update(f"{role}\0{text}\0".encode())
+    return digest.hexdigest(), last_user < len(turns) - 1
 
 
 def call_order(decision: Any, sticky: str | None = None) -> list[str]:

@@ -125,6 +125,22 @@ async def test_react_agent(make_llm: Any, openai_server: OpenAIServer, streaming
     assert "tools" not in openai_server.requests[0].body  # ReAct is plain chat
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_react_agent_steps_stay_on_the_model_that_started(
+    router: autorouter.Router, make_llm: Any, openai_server: OpenAIServer, streaming: bool
+) -> None:
+    # The router would pick big for the first step and tiny for every later one; ReAct's
+    # reasoning turns carry no tag of ours, so the run is remembered by its user message.
+    scripted = ScriptedRouter(router, [0.0, 1.0, 1.0, 1.0])
+    agent = ReActAgent(tools=TOOLS, llm=make_llm(router=scripted), streaming=streaming)
+    result = await agent.run(user_msg="please double 21")
+    assert "tool result: 42" in str(result.response.content)
+    assert models_called(openai_server) == ["big", "big"]
+    # a new user message is a new run: the router's choice applies again
+    await agent.run(user_msg="now please double 5")
+    assert models_called(openai_server)[2:] == ["tiny", "tiny"]
+
+
 def test_predict_and_call(make_llm: Any, openai_server: OpenAIServer) -> None:
     response = make_llm(tradeoff=0.0).predict_and_call(TOOLS, user_msg="double 8")
     assert response.response == "16"
