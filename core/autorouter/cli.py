@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,7 +27,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(e: Exception) -> None:
-    err.print(f"[bold red]error:[/] {e}")
+    err.print(f"[bold red]error:[/] {escape(str(e))}")  # messages hold [brackets]: not markup
     raise typer.Exit(code=2)
 
 
@@ -50,7 +51,7 @@ def train(
             warnings.simplefilter("always")
             ds = load_dataset(data)
         for w in caught:
-            err.print(f"[yellow]warning:[/] {w.message}")
+            err.print(f"[yellow]warning:[/] {escape(str(w.message))}")
         price_map = json.loads(prices.read_text()) if prices else None
         console.print(f"training on {len(ds)} prompts, {len(ds.models)} models")
         with Progress(
@@ -98,8 +99,8 @@ def route(
     if as_json:
         sys.stdout.write(d.model_dump_json(indent=2) + "\n")
         return
-    console.print(f"[bold]{d.model}[/]")
-    console.print(d.explanation, highlight=False)
+    console.print(f"[bold]{escape(d.model)}[/]")
+    console.print(d.explanation, highlight=False, markup=False)
     table = Table("#", "model", "quality", "cost $", "score", "note")
     table.columns[1].no_wrap = True
     for i, c in enumerate(d.ranking, 1):
@@ -137,7 +138,10 @@ def evaluate(
     except (AutorouterError, OSError, json.JSONDecodeError) as e:
         _fail(e)
     if plot:
-        plot_report(report, plot)
+        try:
+            plot_report(report, plot)
+        except AutorouterError as e:
+            _fail(e)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return

@@ -79,6 +79,23 @@ def test_bad_input_gives_a_message_not_a_traceback(trained, tmp_path):
     assert res.exit_code == 2 and "not found" in res.output
 
 
+def test_plot_without_matplotlib_is_a_message(trained, monkeypatch):
+    import builtins
+
+    d, _, test = trained
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    res = runner.invoke(app, ["eval", str(d / "router"), str(test), "--plot", str(d / "x.png"), "--points", "3"])
+    assert res.exit_code == 2 and "autorouter[plot]" in res.output
+    assert "Traceback" not in res.output
+
+
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "autorouter.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "train" in out.stdout and "route" in out.stdout
