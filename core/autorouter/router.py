@@ -563,6 +563,8 @@ class Router(CallingMixin):
         structured_output: bool,
     ) -> list[list[str | None]]:
         """Per prompt and model: why the model cannot serve the request, or None if it can."""
+        if cap is None and allowed.all() and not self.limits_:
+            return [[None] * len(self.models_) for _ in range(len(cost))]  # nothing can exclude
         limits = [self.limits_.get(m) or ModelLimits() for m in self.models_]
         out = []
         for i in range(len(cost)):
