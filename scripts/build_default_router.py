@@ -116,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     chars = np.array([len(p) for p in prompts], dtype=np.float64)
     answer_chars = np.array([[ANSWER_TOKENS[f] * CHARS_PER_TOKEN] for f in fams])
     router._fit_shared(x, chars, fams, scores, answer_chars)
-    del router._labels
     catalog = Catalog.default()
     for card in catalog.routed():
         router.add_catalog_model(card.id, catalog=catalog)

@@ -871,7 +871,7 @@ class CallingMixin:
         """The router's own `prices` entry for `model`, else the catalog's list price."""
         own = (getattr(self, "prices", None) or {}).get(model)
         if own is not None:
-            return own if isinstance(own, ModelPrice) else ModelPrice(float(own[0]), float(own[1]))
+            return ModelPrice.of(own)
         return target.card.price if target.card is not None else None
 
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import DatasetError
+from .errors import DatasetError, InvalidRequestError
 
 __all__ = ["RoutingDataset", "load_dataset", "ModelPrice"]
 
@@ -35,6 +35,19 @@ class ModelPrice:
 
     input_per_1m: float
     output_per_1m: float
+
+    @classmethod
+    def of(cls, price: ModelPrice | Sequence[float]) -> ModelPrice:
+        """A `ModelPrice` as given, or from an `(input, output)` pair of USD per 1M tokens."""
+        if isinstance(price, ModelPrice):
+            return price
+        try:
+            pin, pout = (float(v) for v in price)
+        except (TypeError, ValueError):
+            raise InvalidRequestError(
+                f"a price is (USD per 1M input tokens, USD per 1M output tokens), got {price!r}"
+            ) from None
+        return cls(pin, pout)
 
 
 @dataclass

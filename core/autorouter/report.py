@@ -27,7 +27,7 @@ def true_costs(
         return ds.cost_usd, "per-prompt cost from the data"
     table = dict(ds.prices)
     for m, p in (prices or {}).items():
-        table[m] = p if isinstance(p, ModelPrice) else ModelPrice(float(p[0]), float(p[1]))
+        table[m] = ModelPrice.of(p)
     missing = [m for m in ds.models if m not in table]
     if missing:
         raise AutorouterError(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import astuple
 import json
 import zipfile
-import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,7 +16,7 @@ import numpy as np
 from . import __version__
 from .calling import CallingMixin
 from .dataset import ModelPrice, RoutingDataset, load_dataset
-from .decision import ModelLimits, RankedModel, RoutingDecision
+from .decision import ModelLimits, RoutingDecision
 from .embedders import Embedder, embedder_from_config, get_embedder
 from .errors import (
     EmbedderError,
@@ -134,8 +134,7 @@ class Router(CallingMixin):
         chars_arr = np.asarray(chars, dtype=np.float64)
 
         report("fit", 0, 3)
-        self._fit_shared(x, chars_arr, ds.groups, ds.scores, ds.output_chars)
-        labels = self._labels
+        labels = self._fit_shared(x, chars_arr, ds.groups, ds.scores, ds.output_chars)
         k = len(self.prototypes_.centroids)
         self.quality_ = QualityModel.fit(
             x, np.clip(ds.scores, 0.0, 1.0), self.prototypes_, labels, folds=self.folds, seed=self.seed
@@ -151,7 +150,6 @@ class Router(CallingMixin):
         )
         self.data_models_ = list(ds.models)
         self._calibrate()
-        del self._labels
         report("fit", 3, 3)
         return self
 
@@ -162,11 +160,10 @@ class Router(CallingMixin):
         groups: Sequence[str] | None,
         scores: np.ndarray,
         output_chars: np.ndarray | None,
-    ) -> None:
+    ) -> np.ndarray:
         """Learn what does not depend on the candidates: prompt clusters, the task profile,
-        answer lengths per cluster and a calibration sample."""
+        answer lengths per cluster and a calibration sample. Returns each prompt's cluster."""
         self.prototypes_, labels = Prototypes.fit(x, seed=self.seed)
-        self._labels = labels
         k = len(self.prototypes_.centroids)
         if groups and any(groups):
             tasks = [g or "other" for g in groups]
@@ -199,10 +196,11 @@ class Router(CallingMixin):
         self.cost_ = CostModel("prices", np.zeros(0), np.zeros(0), np.zeros((k, 0)), np.zeros(0))
         self.scale_ = TradeoffScale(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
         self.difficulty_cuts_ = np.array([0.0, 1.0])
+        return labels
 
     def _calibrate(self) -> None:
         """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
-        q, c, _ = self._predict_from(self.calib_x_, self.calib_chars_)
+        q, c, _, _ = self._predict_from(self.calib_x_, self.calib_chars_)
         self.scale_ = TradeoffScale.calibrate(q, c)
         self.difficulty_cuts_ = np.quantile(q.mean(axis=1), [1 / 3, 2 / 3]).astype(np.float64)
 
@@ -266,7 +264,7 @@ class Router(CallingMixin):
         col = self.profile_.scores_from_facts(task_scores or {}, fallback=None if task_scores else 0.5)
         if scored_prompts:
             col = self._refine_with_prompts(col, scored_prompts, prior_weight=8.0 if task_scores else 1.0)
-        pin, pout = (price.input_per_1m, price.output_per_1m) if isinstance(price, ModelPrice) else map(float, price)
+        pin, pout = astuple(ModelPrice.of(price))
         if pin < 0 or pout < 0:
             raise InvalidRequestError(f"prices must be >= 0, got {(pin, pout)}")
         self.fact_models_.append(name)
@@ -357,7 +355,7 @@ class Router(CallingMixin):
     def _price_array(self, ds: RoutingDataset) -> np.ndarray | None:
         prices: dict[str, ModelPrice] = dict(ds.prices)
         for name, p in (self.prices or {}).items():
-            prices[name] = p if isinstance(p, ModelPrice) else ModelPrice(float(p[0]), float(p[1]))
+            prices[name] = ModelPrice.of(p)
         if not prices:
             return None
         missing = [m for m in ds.models if m not in prices]
@@ -418,15 +416,19 @@ class Router(CallingMixin):
             )
         return x
 
-    def _predict_from(self, x: np.ndarray, chars: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _predict_from(
+        self, x: np.ndarray, chars: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Quality and cost (n, models), and the cluster and task weights the explanation reuses."""
         proto_w = self.prototypes_.weights(x)
+        task_w = self.profile_.task_probs(x)
         parts = []
         if self.quality_ is not None:
             parts.append(self.quality_.predict(x, proto_w))
         if self.fact_models_:
-            parts.append(self.profile_.quality(x, self.fact_scores_))
+            parts.append(TaskProfile.quality_from(task_w, self.profile_.difficulty(x), self.fact_scores_))
         q = np.hstack(parts) if parts else np.zeros((len(x), 0))
-        return q, self.cost_.predict(chars, proto_w), proto_w
+        return q, self.cost_.predict(chars, proto_w), proto_w, task_w
 
     def route(
         self,
@@ -505,7 +507,7 @@ class Router(CallingMixin):
         t = check_tradeoff(self.tradeoff if tradeoff is None else tradeoff)
         cap = check_max_cost(self.max_cost if max_cost is None else max_cost)
         allowed = self._allowed(candidates)
-        q, c, proto_w = self._predict_from(x, chars)
+        q, c, proto_w, task_w = self._predict_from(x, chars)
         lam = self.scale_.lam_for(t)
         scores = policy_scores(q, c, lam)
         images = np.zeros(len(q), dtype=bool) if images is None else images
@@ -516,7 +518,7 @@ class Router(CallingMixin):
         # Plain Python values once, and one validation call per decision (nested in Rust): 20
         # RankedModel constructions per prompt would cost more than the scoring itself.
         models, ql, cl, sl, el = self.models_, q.tolist(), c.tolist(), scores.tolist(), eligible.tolist()
-        domains = self._domains(x, proto_w)
+        domains = self._domains(proto_w, task_w)
         for i, row_order in enumerate(order.tolist()):
             if not any(el[i]):
                 why = "; ".join(f"{m}: {reasons[i][j]}" for j, m in enumerate(models))
@@ -617,11 +619,11 @@ class Router(CallingMixin):
             f"difficulty; tradeoff {t:.2f}"
         )
 
-    def _domains(self, x: np.ndarray, proto_w: np.ndarray) -> list[str]:
+    def _domains(self, proto_w: np.ndarray, task_w: np.ndarray) -> list[str]:
         """A name for what each prompt looks like: its most likely task when the router knows
         named tasks, else the main task of its nearest cluster of training prompts."""
         if self.profile_.tasks and not self.profile_.tasks[0].startswith("cluster-"):
-            return [self.profile_.tasks[k] for k in self.profile_.task_probs(x).argmax(axis=1)]
+            return [self.profile_.tasks[k] for k in task_w.argmax(axis=1)]
         return [self.proto_groups_[k] for k in proto_w.argmax(axis=1)]
 
     # ------------------------------------------------------------------ persistence

@@ -686,7 +686,6 @@ def create_app(
     """
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
