@@ -16,6 +16,11 @@ import numpy as np
 from .errors import InvalidRequestError
 
 DEFAULT_TRADEOFF = 0.3
+#: Share of the knob spread evenly over log(lam) rather than over spend (see `calibrate`).
+LOG_LAM_SHARE = 0.5
+# How far (a factor on lam) the even-in-log(lam) part reaches beyond where the training
+# prompts' picks start and stop changing: new prompts change their picks at other lams.
+_LAM_MARGIN = 10.0
 
 
 def check_tradeoff(t: float) -> float:
@@ -62,8 +67,9 @@ class TradeoffScale:
         top, low = math.log(max(spend[0], 1e-12)), math.log(max(cheapest, 1e-12))
         if top - low < 1e-9:  # every model costs the same: the knob has nothing to trade
             return cls(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
-        t = np.clip((top - np.log(np.maximum(spend, 1e-12))) / (top - low), 0.0, 1.0)
-        t = np.maximum.accumulate(t)
+        t_spend = np.clip((top - np.log(np.maximum(spend, 1e-12))) / (top - low), 0.0, 1.0)
+        t_spend = np.maximum.accumulate(t_spend)
+        t = (1.0 - LOG_LAM_SHARE) * t_spend + LOG_LAM_SHARE * _log_lam_position(lams, t_spend)
         keep = np.concatenate([[True], np.diff(t) > 1e-9])
         return cls(t[keep], lams[keep])
 
@@ -81,6 +87,19 @@ class TradeoffScale:
             return float(l1 * (tradeoff - t0) / (t1 - t0))
         frac = (tradeoff - t0) / (t1 - t0)
         return float(math.exp(math.log(l0) + frac * (math.log(l1) - math.log(l0))))
+
+
+def _log_lam_position(lams: np.ndarray, t_spend: np.ndarray) -> np.ndarray:
+    """Position in [0, 1] of each lam on a log scale spanning where the picks change."""
+    moving = np.flatnonzero((t_spend > 1e-9) & (t_spend < 1.0 - 1e-9))
+    pos = lams > 0
+    if len(moving) == 0 or not pos.any():
+        return t_spend
+    lo = math.log(max(lams[max(moving[0] - 1, 0)], lams[pos][0])) - math.log(_LAM_MARGIN)
+    hi = math.log(lams[min(moving[-1] + 1, len(lams) - 1)]) + math.log(_LAM_MARGIN)
+    out = np.zeros_like(t_spend)
+    out[pos] = np.clip((np.log(lams[pos]) - lo) / (hi - lo), 0.0, 1.0)
+    return out
 
 
 def policy_scores(quality: np.ndarray, cost: np.ndarray, lam: float) -> np.ndarray:
