@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     # MiniLM, not the static default of Router.fit: telling 11 task families apart (a proof from
     # a greeting from a poem) is semantic; 3-fold family accuracy 0.90 vs 0.87 for static.
     ap.add_argument("--embedder", default="minilm")
-    ap.add_argument("--per-family", type=int, default=700)
+    ap.add_argument("--per-family", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
