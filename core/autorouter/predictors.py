@@ -120,7 +120,7 @@ class QualityModel:
             best = (np.inf, 0.0, 0.0)
             for b in np.linspace(0.0, 1.0, 11):
                 mix = b * oof_lin[best_l2] + (1 - b) * oof_proto
-                for g in (0.0, 0.25, 0.5, 0.75):
+                for g in (0.0, 0.25, 0.5, 0.75, 1.0):
                     err = float(np.mean(((1 - g) * mix + g * oof_mean - y) ** 2))
                     if err < best[0] - 1e-12:
                         best = (err, float(b), g)
