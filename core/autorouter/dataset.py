@@ -57,7 +57,8 @@ class RoutingDataset:
     Attributes:
         prompts: the prompt texts, one per row.
         models: candidate model names, the columns of the arrays below.
-        scores: `(n_prompts, n_models)` quality in [0, 1] (higher is better).
+        scores: `(n_prompts, n_models)` quality, higher is better; usually in [0, 1]
+            (`Router.fit` rescales scores on another scale, e.g. 1-10 ratings, linearly).
         cost_usd: `(n_prompts, n_models)` real cost in USD, or None when the data has none.
             May hold NaN where a row lacks one model's cost.
         output_chars: `(n_prompts, n_models)` answer length in characters, or None.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import astuple
 import json
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +64,25 @@ class _fit_method:
         return fit_new
 
 
+
+def unit_scores(scores: np.ndarray) -> np.ndarray:
+    """Scores as learned: as given when they lie in [0, 1], else rescaled linearly to [0, 1].
+
+    Scores on another scale (a 1-10 judge rating, a reward) would otherwise be clipped to 0 or 1
+    and every model would look alike; a linear rescaling keeps who beats whom and by how much,
+    and the calibrated tradeoff absorbs the change of scale."""
+    lo, hi = float(np.min(scores)), float(np.max(scores))
+    if lo >= 0.0 and hi <= 1.0:
+        return scores
+    if hi - lo <= 0.0:
+        return np.zeros_like(scores)
+    warnings.warn(
+        f"scores span [{lo:g}, {hi:g}], not [0, 1]: rescaled linearly to [0, 1] for learning; "
+        "predicted quality is reported on that [0, 1] scale",
+        stacklevel=3,
+    )
+    return (scores - lo) / (hi - lo)
+
 class Router(CallingMixin):
     """Routes each prompt to the candidate model with the best predicted quality for the money.
 
@@ -118,6 +138,9 @@ class Router(CallingMixin):
     ) -> Router:
         """Learn quality and cost predictors from routing data; returns the fitted router.
 
+        Scores are learned on [0, 1]: scores on another scale (e.g. 1-10 judge ratings) are
+        rescaled linearly, with a warning, and predicted quality is reported on that scale.
+
         Args:
             dataset: a `RoutingDataset`, or path(s) that `load_dataset` reads.
             progress: optional callback `(stage, done, total)` for progress bars.
@@ -134,10 +157,11 @@ class Router(CallingMixin):
         chars_arr = np.asarray(chars, dtype=np.float64)
 
         report("fit", 0, 3)
-        labels = self._fit_shared(x, chars_arr, ds.groups, ds.scores, ds.output_chars)
+        y = unit_scores(ds.scores)
+        labels = self._fit_shared(x, chars_arr, ds.groups, y, ds.output_chars)
         k = len(self.prototypes_.centroids)
         self.quality_ = QualityModel.fit(
-            x, np.clip(ds.scores, 0.0, 1.0), self.prototypes_, labels, folds=self.folds, seed=self.seed
+            x, y, self.prototypes_, labels, folds=self.folds, seed=self.seed
         )
         report("fit", 1, 3)
         self.cost_ = CostModel.fit(

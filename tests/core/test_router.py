@@ -200,3 +200,17 @@ def test_prices_instead_of_costs(tmp_path):
     assert big.cost_usd > 50 * next(x for x in d.ranking if x.model == "tiny").cost_usd
     with pytest.raises(InvalidRequestError, match="not for"):
         Router(embedder=hash_embed, prices={"big": (1, 1)}).fit(ds)
+
+
+def test_scores_on_another_scale_route_like_unit_scores(rows, tmp_path):
+    """1-10 ratings must not be clipped to 1.0 (every model alike): the router rescales them."""
+    rated = [{**r, "scores": {m: 1 + 9 * v for m, v in r["scores"].items()}} for r in rows]
+    unit = Router(embedder=hash_embed).fit(autorouter.load_dataset(write_jsonl(rows, tmp_path / "u.jsonl")))
+    with pytest.warns(UserWarning, match=r"scores span \[1, 10\].*rescaled"):
+        ten = Router(embedder=hash_embed).fit(autorouter.load_dataset(write_jsonl(rated, tmp_path / "r.jsonl")))
+    prompts = [r["prompt"] for r in make_rows(60, seed=3)]
+    for t in (0.0, 0.3, 0.6, 1.0):
+        assert [d.model for d in ten.route_batch(prompts, tradeoff=t)] == [
+            d.model for d in unit.route_batch(prompts, tradeoff=t)]
+    assert ten.route(CODE, tradeoff=0.5).model == "coder"
+    assert all(0.0 <= r.quality <= 1.0 for r in ten.route(MATH).ranking)
