@@ -174,14 +174,14 @@ def test_openrouter_needs_a_key(monkeypatch: pytest.MonkeyPatch, router: autorou
 
 
 def test_chat_routes_and_reports(make_llm: Any, openai_server: OpenAIServer, events: list[Any]) -> None:
-    llm = make_llm(tradeoff=0.8)
+    llm = make_llm(tradeoff=0.5)
     response = llm.chat(user(CODE_PROMPT))
     info = check_report(response, openai_server)
     key = info["model"]
     assert key == "coder"  # right on code and cheap
     assert response.message.content == f"[coder] {CODE_PROMPT}"
     assert response.message.additional_kwargs["router_candidate"] == "coder"
-    assert info["tradeoff"] == 0.8 and info["forced"] is False and info["fallback_from"] == []
+    assert info["tradeoff"] == 0.5 and info["forced"] is False and info["fallback_from"] == []
     assert response.raw is not None and response.raw.model == "coder"  # the candidate's own
     assert response.additional_kwargs["prompt_tokens"] > 0  # the candidate's token counts
     decided = [e for e in events if isinstance(e, RoutingDecisionEvent)]
@@ -211,7 +211,7 @@ def test_complete(make_llm: Any, openai_server: OpenAIServer) -> None:
 
 
 def test_stream_chat(make_llm: Any, openai_server: OpenAIServer) -> None:
-    items = list(make_llm(tradeoff=0.8).stream_chat(user(CODE_PROMPT)))
+    items = list(make_llm(tradeoff=0.5).stream_chat(user(CODE_PROMPT)))
     assert "".join(i.delta for i in items) == f"[coder] {CODE_PROMPT}"
     assert items[0].delta  # the role-only first chunk is folded into the first output
     assert all(i.additional_kwargs["router_candidate"] == "coder" for i in items)
@@ -227,7 +227,7 @@ def test_stream_complete(make_llm: Any, openai_server: OpenAIServer) -> None:
 
 
 async def test_async_forms(make_llm: Any, openai_server: OpenAIServer) -> None:
-    llm = make_llm(tradeoff=0.8)
+    llm = make_llm(tradeoff=0.5)
     response = await llm.achat(user(CODE_PROMPT))
     assert check_report(response, openai_server)["model"] == "coder"
 
@@ -250,7 +250,7 @@ async def test_async_forms(make_llm: Any, openai_server: OpenAIServer) -> None:
 def test_predict_and_stream_helpers(make_llm: Any) -> None:
     from llama_index.core import PromptTemplate
 
-    llm = make_llm(tradeoff=0.8)
+    llm = make_llm(tradeoff=0.5)
     prompt = PromptTemplate("write a python function to sort {n} lists")
     assert llm.predict(prompt, n="3") == f"[coder] {CODE_PROMPT}"
     assert "".join(llm.stream(prompt, n="3")) == f"[coder] {CODE_PROMPT}"
