@@ -237,6 +237,8 @@ def load_dataset(
         )
     if skipped:
         msg = ", ".join(f"{n} ({r})" for r, n in skipped.most_common())
+        if models is None and any(r.startswith("no score for model") for r in skipped):
+            msg += "; to keep those rows, pass models=[...] with only the models every row scores"
         warnings.warn(f"load_dataset skipped {sum(skipped.values())} rows: {msg}", stacklevel=2)
     return RoutingDataset(
         prompts=prompts,

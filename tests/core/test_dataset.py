@@ -70,7 +70,7 @@ def test_bad_rows_are_skipped_and_counted(tmp_path, rows):
     ]
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(json.dumps(r).replace("NaN", "NaN") for r in bad))
-    with pytest.warns(UserWarning, match="skipped 5 rows"):
+    with pytest.warns(UserWarning, match=r"skipped 5 rows.*pass models=\[\.\.\.\]"):
         ds = load_dataset(path)
     assert len(ds) == 10
     assert sum(ds.skipped.values()) == 5
@@ -78,6 +78,16 @@ def test_bad_rows_are_skipped_and_counted(tmp_path, rows):
     assert any("not a finite number" in k for k in ds.skipped)
     assert any("no score for model 'tiny'" in k for k in ds.skipped)
     assert ds.skipped["duplicate prompt"] == 1
+
+
+def test_a_model_most_rows_lack_can_be_left_out(tmp_path, rows):
+    """A model scored on few rows would drop every other row; naming the models keeps them."""
+    extra = [{**r, "scores": {**r["scores"], "rare": 1.0}} for r in rows[:5]]
+    path = write_jsonl(extra + rows[5:40], tmp_path / "sparse.jsonl")
+    with pytest.warns(UserWarning, match="skipped 35 rows"):
+        assert sorted(load_dataset(path).models) == sorted([*MODELS, "rare"])
+    ds = load_dataset(path, models=MODELS)
+    assert len(ds) == 40 and ds.models == MODELS
 
 
 def test_bad_rows_raise_when_asked(tmp_path, rows):
