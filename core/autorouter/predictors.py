@@ -159,20 +159,25 @@ class CostModel:
         proto_labels: np.ndarray,
         k: int,
         *,
+        n_models: int,
         cost_usd: np.ndarray | None,
         output_chars: np.ndarray | None,
         prices: np.ndarray | None,
-    ) -> CostModel:
-        m = (cost_usd.shape[1] if cost_usd is not None else prices.shape[0] if prices is not None
-             else output_chars.shape[1] if output_chars is not None else 0)
-        if cost_usd is not None and np.isfinite(cost_usd).any():
-            base, per_char = np.zeros(m), np.zeros(m)
-            resid = np.zeros_like(cost_usd)
-            floor = np.zeros(m)
-            for j in range(m):
+    ) -> tuple[CostModel, list[int]]:
+        """Learn the cost of each of `n_models` models; returns the model and the columns whose
+        cost had to be guessed (no observed cost and no price: they cost what the others do)."""
+        m = n_models
+        answer = cls._answer_tokens(proto_labels, k, m, output_chars)
+        observed = (np.isfinite(cost_usd).sum(axis=0) >= 2) if cost_usd is not None else np.zeros(m, bool)
+        priced = ~observed & (np.all(np.isfinite(prices), axis=1) if prices is not None else np.zeros(m, bool))
+        if not observed.any() and not priced.any():
+            return cls("none", np.ones(m) * 1e-6, np.zeros(m), np.zeros((k, m)), np.zeros(m)), []
+        base, per_char = np.zeros(m), np.zeros(m)
+        extra, floor = np.zeros((k, m)), np.zeros(m)
+        if observed.any():
+            resid = np.zeros((len(chars), m))
+            for j in np.flatnonzero(observed):
                 ok = np.isfinite(cost_usd[:, j])
-                if ok.sum() < 2:
-                    continue
                 a = np.c_[np.ones(ok.sum()), chars[ok]]
                 coef, *_ = np.linalg.lstsq(a, cost_usd[ok, j], rcond=None)
                 base[j], per_char[j] = coef
@@ -181,18 +186,27 @@ class CostModel:
                 resid[ok, j] = cost_usd[ok, j] - (base[j] + per_char[j] * chars[ok])
                 floor[j] = max(np.min(cost_usd[ok, j]), 0.0) * 0.5
             extra = cluster_means(proto_labels, k, resid, np.zeros(m), 5.0)
-            return cls("observed", base, per_char, extra, floor)
-        if prices is not None:
-            pin, pout = prices[:, 0] / 1e6, prices[:, 1] / 1e6
-            per_char = pin / CHARS_PER_TOKEN
-            if output_chars is not None and np.isfinite(output_chars).any():
-                oc = np.where(np.isfinite(output_chars), output_chars, np.nanmean(output_chars, axis=0))
-                out_tokens = cluster_means(proto_labels, k, oc, np.nanmean(output_chars, axis=0), 5.0)
-                out_tokens = out_tokens / CHARS_PER_TOKEN
-            else:
-                out_tokens = np.full((k, m), DEFAULT_OUTPUT_TOKENS)
-            return cls("prices", np.zeros(m), per_char, out_tokens * pout, np.zeros(m))
-        return cls("none", np.ones(m) * 1e-6, np.zeros(m), np.zeros((k, m)), np.zeros(m))
+        if priced.any():  # list price x tokens for every model without observed costs
+            per_char[priced] = prices[priced, 0] / 1e6 / CHARS_PER_TOKEN
+            extra[:, priced] = answer[:, priced] * prices[priced, 1] / 1e6
+        # neither: such a model costs what a typical other model costs
+        known = observed | priced
+        guessed = [int(j) for j in np.flatnonzero(~known)]
+        for j in guessed:
+            base[j], per_char[j] = np.median(base[known]), np.median(per_char[known])
+            extra[:, j] = np.median(extra[:, known], axis=1)
+            floor[j] = np.median(floor[known])
+        return cls("observed" if observed.any() else "prices", base, per_char, extra, floor), guessed
+
+    @staticmethod
+    def _answer_tokens(labels: np.ndarray, k: int, m: int, output_chars: np.ndarray | None) -> np.ndarray:
+        """(k, m) predicted answer tokens per cluster and model, from answer lengths where known."""
+        if output_chars is None or not np.isfinite(output_chars).any():
+            return np.full((k, m), DEFAULT_OUTPUT_TOKENS)
+        col_mean = np.nanmean(np.where(np.isfinite(output_chars), output_chars, np.nan), axis=0)
+        col_mean = np.where(np.isfinite(col_mean), col_mean, np.nanmean(output_chars))
+        oc = np.where(np.isfinite(output_chars), output_chars, col_mean)
+        return cluster_means(labels, k, oc, col_mean, 5.0) / CHARS_PER_TOKEN
 
     def with_priced_model(self, per_char: float, answer_cost_per_cluster: np.ndarray) -> CostModel:
         """A copy with one more column: a model priced per token, answer length per cluster."""

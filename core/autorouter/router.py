@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import astuple
 import json
+import math
 import warnings
 import zipfile
 from collections import Counter
@@ -62,7 +63,6 @@ class _fit_method:
             return self.func(cls(**init), dataset, **kwargs)
 
         return fit_new
-
 
 
 def unit_scores(scores: np.ndarray) -> np.ndarray:
@@ -164,14 +164,35 @@ class Router(CallingMixin):
             x, y, self.prototypes_, labels, folds=self.folds, seed=self.seed
         )
         report("fit", 1, 3)
-        self.cost_ = CostModel.fit(
+        prices, from_catalog = self._price_array(ds)
+        self.cost_, guessed = CostModel.fit(
             chars_arr,
             labels,
             k,
+            n_models=len(ds.models),
             cost_usd=ds.cost_usd,
             output_chars=ds.output_chars,
-            prices=self._price_array(ds),
+            prices=prices,
         )
+        if from_catalog:
+            warnings.warn(
+                f"the data has no costs or prices for {from_catalog}: priced from the bundled catalog's "
+                "list prices; pass Router(prices={...}) to use your own",
+                stacklevel=2,
+            )
+        if self.cost_.mode == "none":
+            warnings.warn(
+                "the data has no costs (`cost_usd`) and no prices: every model is treated as costing "
+                "the same, so `tradeoff` and `max_cost` change nothing; give list prices with "
+                "Router(prices={model: (usd_per_1m_in, usd_per_1m_out)}) or a models.json beside the data",
+                stacklevel=2,
+            )
+        elif guessed:
+            warnings.warn(
+                f"no cost and no price for {[ds.models[j] for j in guessed]}: they are taken to cost "
+                "what a typical other model costs; give their prices with Router(prices={...})",
+                stacklevel=2,
+            )
         self.data_models_ = list(ds.models)
         self._calibrate()
         report("fit", 3, 3)
@@ -376,18 +397,38 @@ class Router(CallingMixin):
         report("embed", len(texts), len(texts))
         return np.concatenate(out)
 
-    def _price_array(self, ds: RoutingDataset) -> np.ndarray | None:
+    def _price_array(self, ds: RoutingDataset) -> tuple[np.ndarray | None, list[str]]:
+        """List prices (m, 2) for the models the data has no costs for, NaN where unknown, and
+        the models priced from the bundled catalog. Prices given to the router win over a
+        models.json beside the data, which wins over the catalog."""
         prices: dict[str, ModelPrice] = dict(ds.prices)
         for name, p in (self.prices or {}).items():
             prices[name] = ModelPrice.of(p)
-        if not prices:
-            return None
-        missing = [m for m in ds.models if m not in prices]
-        if missing:
+        observed = (
+            np.isfinite(ds.cost_usd).sum(axis=0) >= 2 if ds.cost_usd is not None else np.zeros(len(ds.models), bool)
+        )
+        need = [m for j, m in enumerate(ds.models) if m not in prices and not observed[j]]
+        from_catalog = []
+        if need:
+            from .catalog import Catalog
+
+            catalog = Catalog.default()
+            for m in need:
+                card = catalog.get(m) if m in catalog else None
+                if card is not None and card.price is not None:
+                    prices[m] = card.price
+                    from_catalog.append(m)
+        missing = [m for m in need if m not in prices]
+        if missing and (ds.prices or self.prices):
             raise InvalidRequestError(
-                f"prices are given for some models but not for {missing}; give all or none"
+                f"prices are given for some models but not for {missing}, and neither the data nor "
+                "the bundled catalog has a cost for them: give a price for every model without costs"
             )
-        return np.array([[prices[m].input_per_1m, prices[m].output_per_1m] for m in ds.models])
+        if not prices:
+            return None, []
+        nan = ModelPrice(math.nan, math.nan)
+        table = [[prices.get(m, nan).input_per_1m, prices.get(m, nan).output_per_1m] for m in ds.models]
+        return np.array(table, dtype=np.float64), from_catalog
 
     @staticmethod
     def _cluster_groups(labels: np.ndarray, k: int, groups: list[str] | None) -> list[str]:
