@@ -138,6 +138,13 @@ class QualityModel:
         return np.clip(q, 0.0, 1.0)
 
 
+def observed_cost_columns(cost_usd: np.ndarray | None, n_models: int) -> np.ndarray:
+    """(n_models,) bool: which models the data has enough per-prompt costs for to learn from."""
+    if cost_usd is None:
+        return np.zeros(n_models, bool)
+    return np.isfinite(cost_usd).sum(axis=0) >= 2
+
+
 @dataclass
 class CostModel:
     """Predicted USD cost per model of answering a prompt.
@@ -168,7 +175,7 @@ class CostModel:
         cost had to be guessed (no observed cost and no price: they cost what the others do)."""
         m = n_models
         answer = cls._answer_tokens(proto_labels, k, m, output_chars)
-        observed = (np.isfinite(cost_usd).sum(axis=0) >= 2) if cost_usd is not None else np.zeros(m, bool)
+        observed = observed_cost_columns(cost_usd, m)
         priced = ~observed & (np.all(np.isfinite(prices), axis=1) if prices is not None else np.zeros(m, bool))
         if not observed.any() and not priced.any():
             return cls("none", np.ones(m) * 1e-6, np.zeros(m), np.zeros((k, m)), np.zeros(m)), []
@@ -201,12 +208,15 @@ class CostModel:
     @staticmethod
     def _answer_tokens(labels: np.ndarray, k: int, m: int, output_chars: np.ndarray | None) -> np.ndarray:
         """(k, m) predicted answer tokens per cluster and model, from answer lengths where known."""
-        if output_chars is None or not np.isfinite(output_chars).any():
+        known = np.isfinite(output_chars) if output_chars is not None else np.zeros((0, m), bool)
+        if not known.any():
             return np.full((k, m), DEFAULT_OUTPUT_TOKENS)
-        col_mean = np.nanmean(np.where(np.isfinite(output_chars), output_chars, np.nan), axis=0)
-        col_mean = np.where(np.isfinite(col_mean), col_mean, np.nanmean(output_chars))
-        oc = np.where(np.isfinite(output_chars), output_chars, col_mean)
-        return cluster_means(labels, k, oc, col_mean, 5.0) / CHARS_PER_TOKEN
+        values = np.where(known, output_chars, 0.0)
+        counts = known.sum(axis=0)
+        overall = values.sum() / counts.sum()
+        col_mean = np.where(counts > 0, values.sum(axis=0) / np.maximum(counts, 1), overall)
+        filled = np.where(known, output_chars, col_mean)  # a model without lengths: its mean
+        return cluster_means(labels, k, filled, col_mean, 5.0) / CHARS_PER_TOKEN
 
     def with_priced_model(self, per_char: float, answer_cost_per_cluster: np.ndarray) -> CostModel:
         """A copy with one more column: a model priced per token, answer length per cluster."""

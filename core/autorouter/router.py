@@ -29,7 +29,15 @@ from .errors import (
     UnknownModelError,
 )
 from .policy import DEFAULT_TRADEOFF, TradeoffScale, check_max_cost, check_tradeoff, policy_scores, rank
-from .predictors import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS, CostModel, Prototypes, QualityModel, cluster_means
+from .predictors import (
+    CHARS_PER_TOKEN,
+    DEFAULT_OUTPUT_TOKENS,
+    CostModel,
+    Prototypes,
+    QualityModel,
+    cluster_means,
+    observed_cost_columns,
+)
 from .profiles import TaskProfile
 from ._linalg import spherical_kmeans
 from .prompts import prompt_info, prompt_text
@@ -82,6 +90,7 @@ def unit_scores(scores: np.ndarray) -> np.ndarray:
         stacklevel=3,
     )
     return (scores - lo) / (hi - lo)
+
 
 class Router(CallingMixin):
     """Routes each prompt to the candidate model with the best predicted quality for the money.
@@ -174,25 +183,7 @@ class Router(CallingMixin):
             output_chars=ds.output_chars,
             prices=prices,
         )
-        if from_catalog:
-            warnings.warn(
-                f"the data has no costs or prices for {from_catalog}: priced from the bundled catalog's "
-                "list prices; pass Router(prices={...}) to use your own",
-                stacklevel=2,
-            )
-        if self.cost_.mode == "none":
-            warnings.warn(
-                "the data has no costs (`cost_usd`) and no prices: every model is treated as costing "
-                "the same, so `tradeoff` and `max_cost` change nothing; give list prices with "
-                "Router(prices={model: (usd_per_1m_in, usd_per_1m_out)}) or a models.json beside the data",
-                stacklevel=2,
-            )
-        elif guessed:
-            warnings.warn(
-                f"no cost and no price for {[ds.models[j] for j in guessed]}: they are taken to cost "
-                "what a typical other model costs; give their prices with Router(prices={...})",
-                stacklevel=2,
-            )
+        self._warn_about_costs([ds.models[j] for j in guessed], from_catalog)
         self.data_models_ = list(ds.models)
         self._calibrate()
         report("fit", 3, 3)
@@ -397,6 +388,28 @@ class Router(CallingMixin):
         report("embed", len(texts), len(texts))
         return np.concatenate(out)
 
+    def _warn_about_costs(self, guessed: list[str], from_catalog: list[str]) -> None:
+        """Say where costs were not learned from the data (`fit` goes on either way)."""
+        if from_catalog:
+            warnings.warn(
+                f"the data has no costs or prices for {from_catalog}: priced from the bundled catalog's "
+                "list prices; pass Router(prices={...}) to use your own",
+                stacklevel=3,
+            )
+        if self.cost_.mode == "none":
+            warnings.warn(
+                "the data has no costs (`cost_usd`) and no prices: every model is treated as costing "
+                "the same, so `tradeoff` and `max_cost` change nothing; give list prices with "
+                "Router(prices={model: (usd_per_1m_in, usd_per_1m_out)}) or a models.json beside the data",
+                stacklevel=3,
+            )
+        elif guessed:
+            warnings.warn(
+                f"no cost and no price for {guessed}: they are taken to cost what a typical other "
+                "model costs; give their prices with Router(prices={...})",
+                stacklevel=3,
+            )
+
     def _price_array(self, ds: RoutingDataset) -> tuple[np.ndarray | None, list[str]]:
         """List prices (m, 2) for the models the data has no costs for, NaN where unknown, and
         the models priced from the bundled catalog. Prices given to the router win over a
@@ -404,9 +417,7 @@ class Router(CallingMixin):
         prices: dict[str, ModelPrice] = dict(ds.prices)
         for name, p in (self.prices or {}).items():
             prices[name] = ModelPrice.of(p)
-        observed = (
-            np.isfinite(ds.cost_usd).sum(axis=0) >= 2 if ds.cost_usd is not None else np.zeros(len(ds.models), bool)
-        )
+        observed = observed_cost_columns(ds.cost_usd, len(ds.models))
         need = [m for j, m in enumerate(ds.models) if m not in prices and not observed[j]]
         from_catalog = []
         if need:
