@@ -62,6 +62,7 @@ __all__ = [
     "KNNRouter",
     "LinearRouter",
     "MatrixFactorizationRouter",
+    "ModelMeansRouter",
     "RoRFRouter",
     "lambda_grid",
     "sweep_picks",
@@ -71,6 +72,25 @@ __all__ = [
 
 # --------------------------------------------------------------------------------------------
 # baselines (kNN, the knob sweep and the shared base class live in autorouter.baselines)
+
+
+class ModelMeansRouter(Baseline):
+    """A router that ignores the prompt: each model's mean train score and mean train cost.
+
+    Its picks are fixed models, chosen by the training split's averages; the gap between it and
+    the zero-router (which knows the *test* split's averages) is what misjudging the test tasks
+    costs, and the gap between it and a learned router is what reading the prompt buys."""
+
+    name = "model-means"
+
+    def fit(self, X: Any, scores: Any, costs: Any = None) -> ModelMeansRouter:
+        X, S, C = _check_xy(X, scores, costs)
+        self._fit_common(S, C)
+        return self
+
+    def predict_quality(self, X: Any) -> np.ndarray:
+        X = self._check_fitted(X)
+        return np.tile(self.mean_quality_, (X.shape[0], 1))
 
 
 class LinearRouter(Baseline):

@@ -28,11 +28,19 @@ from autorouter.evaluation import evaluate_picks, oracle_picks, random_halves, z
 from autorouter.report import tradeoff_sweep, true_costs
 
 sys.path.insert(0, str(Path(__file__).parent))
-from baselines import KNNRouter, LinearRouter, MatrixFactorizationRouter, RoRFRouter, sweep_picks  # noqa: E402
+from baselines import (  # noqa: E402
+    KNNRouter,
+    LinearRouter,
+    MatrixFactorizationRouter,
+    ModelMeansRouter,
+    RoRFRouter,
+    sweep_picks,
+)
 
 HERE = Path(__file__).parent
 CACHE = HERE / ".cache"
 BASELINES: dict[str, Callable[[], Any]] = {
+    "model-means": ModelMeansRouter,
     "kNN": KNNRouter,
     "linear": LinearRouter,
     "RouteLLM-MF": MatrixFactorizationRouter,
@@ -155,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     ap.add_argument("--embedder", default="default")
     ap.add_argument("--splits", default="rb-halves,rb-lobo,llmr-loto,rdc,routellm")
-    ap.add_argument("--methods", default="autorouter,kNN,linear,RouteLLM-MF,RoRF")
+    ap.add_argument("--methods", default="autorouter,model-means,kNN,linear,RouteLLM-MF,RoRF")
     ap.add_argument("--heavy-everywhere", action="store_true",
                     help="also run RouteLLM-MF and RoRF (minutes per fold) beyond routerbench's halves")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "quality.json")
