@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -30,6 +32,18 @@ def _fail(e: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+@contextlib.contextmanager
+def _printed_warnings() -> Iterator[None]:
+    """Show the library's warnings as one readable line each, not as Python's source dumps."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                err.print(f"[yellow]warning:[/] {escape(str(w.message))}")
+
+
 @app.command()
 def train(
     data: Annotated[list[Path], typer.Argument(help="routing data files (.jsonl[.gz], .csv, .parquet)")],
@@ -46,11 +60,8 @@ def train(
     from .router import Router
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _printed_warnings():
             ds = load_dataset(data)
-        for w in caught:
-            err.print(f"[yellow]warning:[/] {escape(str(w.message))}")
         price_map = json.loads(prices.read_text()) if prices else None
         console.print(f"training on {len(ds)} prompts, {len(ds.models)} models")
         with Progress(
@@ -64,7 +75,8 @@ def train(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            router = Router(embedder=embedder, tradeoff=tradeoff, prices=price_map).fit(ds, progress=report)
+            with _printed_warnings():  # printed once the bars are done
+                router = Router(embedder=embedder, tradeoff=tradeoff, prices=price_map).fit(ds, progress=report)
         router.save(out)
     except (AutorouterError, OSError, json.JSONDecodeError) as e:
         _fail(e)

@@ -393,20 +393,21 @@ class Router(CallingMixin):
         if from_catalog:
             warnings.warn(
                 f"the data has no costs or prices for {from_catalog}: priced from the bundled catalog's "
-                "list prices; pass Router(prices={...}) to use your own",
+                "list prices; give your own with Router(prices={...}) (CLI: train --prices FILE)",
                 stacklevel=3,
             )
         if self.cost_.mode == "none":
             warnings.warn(
                 "the data has no costs (`cost_usd`) and no prices: every model is treated as costing "
                 "the same, so `tradeoff` and `max_cost` change nothing; give list prices with "
-                "Router(prices={model: (usd_per_1m_in, usd_per_1m_out)}) or a models.json beside the data",
+                "Router(prices={model: (usd_per_1m_in, usd_per_1m_out)}) (CLI: train --prices FILE) or a "
+                "models.json beside the data",
                 stacklevel=3,
             )
         elif guessed:
             warnings.warn(
                 f"no cost and no price for {guessed}: they are taken to cost what a typical other "
-                "model costs; give their prices with Router(prices={...})",
+                "model costs; give their prices with Router(prices={...}) (CLI: train --prices FILE)",
                 stacklevel=3,
             )
 

@@ -99,3 +99,13 @@ def test_plot_without_matplotlib_is_a_message(trained, monkeypatch):
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "autorouter.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "train" in out.stdout and "route" in out.stdout
+
+
+def test_train_says_in_one_line_when_the_data_has_no_costs(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "cost_usd"} for r in make_rows(60)]
+    data = write_jsonl(rows, tmp_path / "nocost.jsonl")
+    out = subprocess.run([sys.executable, "-m", "autorouter.cli", "train", str(data), "--out", str(tmp_path / "r")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "warning: the data has no costs" in out.stderr and "train --prices FILE" in out.stderr
+    assert "UserWarning" not in out.stderr and "cli.py" not in out.stderr  # no Python warning dump
