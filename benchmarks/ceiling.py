@@ -38,7 +38,7 @@ from autorouter.baselines import KNNRouter, sweep_picks
 from autorouter.evaluation import evaluate_picks, oracle_picks, zero_router_figures
 
 sys.path.insert(0, str(Path(__file__).parent))
-from quality import embed_cached, splits  # noqa: E402
+from quality import embed_cached, fit_on_split, splits  # noqa: E402
 
 HERE = Path(__file__).parent
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1e-2, 1e7, 200)])
@@ -75,11 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     s_te, c_te = ds.scores[sp.test], sp.costs[sp.test]
     g_te = np.array(ds.groups)[sp.test]
 
-    lookup = {p: x[i] for i, p in enumerate(ds.prompts)}
-    emb = autorouter.CallableEmbedder(lambda texts: np.stack([lookup[s] for s in texts]), dim=x.shape[1])
-    train = ds.subset(sp.train)
-    train.cost_usd = sp.costs[sp.train]
-    router = autorouter.Router(embedder=emb).fit(train)
+    router = fit_on_split(sp, x)
     q_router, c_pred = router.predict([ds.prompts[i] for i in sp.test])
 
     def figures(q: np.ndarray) -> autorouter.evaluation.RoutingFigures:

@@ -20,7 +20,7 @@ from autorouter.evaluation import evaluate_picks, oracle_picks, zero_router_figu
 from autorouter.report import _row, plot_report, tradeoff_sweep
 
 sys.path.insert(0, str(Path(__file__).parent))
-from quality import HERE, TRADEOFFS, embed_cached, halves_by_id, load  # noqa: E402
+from quality import HERE, cached_embedder, TRADEOFFS, embed_cached, halves_by_id, load  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = load(path)
     tr, te = halves_by_id(path, ds)
     x = embed_cached(ds, "routerbench", autorouter.get_embedder(args.embedder), args.embedder)
-    lookup = {p: x[i] for i, p in enumerate(ds.prompts)}
-    emb = autorouter.CallableEmbedder(lambda t: np.stack([lookup[s] for s in t]), dim=x.shape[1])
+    emb = cached_embedder(ds, x)
     router = autorouter.Router(embedder=emb).fit(ds.subset(tr))
     s, c = ds.scores[te], ds.cost_usd[te]
     knn = KNNRouter().fit(x[tr], ds.scores[tr], ds.cost_usd[tr])

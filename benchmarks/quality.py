@@ -76,6 +76,19 @@ def embed_cached(ds: autorouter.RoutingDataset, key: str, embedder: autorouter.E
     return x
 
 
+def cached_embedder(ds: autorouter.RoutingDataset, x: np.ndarray) -> autorouter.CallableEmbedder:
+    """An embedder that looks the dataset's prompts up in their precomputed embeddings `x`."""
+    lookup = {p: x[i] for i, p in enumerate(ds.prompts)}
+    return autorouter.CallableEmbedder(lambda texts: np.stack([lookup[s] for s in texts]), dim=x.shape[1])
+
+
+def fit_on_split(sp: Split, x: np.ndarray) -> autorouter.Router:
+    """autorouter with its defaults, trained on the split's train rows and the costs every method sees."""
+    train = sp.ds.subset(sp.train)
+    train.cost_usd = sp.costs[sp.train]
+    return autorouter.Router(embedder=cached_embedder(sp.ds, x)).fit(train)
+
+
 def load(path: Path, **kw: Any) -> autorouter.RoutingDataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -144,11 +157,7 @@ def run_split(sp: Split, x: np.ndarray, methods: list[str], embed_spec: str) -> 
     for name in methods:
         t = time.perf_counter()
         if name == "autorouter":
-            lookup = {p: x[i] for i, p in enumerate(ds.prompts)}
-            emb = autorouter.CallableEmbedder(lambda texts: np.stack([lookup[s] for s in texts]), dim=x.shape[1])
-            train = ds.subset(tr)
-            train.cost_usd = c_tr  # the same costs every method sees
-            router = autorouter.Router(embedder=emb).fit(train)
+            router = fit_on_split(sp, x)
             picks = tradeoff_sweep(router, [ds.prompts[i] for i in te], TRADEOFFS)
         else:
             base = BASELINES[name]().fit(x[tr], ds.scores[tr], c_tr)

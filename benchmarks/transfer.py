@@ -24,7 +24,7 @@ from autorouter.evaluation import evaluate_picks, random_halves, zero_router_fig
 from autorouter.report import tradeoff_sweep, true_costs
 
 sys.path.insert(0, str(Path(__file__).parent))
-from quality import HERE, embed_cached, halves_by_id, load  # noqa: E402
+from quality import HERE, cached_embedder, embed_cached, halves_by_id, load  # noqa: E402
 
 HELD_OUT = {
     "llmrouter": ["llama-3.1-nemotron-51b-instruct", "qwen2.5-7b-instruct", "codegemma-7b"],
@@ -50,8 +50,7 @@ def run(name: str, ds: autorouter.RoutingDataset, tr: np.ndarray, te: np.ndarray
         costs: np.ndarray) -> dict:
     held = HELD_OUT[name]
     kept = [m for m in ds.models if m not in held]
-    lookup = {p: x[i] for i, p in enumerate(ds.prompts)}
-    emb = autorouter.CallableEmbedder(lambda t: np.stack([lookup[s] for s in t]), dim=x.shape[1])
+    emb = cached_embedder(ds, x)
     prices = fitted_prices(ds, costs, tr)
     train = ds.subset(tr)
     train.cost_usd = costs[tr]
