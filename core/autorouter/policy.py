@@ -18,9 +18,10 @@ from .errors import InvalidRequestError
 DEFAULT_TRADEOFF = 0.3
 #: Share of the knob spread evenly over log(lam) rather than over spend (see `calibrate`).
 LOG_LAM_SHARE = 0.5
-# How far (a factor on lam) the even-in-log(lam) part reaches beyond where the training
-# prompts' picks start and stop changing: new prompts change their picks at other lams.
-_LAM_MARGIN = 10.0
+# The even-in-log(lam) part spans the lams over which the training spend falls from 98% to 2%
+# of its travel: the few prompts that change their pick far outside it would otherwise take
+# a large share of the knob where spend barely moves.
+_TAIL = 0.02
 
 
 def check_tradeoff(t: float) -> float:
@@ -90,13 +91,13 @@ class TradeoffScale:
 
 
 def _log_lam_position(lams: np.ndarray, t_spend: np.ndarray) -> np.ndarray:
-    """Position in [0, 1] of each lam on a log scale spanning where the picks change."""
-    moving = np.flatnonzero((t_spend > 1e-9) & (t_spend < 1.0 - 1e-9))
+    """Position in [0, 1] of each lam on a log scale spanning where most picks change."""
+    moving = np.flatnonzero((t_spend > _TAIL) & (t_spend < 1.0 - _TAIL))
     pos = lams > 0
     if len(moving) == 0 or not pos.any():
         return t_spend
-    lo = math.log(max(lams[max(moving[0] - 1, 0)], lams[pos][0])) - math.log(_LAM_MARGIN)
-    hi = math.log(lams[min(moving[-1] + 1, len(lams) - 1)]) + math.log(_LAM_MARGIN)
+    lo = math.log(max(lams[max(moving[0] - 1, 0)], lams[pos][0]))
+    hi = math.log(lams[min(moving[-1] + 1, len(lams) - 1)])
     out = np.zeros_like(t_spend)
     out[pos] = np.clip((np.log(lams[pos]) - lo) / (hi - lo), 0.0, 1.0)
     return out
