@@ -109,6 +109,13 @@ def halves_by_id(path: Path, ds: autorouter.RoutingDataset, seed: int = 7) -> tu
     return pick(tr), pick(te)
 
 
+def leave_one_group_out(dataset: str, ds: autorouter.RoutingDataset, costs: np.ndarray, note: str) -> Iterator[Split]:
+    """One split per benchmark/task: train on all the others, test on it."""
+    g = np.array(ds.groups)
+    for name in sorted(set(g)):
+        yield Split(dataset, f"leave out {name}", ds, np.flatnonzero(g != name), np.flatnonzero(g == name), costs, note)
+
+
 def splits(data: Path, which: set[str]) -> Iterator[Split]:
     if which & {"rb-halves", "rb-lobo"}:
         p = data / "routerbench_subset/prompts_scores.jsonl.gz"
@@ -118,17 +125,11 @@ def splits(data: Path, which: set[str]) -> Iterator[Split]:
             tr, te = halves_by_id(p, ds)
             yield Split("routerbench", "random halves (seed 7)", ds, tr, te, costs, note)
         if "rb-lobo" in which:
-            g = np.array(ds.groups)
-            for name in sorted(set(g)):
-                yield Split("routerbench", f"leave out {name}", ds, np.flatnonzero(g != name),
-                            np.flatnonzero(g == name), costs, note)
+            yield from leave_one_group_out("routerbench", ds, costs, note)
     if "llmr-loto" in which:
         ds = load(data / "llmrouter_9models/prompts_scores.jsonl.gz")
         costs, note = true_costs(ds)
-        g = np.array(ds.groups)
-        for name in sorted(set(g)):
-            yield Split("llmrouter", f"leave out {name}", ds, np.flatnonzero(g != name),
-                        np.flatnonzero(g == name), costs, note)
+        yield from leave_one_group_out("llmrouter", ds, costs, note)
     if "rdc" in which:
         ds = load(data / "routerdc_7models/prompts_scores.jsonl.gz")
         costs, note = true_costs(ds, {m: ROUTERDC_PRICE for m in ds.models})

@@ -23,6 +23,13 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Send each prompt to the model that gives the best answer for the money.",
 )
+# Options several commands share.
+RouterFolder = Annotated[
+    Optional[Path], typer.Option("--router", "-r", help="a trained router folder (default: the bundled one)")
+]
+TradeoffOption = Annotated[Optional[float], typer.Option(help="0 best quality .. 1 cheapest")]
+MaxCostOption = Annotated[Optional[float], typer.Option(help="USD cap per call")]
+
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
@@ -94,11 +101,9 @@ def _load_router(folder: Optional[Path]):
 @app.command()
 def route(
     prompt: Annotated[str, typer.Argument(help="the prompt to route")],
-    router: Annotated[
-        Optional[Path], typer.Option("--router", "-r", help="a trained router folder (default: the bundled one)")
-    ] = None,
-    tradeoff: Annotated[Optional[float], typer.Option(help="0 best quality .. 1 cheapest")] = None,
-    max_cost: Annotated[Optional[float], typer.Option(help="USD cap per call")] = None,
+    router: RouterFolder = None,
+    tradeoff: TradeoffOption = None,
+    max_cost: MaxCostOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON")] = False,
 ) -> None:
     """Pick a model for PROMPT and show the full ranking."""
@@ -174,12 +179,10 @@ def evaluate(
 @app.command()
 def chat(
     prompt: Annotated[str, typer.Argument(help="the prompt to answer")],
-    router: Annotated[
-        Optional[Path], typer.Option("--router", "-r", help="a trained router folder (default: the bundled one)")
-    ] = None,
+    router: RouterFolder = None,
     stream: Annotated[bool, typer.Option("--stream", help="print the answer as it arrives")] = False,
-    tradeoff: Annotated[Optional[float], typer.Option(help="0 best quality .. 1 cheapest")] = None,
-    max_cost: Annotated[Optional[float], typer.Option(help="USD cap per call")] = None,
+    tradeoff: TradeoffOption = None,
+    max_cost: MaxCostOption = None,
     base_url: Annotated[
         Optional[str],
         typer.Option("--base-url", help="OpenAI-compatible API root to call instead of OpenRouter"),
@@ -252,9 +255,7 @@ def chat(
 def serve(
     host: Annotated[str, typer.Option(help="address to bind; beyond 127.0.0.1 needs AUTOROUTER_SERVER_KEY")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    router: Annotated[
-        Optional[Path], typer.Option("--router", "-r", help="a trained router folder (default: the bundled one)")
-    ] = None,
+    router: RouterFolder = None,
     catalog: Annotated[Optional[Path], typer.Option(help="a catalog file (default: the bundled one)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes (each loads the router)")] = 1,
     base_url: Annotated[
