@@ -48,6 +48,8 @@ BENCHMARKS = (
     "Winogrande",
     "HellaSwag",
 )
+# The card fields whose source is `facts.sources["speed"]`.
+_SPEED_FIELDS = ("ttft_s", "output_tokens_per_s", "reasoning_tokens")
 _AS_OF = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _ID = re.compile(r"^[^/\s]+/\S+$")
 
@@ -102,10 +104,16 @@ class FactSource(_Strict):
 class ModelFacts(_Strict):
     """Public facts that place a model without per-prompt data.
 
-    `benchmarks` maps a benchmark family (see `BENCHMARKS`) to a published score in [0, 1];
-    `arena_elo` is the Chatbot Arena rating; `sources` names the source of each figure under
-    the keys `price`, `context_window`, `max_output_tokens`, `capabilities`, `arena_elo`, and
-    `benchmarks` (shared by all scores) or a benchmark's own name.
+    `benchmarks` maps a benchmark family (see `BENCHMARKS`) to a published score in [0, 1],
+    and LiveBench categories, measured by the LiveBench team with one protocol for all models,
+    to their score under `LiveBench-<YYYY-MM-DD>/<Category>` (the release date, then the
+    category, e.g. `LiveBench-2024-08-31/Mathematics`; releases are not on one scale, so compare
+    models within one release). `arena_elo` is the Chatbot Arena rating. `sources` names the
+    source of each figure under the keys `price`, `context_window`, `max_output_tokens`,
+    `capabilities`, `arena_elo`, `speed` (the card's `ttft_s`, `output_tokens_per_s` and
+    `reasoning_tokens`), and `benchmarks` (shared by all scores) or a benchmark's own name; a
+    key with a `/` may take its source from the part before the first `/`, so one
+    `LiveBench-<YYYY-MM-DD>` source covers all categories of that release (see `source_for`).
     """
 
     benchmarks: dict[str, float] = Field(default_factory=dict)
@@ -128,16 +136,34 @@ class ModelFacts(_Strict):
         return _ReadOnlyDict(value)
 
     def source_for(self, key: str) -> FactSource | None:
-        """The source of one figure; a benchmark falls back to the shared `benchmarks` source."""
+        """The source of one figure, or None.
+
+        Looked up as: the exact key; then the part before the first `/` (so
+        `LiveBench-2024-08-31/Mathematics` resolves to `sources["LiveBench-2024-08-31"]`);
+        then, for a benchmark score, the shared `benchmarks` source. A speed field of the card
+        (`ttft_s`, `output_tokens_per_s`, `reasoning_tokens`) resolves to `speed`.
+        """
         if key in self.sources:
             return self.sources[key]
+        head = key.split("/", 1)[0]
+        if head != key and head in self.sources:
+            return self.sources[head]
         if key in self.benchmarks:
             return self.sources.get("benchmarks")
+        if key in _SPEED_FIELDS:
+            return self.sources.get("speed")
         return None
 
 
 class ModelCard(_Strict):
-    """One catalog entry. Prices are USD per 1M tokens; `None` means not publicly known."""
+    """One catalog entry. Prices are USD per 1M tokens; `None` means not publicly known.
+
+    Speed, typical figures at the priced provider (their source is `facts.sources["speed"]`):
+    `ttft_s` is the time to the first token in seconds for a short prompt (for a reasoning
+    model, not including its hidden thinking); `output_tokens_per_s` is the output speed;
+    `reasoning_tokens` is how many hidden thinking tokens a reasoning model typically spends
+    per answer before it replies (0 for a model that does not think; `None` when not known).
+    """
 
     id: str
     aliases: tuple[str, ...] = ()
@@ -146,6 +172,9 @@ class ModelCard(_Strict):
     output_usd_per_1m: Price | None = None
     context_window: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
+    ttft_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    output_tokens_per_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    reasoning_tokens: int | None = Field(default=None, ge=0)
     capabilities: Capabilities = Field(default_factory=Capabilities)
     facts: ModelFacts = Field(default_factory=ModelFacts)
     routed_by_default: bool = False

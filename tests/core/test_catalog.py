@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import importlib.util
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -76,6 +79,33 @@ DATASET_MODELS = {
 }
 ALL_DATASET_NAMES = sorted({name for names in DATASET_MODELS.values() for name in names})
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+IMPORT_LIVEBENCH = Path(__file__).resolve().parents[2] / "scripts" / "import_livebench.py"
+LIVEBENCH_KEY = re.compile(
+    r"^(LiveBench-\d{4}-\d{2}-\d{2})/"
+    r"(Reasoning|Coding|Agentic Coding|Mathematics|Data Analysis|Language|IF)$"
+)
+# Routed models LiveBench has, with the LiveBench row each one is (claude-2.1 is not in it).
+LIVEBENCH_ROUTED = {
+    "openai/gpt-4o-2024-08-06": "gpt-4o-2024-08-06",
+    "openai/gpt-4o-2024-05-13": "gpt-4o-2024-05-13",
+    "openai/gpt-4o-mini-2024-07-18": "gpt-4o-mini-2024-07-18",
+    "openai/chatgpt-4o-latest": "chatgpt-4o-latest",
+    "openai/o1-preview-2024-09-12": "o1-preview-2024-09-12",
+    "openai/o1-mini-2024-09-12": "o1-mini-2024-09-12",
+    "anthropic/claude-3.5-sonnet": "claude-3-5-sonnet-20241022",
+    "anthropic/claude-3.5-haiku": "claude-3-5-haiku-20241022",
+    "anthropic/claude-3-opus": "claude-3-opus-20240229",
+    "google/gemini-pro-1.5": "gemini-1.5-pro-002",
+    "google/gemini-flash-1.5": "gemini-1.5-flash-002",
+    "mistralai/mistral-large-2407": "mistral-large-2407",
+    "mistralai/mistral-nemo": "open-mistral-nemo",
+    "deepseek/deepseek-r1": "deepseek-r1",
+    "meta-llama/llama-3.1-70b-instruct": "meta-llama-3.1-70b-instruct-turbo",
+    "meta-llama/llama-3.1-405b-instruct": "meta-llama-3.1-405b-instruct-turbo",
+    "mistralai/mixtral-8x22b-instruct": "mixtral-8x22b-instruct-v0.1",
+    "cohere/command-r-plus": "command-r-plus",
+    "cohere/command-r": "command-r",
+}
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +168,11 @@ def test_every_figure_has_a_source_with_a_date(shipped):
             needed.append("max_output_tokens")
         if facts.arena_elo is not None:
             needed.append("arena_elo")
+        needed.extend(
+            field
+            for field in ("ttft_s", "output_tokens_per_s", "reasoning_tokens")
+            if getattr(card, field) is not None
+        )
         needed.extend(facts.benchmarks)
         for key in needed:
             source = facts.source_for(key)
@@ -148,7 +183,9 @@ def test_every_figure_has_a_source_with_a_date(shipped):
 def test_shipped_scores_are_fractions_of_known_families(shipped):
     for card in shipped:
         for name, score in card.facts.benchmarks.items():
-            assert name in BENCHMARKS, f"{card.id}: unexpected benchmark {name}"
+            assert name in BENCHMARKS or LIVEBENCH_KEY.match(name), (
+                f"{card.id}: unexpected benchmark {name}"
+            )
             assert 0.0 <= score <= 1.0
         if card.facts.arena_elo is not None:
             assert 800 < card.facts.arena_elo < 1600
@@ -158,6 +195,134 @@ def test_models_without_a_public_price_say_so(shipped):
     for card in shipped:
         if card.price is None:
             assert card.notes and "price" in card.notes, card.id
+
+
+@pytest.mark.parametrize("model_id", sorted(LIVEBENCH_ROUTED))
+def test_routed_models_livebench_covers_have_livebench_figures_with_their_source(
+    shipped, model_id
+):
+    facts = shipped.get(model_id).facts
+    keys = [key for key in facts.benchmarks if key.startswith("LiveBench-")]
+    assert len(keys) >= 6, f"{model_id}: no LiveBench release"
+    for key in keys:
+        release = LIVEBENCH_KEY.match(key).group(1)
+        source = facts.source_for(key)
+        assert source is facts.sources[release], key
+        assert source.as_of == release.removeprefix("LiveBench-")
+        assert source.url == "https://github.com/LiveBench/livebench.github.io"
+        assert "4bf96c8d9dc9b06c17d82dc76a54429975c2b2c2" in source.note
+        assert "not on one scale" in source.note
+        assert f"table {release.removeprefix('LiveBench-').replace('-', '_')} " in source.source
+        assert f"LiveBench model '{LIVEBENCH_ROUTED[model_id]}" in source.source, key
+    assert {LIVEBENCH_KEY.match(key).group(1) for key in keys} == {
+        key for key in facts.sources if key.startswith("LiveBench-")
+    }  # one source per release, no orphan
+
+
+def test_livebench_figures_of_known_rows(shipped):
+    gpt4o = shipped.get("openai/gpt-4o-2024-08-06").facts.benchmarks
+    # table_2024_08_31.csv: AMPS_Hard 53.0, math_comp 50.0, olympiad 41.632.
+    assert gpt4o["LiveBench-2024-08-31/Mathematics"] == pytest.approx(0.4821)
+    # web_of_lies_v2 66.0, zebra_puzzle 42.0, spatial 56.0.
+    assert gpt4o["LiveBench-2024-08-31/Reasoning"] == pytest.approx(0.5467)
+    assert "LiveBench-2024-08-31/Reasoning" in shipped.get("o1-mini").facts.benchmarks
+    sonnet = shipped.get("anthropic/claude-3.5-sonnet").facts
+    assert "LiveBench-2024-06-24/Coding" not in sonnet.benchmarks  # that table has only 20240620
+    assert "LiveBench-2024-08-31/Coding" in sonnet.benchmarks
+    assert "'claude-3-5-sonnet-20241022'" in sonnet.source_for("LiveBench-2024-08-31/Coding").source
+    assert not any(k.startswith("LiveBench-") for k in shipped.get("claude-2.1").facts.benchmarks)
+
+
+def test_shipped_livebench_figures_are_what_the_import_script_computes(shipped):
+    folder = SHARED_DATA / "livebench_tables"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not present")
+    spec = importlib.util.spec_from_file_location("import_livebench", IMPORT_LIVEBENCH)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    expected: dict[str, dict[str, float]] = {}
+    for release, table, categories_file in script.releases(folder):
+        date = script.release_date(release)
+        categories = json.loads(categories_file.read_text(encoding="utf-8"))
+        with table.open(encoding="utf-8", newline="") as rows:
+            by_name = {row["model"]: row for row in csv.DictReader(rows)}
+        order = list(script.LIVEBENCH_TO_CATALOG)
+        done: set[str] = set()
+        for name in sorted(set(by_name) & set(order), key=order.index):
+            model_id = script.LIVEBENCH_TO_CATALOG[name]
+            if model_id in done:
+                continue
+            done.add(model_id)
+            for category, score in script.category_scores(by_name[name], categories).items():
+                expected.setdefault(model_id, {})[f"LiveBench-{date}/{category}"] = score
+    shipped_scores = {
+        card.id: {k: v for k, v in card.facts.benchmarks.items() if k.startswith("LiveBench-")}
+        for card in shipped
+    }
+    assert {k: v for k, v in shipped_scores.items() if v} == expected
+    assert set(LIVEBENCH_ROUTED) <= set(expected)
+    for model_id in ROUTED - set(LIVEBENCH_ROUTED):
+        assert model_id not in expected
+
+
+def test_source_for_resolves_exact_key_release_then_shared_source():
+    sources = {
+        "benchmarks": {"source": "vendor table", "as_of": "2024"},
+        "MMLU": {"source": "own MMLU source", "as_of": "2024-05"},
+        "LiveBench-2024-08-31": {"source": "LiveBench table 2024_08_31", "as_of": "2024-08-31"},
+        "LiveBench-2024-08-31/Coding": {"source": "a corrected coding figure", "as_of": "2025"},
+        "speed": {"source": "tracker", "as_of": "2025"},
+    }
+    benchmarks = {
+        "MMLU": 0.8,
+        "GSM8K": 0.9,
+        "LiveBench-2024-08-31/Mathematics": 0.5,
+        "LiveBench-2024-08-31/Coding": 0.4,
+        "LiveBench-2024-11-25/Mathematics": 0.45,
+    }
+    card = Catalog().add(
+        _entry(ttft_s=0.5, facts={"benchmarks": benchmarks, "sources": sources})
+    )
+    facts = card.facts
+    release = facts.source_for("LiveBench-2024-08-31/Mathematics")
+    assert release.source == "LiveBench table 2024_08_31"
+    assert facts.source_for("LiveBench-2024-08-31/Coding").source == "a corrected coding figure"
+    # No source of its own release: the shared benchmarks source is the last resort.
+    assert facts.source_for("LiveBench-2024-11-25/Mathematics").source == "vendor table"
+    assert facts.source_for("MMLU").source == "own MMLU source"
+    assert facts.source_for("GSM8K").source == "vendor table"
+    assert facts.source_for("ttft_s").source == "tracker"
+    assert facts.source_for("reasoning_tokens").source == "tracker"
+    assert facts.source_for("HumanEval") is None and facts.source_for("price") is None
+    shipped_facts = Catalog.default().get("gpt-4o-2024-08-06").facts
+    assert (
+        shipped_facts.source_for("LiveBench-2024-08-31/Mathematics")
+        is shipped_facts.sources["LiveBench-2024-08-31"]
+    )
+
+
+@pytest.mark.parametrize("model_id", sorted(ROUTED))
+def test_routed_models_have_speed_facts(shipped, model_id):
+    card = shipped.get(model_id)
+    assert card.ttft_s is not None and 0.05 < card.ttft_s < 10, card.ttft_s
+    assert card.output_tokens_per_s is not None and 5 < card.output_tokens_per_s < 1000
+    source = card.facts.source_for("ttft_s")
+    assert source is card.facts.sources["speed"]
+    assert "not re-checked against a stored copy; order of magnitude only" in source.note
+    if card.capabilities.reasoning:
+        assert card.reasoning_tokens is not None and card.reasoning_tokens > 0
+    else:
+        assert not card.reasoning_tokens
+
+
+def test_speed_facts_of_known_models(shipped):
+    assert shipped.get("gpt-4o-mini").ttft_s < shipped.get("claude-3-opus").ttft_s
+    assert shipped.get("gemini-1.5-flash").output_tokens_per_s > shipped.get(
+        "claude-3-opus"
+    ).output_tokens_per_s
+    for name in ("o1-preview", "o1-mini", "deepseek-r1"):
+        assert shipped.get(name).reasoning_tokens >= 1000, name
+    assert shipped.get("gpt-4o").reasoning_tokens == 0
 
 
 def test_shipped_file_is_plain_json_inside_the_package():
@@ -379,6 +544,26 @@ def test_override_errors():
     assert catalog.get("gpt-4o").input_usd_per_1m == 2.5  # failed overrides change nothing
 
 
+def test_speed_fields_flow_through_add_override_and_round_trip(tmp_path):
+    catalog = Catalog.default()
+    card = catalog.add(_entry(ttft_s=0.25, output_tokens_per_s=150, reasoning_tokens=0))
+    assert (card.ttft_s, card.output_tokens_per_s, card.reasoning_tokens) == (0.25, 150.0, 0)
+    speed = {"source": "me", "as_of": "2025"}
+    after = catalog.override("o1-mini", reasoning_tokens=4000, facts={"sources": {"speed": speed}})
+    assert after.reasoning_tokens == 4000
+    assert after.ttft_s == Catalog.default().get("o1-mini").ttft_s
+    assert after.facts.source_for("reasoning_tokens").source == "me"
+    assert catalog.override("o1-mini", ttft_s=None).ttft_s is None  # None unsets a field
+    with pytest.raises(CatalogError, match="ttft_s"):
+        catalog.override("gpt-4o", ttft_s=-1)
+    with pytest.raises(CatalogError, match="output_tokens_per_s"):
+        catalog.override("gpt-4o", output_tokens_per_s=float("nan"))
+    assert catalog.get("gpt-4o").ttft_s == Catalog.default().get("gpt-4o").ttft_s
+    loaded = Catalog.from_file(catalog.to_file(tmp_path / "c.json"))
+    assert loaded.get("acme/widget-1").output_tokens_per_s == 150.0
+    assert loaded.get("o1-mini").reasoning_tokens == 4000
+
+
 def test_remove():
     catalog = Catalog.default()
     card = catalog.remove("gpt-4o")
@@ -394,6 +579,13 @@ def test_validation_rules():
         (_entry(output_usd_per_1m=float("nan")), "output_usd_per_1m"),
         (_entry(context_window=0), "context_window"),
         (_entry(max_output_tokens=-5), "max_output_tokens"),
+        (_entry(ttft_s=-0.5), "ttft_s"),
+        (_entry(ttft_s=0), "ttft_s"),
+        (_entry(ttft_s=float("nan")), "ttft_s"),
+        (_entry(output_tokens_per_s=float("inf")), "output_tokens_per_s"),
+        (_entry(output_tokens_per_s=0), "output_tokens_per_s"),
+        (_entry(reasoning_tokens=-1), "reasoning_tokens"),
+        (_entry(reasoning_tokens=2.5), "reasoning_tokens"),
         (_entry(facts={"benchmarks": {"MMLU": 86.4}}), "scores are fractions"),
         (_entry(facts={"arena_elo": -3}), "arena_elo"),
         (_entry(facts={"sources": {"price": {"source": "x", "as_of": "last year"}}}), "as_of"),
@@ -492,6 +684,34 @@ def test_merge_with_a_bad_user_file_names_the_entry(tmp_path):
         Catalog.default().merged(user)
     with pytest.raises(CatalogError, match="needs a string 'id'"):
         Catalog.default().merged(_write(tmp_path / "noid.json", [{"input_usd_per_1m": 1}]))
+
+
+def test_merge_with_a_user_file_sets_speed_facts(tmp_path):
+    user = _write(
+        tmp_path / "mine.json",
+        [
+            {"id": "cohere/command-r", "ttft_s": 0.2, "output_tokens_per_s": 140},
+            _entry(reasoning_tokens=800),
+        ],
+    )
+    merged = Catalog.default().merged(user)
+    patched = merged.get("cohere/command-r")
+    assert patched.ttft_s == 0.2 and patched.output_tokens_per_s == 140.0
+    assert patched.reasoning_tokens == 0  # kept from the shipped card
+    assert merged.get("acme/widget-1").reasoning_tokens == 800
+
+
+@pytest.mark.parametrize("bad", [-0.4, float("nan"), float("inf"), 0])
+def test_a_user_catalog_entry_with_a_bad_ttft_is_rejected(tmp_path, bad):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps([_entry(ttft_s=bad)]), encoding="utf-8")  # NaN is written as NaN
+    with pytest.raises(CatalogError, match=r"mine\.json: entry 0 \('acme/widget-1'\).*ttft_s"):
+        Catalog.from_file(path)
+    patch = _write(tmp_path / "patch.json", [{"id": "openai/gpt-4o-2024-08-06", "ttft_s": bad}])
+    with pytest.raises(CatalogError, match=r"patch\.json: entry 0 .*ttft_s"):
+        Catalog.default().merged(patch)
+    with pytest.raises(CatalogError, match=r"mine\.json: entry 0 .*ttft_s"):
+        Catalog.default().merged(path)
 
 
 @pytest.mark.parametrize(
