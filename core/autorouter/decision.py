@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ModelLimits", "RankedModel", "RoutingDecision"]
+__all__ = ["ModelLimits", "ModelSpeed", "RankedModel", "RoutingDecision"]
 
 
 class RankedModel(BaseModel):
@@ -21,6 +21,12 @@ class RankedModel(BaseModel):
     )
     excluded_because: str | None = Field(
         default=None, description="why the candidate is not eligible, if it is not"
+    )
+    latency_s: float | None = Field(
+        default=None, description="predicted seconds until the whole answer has arrived; None if unknown"
+    )
+    uncertainty: float = Field(
+        default=0.0, description="standard deviation of the predicted quality (0: not estimated)"
     )
 
 
@@ -65,3 +71,26 @@ class ModelLimits(BaseModel):
     tools: bool | None = Field(default=None, description="supports tool / function calling")
     images: bool | None = Field(default=None, description="accepts image inputs")
     structured_output: bool | None = Field(default=None, description="JSON mode / schemas")
+
+
+class ModelSpeed(BaseModel):
+    """How fast a candidate answers: typical time to first token, output speed, and the hidden
+    thinking tokens a reasoning model spends (paid for and waited for) before it answers.
+
+    `None` means unknown: such a model gets no predicted latency and `max_latency_s` never
+    excludes it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    ttft_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False, description="seconds to the first token")
+    output_tokens_per_s: float | None = Field(
+        default=None, gt=0.0, allow_inf_nan=False, description="output tokens per second"
+    )
+    reasoning_tokens: int = Field(default=0, ge=0, description="hidden thinking tokens per answer")
+
+    def latency_s(self, answer_tokens: float) -> float | None:
+        """Predicted seconds until an answer of `answer_tokens` has fully arrived."""
+        if self.ttft_s is None or self.output_tokens_per_s is None:
+            return None
+        return self.ttft_s + (answer_tokens + self.reasoning_tokens) / self.output_tokens_per_s

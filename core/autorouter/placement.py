@@ -1,22 +1,33 @@
-"""Place catalog models from public facts: turn published benchmark scores and the Chatbot
-Arena rating into a score per task family of the default router.
+"""Place catalog models from public facts: every figure the catalog holds about every model
+(LiveBench categories, vendor benchmarks, the Arena rating) is read as a noisy observation of a
+few latent abilities, and a model's score on a task follows from its abilities.
 
-The default router's tasks are benchmark families (MMLU, GSM8K, MATH, GPQA, HumanEval, MBPP,
-ARC-Challenge, Winogrande) plus three with no single benchmark: `TriviaQA` (short factual
-questions), `Chat` (open-ended requests, judged by the Arena rating) and `Smalltalk`
-(greetings and trivial lookups, which every model answers well). A model's score on a family
-is its published score where there is one; otherwise it is imputed from the model's general
-ability (its mean logit over the benchmarks it has, or its Arena rating), through a line fitted
-across every catalog model that does have that benchmark.
+`AbilityModel` fits a low-rank model across all catalog models and figures at once: each figure
+(column) is standardised, then approximated as `b_j + u_m . v_j` with ridge penalties, so that a
+model's abilities `u_m` are pinned down by all of its figures together. One missing or inflated
+figure moves them only a little, and a model with few figures gets a wide uncertainty rather
+than a confident guess. Vendor figures (shots and grading differ) and LiveBench figures (one
+protocol, each release its own column) enter the same way.
+
+`FactPlacer.task_scores` turns abilities into a score per task of a router:
+- the default router's prompt families (`autorouter.families`): `base + spread * z`, where `z` is
+  the model's predicted standing in the skills the family needs (in catalog standard deviations);
+- benchmark-named tasks of routers trained on benchmark data (MMLU, GSM8K, ...): the published
+  score where there is one, else the latent model's prediction of that benchmark; `Chat` is the
+  Arena win probability, `Smalltalk` a score every model gets.
+`task_score_sds` gives each score's uncertainty in logit units, which the router uses so that an
+edge smaller than its own uncertainty does not buy a much dearer model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .catalog import ModelCard
+from .families import FAMILIES, SKILL_COLUMNS
 from .profiles import logit
 
 #: Dataset task names in ../shared/data -> the default router's task family.
@@ -41,49 +52,172 @@ SMALLTALK_SCORE = 0.97
 CHAT_REFERENCE_ELO = 1100.0
 #: Families with no benchmark of their own borrow the ability line of a related one.
 PROXY = {"TriviaQA": "MMLU"}
+#: Rank of the latent ability model, its ridge penalty, and the smallest noise it assumes.
+ABILITY_RANK = 2
+ABILITY_RIDGE = 1.0
+_MIN_NOISE = 0.25
+#: Share of a model's own figure's departure from the low-rank fit that is kept as real.
+OBSERVED_SHARE = 0.5
+#: Uncertainty (logit) of carrying a model's skill standing over to a family's real prompts.
+FAMILY_MAPPING_SD = 0.25
+#: Arena ratings enter in logit units of a win probability.
+_ELO_SCALE = 400.0 / np.log(10.0)
 
 
-def _ability(card: ModelCard, elo_line: tuple[float, float] | None) -> float | None:
-    """Mean logit over the model's known benchmarks, else one predicted from its Arena rating."""
-    known = [card.facts.benchmarks[b] for b in BENCHMARK_FAMILIES if b in card.facts.benchmarks]
-    if known:
-        return float(np.mean(logit(np.array(known))))
-    if card.facts.arena_elo is not None and elo_line is not None:
-        return elo_line[0] + elo_line[1] * card.facts.arena_elo
-    return None
+def _column_values(card: ModelCard) -> dict[str, float]:
+    """Every figure of a card as one number on a logit-like scale."""
+    out = {name: float(logit(v)) for name, v in card.facts.benchmarks.items()}
+    if card.facts.arena_elo is not None:
+        out["Arena"] = float(card.facts.arena_elo) / _ELO_SCALE
+    return out
 
 
-def _line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] | None:
-    if len(xs) < 3:
-        return None
-    slope, intercept = np.polyfit(np.asarray(xs), np.asarray(ys), 1)
-    return float(intercept), float(slope)
+def _skill_of(column: str, skill: str) -> bool:
+    for pat in SKILL_COLUMNS[skill]:
+        if pat.startswith("/"):
+            if column.endswith(pat) and "/" in column:
+                return True
+        elif column == pat:
+            return True
+    return False
+
+
+class AbilityModel:
+    """A low-rank model of every catalog figure: `standardised figure = b_j + u_m . v_j + noise`.
+
+    Attributes (learned by `fit`):
+        models_: card ids, the rows.
+        columns_: figure names with at least 3 models, the columns.
+        mean_, sd_: each column's standardisation.
+        b_: (J,) column offsets; u_: (M, r) abilities; v_: (J, r) loadings.
+        noise_: residual standard deviation (standardised units).
+        z_: (M, J) the standardised figures, NaN where a model has none.
+        cov_: (M, r, r) posterior covariance of each model's abilities.
+    """
+
+    def __init__(self, rank: int = ABILITY_RANK, ridge: float = ABILITY_RIDGE, iters: int = 60) -> None:
+        self.rank = rank
+        self.ridge = ridge
+        self.iters = iters
+
+    def fit(self, cards: Iterable[ModelCard]) -> AbilityModel:
+        cards = list(cards)
+        values = [_column_values(c) for c in cards]
+        counts: dict[str, int] = {}
+        for v in values:
+            for k in v:
+                counts[k] = counts.get(k, 0) + 1
+        self.models_ = [c.id for c in cards]
+        self.columns_ = sorted(k for k, n in counts.items() if n >= 3)
+        m, j, r = len(cards), len(self.columns_), self.rank
+        y = np.full((m, j), np.nan)
+        for i, v in enumerate(values):
+            for jj, col in enumerate(self.columns_):
+                if col in v:
+                    y[i, jj] = v[col]
+        obs = np.isfinite(y)
+        self.mean_ = np.array([np.mean(y[obs[:, jj], jj]) if obs[:, jj].any() else 0.0 for jj in range(j)])
+        self.sd_ = np.array([max(float(np.std(y[obs[:, jj], jj])), 1e-3) if obs[:, jj].sum() > 1 else 1.0
+                             for jj in range(j)])
+        z = np.where(obs, (y - self.mean_) / self.sd_, 0.0)
+        u = np.zeros((m, r))
+        if j:
+            filled = np.where(obs, z, 0.0)
+            left, s, _ = np.linalg.svd(filled, full_matrices=False)
+            u[:, : min(r, len(s))] = left[:, :r] * np.sqrt(s[:r])
+        v = np.zeros((j, r))
+        b = np.zeros(j)
+        eye = np.eye(r)
+        for _ in range(self.iters if j else 0):
+            # columns: offset and loadings given the abilities
+            ua = np.hstack([u, np.ones((m, 1))])
+            reg = np.diag(np.r_[np.full(r, self.ridge), 1e-6])
+            for jj in range(j):
+                o = obs[:, jj]
+                sol = np.linalg.solve(ua[o].T @ ua[o] + reg, ua[o].T @ z[o, jj])
+                v[jj], b[jj] = sol[:r], sol[r]
+            # rows: abilities given the loadings
+            for i in range(m):
+                o = obs[i]
+                u[i] = np.linalg.solve(v[o].T @ v[o] + self.ridge * eye, v[o].T @ (z[i, o] - b[o]))
+        resid = (z - b - u @ v.T)[obs]
+        dof = max(int(obs.sum()) - (m + j) * r - j, 1)
+        self.noise_ = max(float(np.sqrt(np.sum(resid**2) / dof)), _MIN_NOISE)
+        prec = self.ridge * eye
+        self.cov_ = np.stack([
+            np.linalg.inv(v[obs[i]].T @ v[obs[i]] / self.noise_**2 + prec) for i in range(m)
+        ]) if m else np.zeros((0, r, r))
+        self.u_, self.v_, self.b_ = u, v, b
+        self.z_ = np.where(obs, z, np.nan)
+        self._row = {name: i for i, name in enumerate(self.models_)}
+        return self
+
+    def has(self, model: str) -> bool:
+        return model in self._row
+
+    def predict(self, model: str, columns: Sequence[str]) -> tuple[float, float]:
+        """Mean standardised value over `columns` for `model`, and its standard deviation."""
+        idx = [self.columns_.index(c) for c in columns if c in self.columns_]
+        if not idx:
+            raise KeyError(f"none of {list(columns)} is a column of the ability model")
+        i = self._row[model]
+        w = self.v_[idx].mean(axis=0)
+        pred = self.b_[idx] + self.v_[idx] @ self.u_[i]
+        # Where the model has the figure itself, part of its departure from the low-rank fit is
+        # a real strength or weakness in that skill, part is noise: keep half of it.
+        z = self.z_[i, idx]
+        pred = np.where(np.isfinite(z), pred + OBSERVED_SHARE * (z - pred), pred)
+        var = float(w @ self.cov_[i] @ w)
+        return float(pred.mean()), float(np.sqrt(max(var, 0.0)))
+
+    def predict_logit(self, model: str, column: str) -> tuple[float, float]:
+        """A column's prediction for `model` back on its own (logit) scale, with its sd."""
+        jj = self.columns_.index(column)
+        z, sd = self.predict(model, [column])
+        return float(self.mean_[jj] + self.sd_[jj] * z), float(self.sd_[jj] * sd)
+
+    def skill(self, model: str, skill: str) -> tuple[float, float] | None:
+        """Standing in a skill group (catalog standard deviations) and its sd; None if no figure
+        of the catalog measures that skill."""
+        cols = [c for c in self.columns_ if _skill_of(c, skill)]
+        return self.predict(model, cols) if cols else None
+
+    def family(self, model: str, family: str) -> tuple[float, float]:
+        """Standing in the skills a family needs: weighted over the skills the catalog measures."""
+        parts = [(w, s) for name, w in FAMILIES[family].skills.items() if (s := self.skill(model, name))]
+        if not parts:
+            return 0.0, 1.0
+        total = sum(w for w, _ in parts)
+        mean = sum(w * s[0] for w, s in parts) / total
+        # skill estimates of one model share its abilities: their errors add, not average out
+        sd = sum(w * s[1] for w, s in parts) / total
+        return float(mean), float(sd)
+
+
+def _card_key(cards: list[ModelCard]) -> tuple[Any, ...]:
+    return tuple((c.id, tuple(sorted(_column_values(c).items()))) for c in cards)
+
+
+_ABILITY_CACHE: dict[tuple[Any, ...], AbilityModel] = {}
+
+
+def ability_model(cards: Iterable[ModelCard]) -> AbilityModel:
+    """The fitted ability model of these cards (cached: the same facts give the same fit)."""
+    cards = list(cards)
+    key = _card_key(cards)
+    if key not in _ABILITY_CACHE:
+        if len(_ABILITY_CACHE) > 8:
+            _ABILITY_CACHE.clear()
+        _ABILITY_CACHE[key] = AbilityModel().fit(cards)
+    return _ABILITY_CACHE[key]
 
 
 class FactPlacer:
-    """Imputes missing task scores from the catalog's models that have them."""
+    """Scores a catalog model on a router's tasks from the facts of every catalog model."""
 
     def __init__(self, cards: Iterable[ModelCard]) -> None:
-        cards = list(cards)
-        with_both = [c for c in cards if c.facts.arena_elo is not None and any(
-            b in c.facts.benchmarks for b in BENCHMARK_FAMILIES)]
-        self.elo_line = _line(
-            [c.facts.arena_elo for c in with_both],  # type: ignore[misc]
-            [_ability(c, None) for c in with_both],  # type: ignore[misc]
-        )
-        self.lines: dict[str, tuple[float, float]] = {}
-        for fam in BENCHMARK_FAMILIES:
-            pairs = [(_ability(c, self.elo_line), float(logit(c.facts.benchmarks[fam])))
-                     for c in cards if fam in c.facts.benchmarks]
-            pairs = [(a, y) for a, y in pairs if a is not None]
-            line = _line([a for a, _ in pairs], [y for _, y in pairs])
-            if line is not None:
-                self.lines[fam] = line
-        self.chat_line = _line(
-            [a for c in cards if c.facts.arena_elo is not None and (a := _ability(c, self.elo_line)) is not None],
-            [float(logit(self.chat_score(c.facts.arena_elo)))
-             for c in cards if c.facts.arena_elo is not None and _ability(c, self.elo_line) is not None],
-        )
+        self.cards = list(cards)
+        self.abilities = ability_model(self.cards)
 
     @staticmethod
     def chat_score(elo: float) -> float:
@@ -91,24 +225,51 @@ class FactPlacer:
         return float(1.0 / (1.0 + 10 ** ((CHAT_REFERENCE_ELO - elo) / 400.0)))
 
     def task_scores(self, card: ModelCard, tasks: Sequence[str]) -> tuple[dict[str, float], dict[str, str]]:
-        """Score per task for `card`, and for each task whether it was `published` or `imputed`."""
-        ability = _ability(card, self.elo_line)
+        """Score per task for `card`, and for each task how it was obtained."""
+        scores, _, how = self.task_scores_sd(card, tasks)
+        return scores, how
+
+    def task_scores_sd(
+        self, card: ModelCard, tasks: Sequence[str]
+    ) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+        """Score per task, its uncertainty (sd in logit units) and how it was obtained
+        (`published`, `imputed`, `from abilities`, ...). Tasks the facts say nothing about are
+        left out."""
+        am = self.abilities
+        known = am.has(card.id) and bool(set(_column_values(card)) & set(am.columns_))
         scores: dict[str, float] = {}
+        sds: dict[str, float] = {}
         how: dict[str, str] = {}
         for task in tasks:
-            bench = FAMILY_OF.get(task.lower(), task)  # a user's own task names, e.g. "gsm8k"
-            if task == "Smalltalk":
-                scores[task], how[task] = SMALLTALK_SCORE, "assumed"
+            bench = FAMILY_OF.get(task.lower(), task)
+            column = PROXY.get(bench, bench)
+            if task in FAMILIES:
+                if not known:
+                    continue
+                fam = FAMILIES[task]
+                z, zsd = am.family(card.id, task)
+                theta = fam.base + fam.spread * z
+                scores[task] = float(1 / (1 + np.exp(-theta)))
+                sds[task] = float(np.hypot(fam.spread * zsd, FAMILY_MAPPING_SD))
+                how[task] = "from abilities"
+            elif task == "Smalltalk":
+                scores[task], sds[task], how[task] = SMALLTALK_SCORE, 0.1, "assumed"
             elif task == "Chat" and card.facts.arena_elo is not None:
-                scores[task], how[task] = self.chat_score(card.facts.arena_elo), "published (Arena)"
+                scores[task], sds[task], how[task] = self.chat_score(card.facts.arena_elo), 0.2, "published (Arena)"
             elif bench in card.facts.benchmarks:
-                scores[task], how[task] = card.facts.benchmarks[bench], "published"
+                scores[task], sds[task], how[task] = card.facts.benchmarks[bench], 0.2, "published"
             elif bench == "MBPP" and "HumanEval" in card.facts.benchmarks:
-                scores[task], how[task] = card.facts.benchmarks["HumanEval"], "from HumanEval"
+                scores[task], sds[task], how[task] = card.facts.benchmarks["HumanEval"], 0.4, "from HumanEval"
             elif bench == "HumanEval" and "MBPP" in card.facts.benchmarks:
-                scores[task], how[task] = card.facts.benchmarks["MBPP"], "from MBPP"
-            elif ability is not None:
-                line = self.chat_line if task == "Chat" else self.lines.get(PROXY.get(bench, bench))
-                z = ability if line is None else line[0] + line[1] * ability
-                scores[task], how[task] = float(1 / (1 + np.exp(-z))), "imputed"
-        return scores, how
+                scores[task], sds[task], how[task] = card.facts.benchmarks["MBPP"], 0.4, "from MBPP"
+            elif known and task == "Chat":
+                z, zsd = am.predict(card.id, ["Arena"]) if "Arena" in am.columns_ else (0.0, 1.0)
+                jj = am.columns_.index("Arena") if "Arena" in am.columns_ else None
+                elo = (am.mean_[jj] + am.sd_[jj] * z) * _ELO_SCALE if jj is not None else CHAT_REFERENCE_ELO
+                scores[task] = self.chat_score(float(elo))
+                sds[task], how[task] = float(am.sd_[jj] * zsd) if jj is not None else 1.0, "imputed"
+            elif known and column in am.columns_:
+                lg, sd = am.predict_logit(card.id, column)
+                scores[task] = float(1 / (1 + np.exp(-lg)))
+                sds[task], how[task] = float(np.hypot(sd, am.noise_ * am.sd_[am.columns_.index(column)])), "imputed"
+        return scores, sds, how

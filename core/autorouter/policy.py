@@ -116,3 +116,83 @@ def rank(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     key = np.where(eligible, scores, -np.inf)
     order = np.argsort(-key, axis=-1, kind="stable")
     return order
+
+
+#: An edge in predicted quality counts only beyond this many standard deviations of its own
+#: uncertainty (that of the difference between the two models).
+CONFIDENCE_Z = 1.0
+#: Above tradeoff 0, an edge within the uncertainty never buys a model this many times dearer.
+DEARER_RATIO = 2.0
+#: Default weight of predicted latency in the score: quality points per second (0.0005: a
+#: minute of waiting weighs as much as 0.03 of quality; a tie-breaker, not a driver).
+DEFAULT_LATENCY_WEIGHT = 0.0005
+
+
+def check_max_latency(s: float | None) -> float | None:
+    if s is None:
+        return None
+    try:
+        s = float(s)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"max_latency_s must be a number of seconds, got {s!r}") from None
+    if math.isnan(s) or s <= 0:
+        raise InvalidRequestError(f"max_latency_s must be a positive number of seconds, got {s}")
+    return s
+
+
+def check_latency_weight(w: float) -> float:
+    try:
+        w = float(w)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"latency_weight must be a number >= 0, got {w!r}") from None
+    if not math.isfinite(w) or w < 0:
+        raise InvalidRequestError(f"latency_weight must be a finite number >= 0 (quality per second), got {w}")
+    return w
+
+
+def confident_picks(
+    quality: np.ndarray,
+    sd: np.ndarray,
+    cost: np.ndarray,
+    scores: np.ndarray,
+    eligible: np.ndarray,
+    tradeoff: float,
+    strength: np.ndarray,
+) -> np.ndarray:
+    """The chosen column per row, respecting the router's own uncertainty `sd` (n, m).
+
+    At tradeoff 0 the pick is the strongest candidate overall (`strength`, its mean predicted
+    quality on typical prompts) unless another one is better on this prompt by more than
+    `CONFIDENCE_Z` standard deviations of the difference. Above 0 the best-scoring candidate is
+    kept unless a candidate `DEARER_RATIO` times cheaper is within that uncertainty of it; then
+    the best-scoring of those cheaper ones is chosen. With no uncertainty (sd = 0) this is
+    exactly the best score (at 0: the best quality)."""
+    n, m = quality.shape
+    key = np.where(eligible, scores, -np.inf)
+    picks = np.argmax(key, axis=1)
+    if m < 2:
+        return picks
+    rows = np.arange(n)
+    if tradeoff <= 0.0:
+        anchor = np.argmax(np.where(eligible, strength[None, :], -np.inf), axis=1)
+        best = picks
+        margin = CONFIDENCE_Z * np.sqrt(sd[rows, anchor] ** 2 + sd[rows, best] ** 2)
+        leave = quality[rows, best] - quality[rows, anchor] > margin
+        return np.where(leave, best, anchor)
+    margin = CONFIDENCE_Z * np.sqrt(sd[rows, picks][:, None] ** 2 + sd**2)
+    within = quality[rows, picks][:, None] - quality <= margin
+    cheaper = cost * DEARER_RATIO <= cost[rows, picks][:, None]
+    alt = eligible & within & cheaper
+    alt_key = np.where(alt, scores, -np.inf)
+    alt_pick = np.argmax(alt_key, axis=1)
+    return np.where(alt.any(axis=1), alt_pick, picks)
+
+
+def order_with_pick(scores: np.ndarray, eligible: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """`rank`'s order with each row's pick moved to the front."""
+    order = rank(scores, eligible)
+    out = np.empty_like(order)
+    for i, p in enumerate(picks):
+        row = order[i]
+        out[i] = np.concatenate([[p], row[row != p]])
+    return out

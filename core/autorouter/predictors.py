@@ -218,11 +218,14 @@ class CostModel:
         filled = np.where(known, output_chars, col_mean)  # a model without lengths: its mean
         return cluster_means(labels, k, filled, col_mean, 5.0) / CHARS_PER_TOKEN
 
-    def with_priced_model(self, per_char: float, answer_cost_per_cluster: np.ndarray) -> CostModel:
-        """A copy with one more column: a model priced per token, answer length per cluster."""
+    def with_priced_model(
+        self, per_char: float, answer_cost_per_cluster: np.ndarray, base: float = 0.0
+    ) -> CostModel:
+        """A copy with one more column: a model priced per token, answer length per cluster, and
+        `base` USD per call whatever the prompt (a reasoning model's hidden thinking)."""
         return CostModel(
             self.mode,
-            np.append(self.base, 0.0),
+            np.append(self.base, base),
             np.append(self.per_char, per_char),
             np.hstack([self.proto_extra, answer_cost_per_cluster[:, None]]),
             np.append(self.floor, 0.0),

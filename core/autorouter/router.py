@@ -18,7 +18,7 @@ import numpy as np
 from . import __version__
 from .calling import CallingMixin
 from .dataset import ModelPrice, RoutingDataset, load_dataset
-from .decision import ModelLimits, RoutingDecision
+from .decision import ModelLimits, ModelSpeed, RoutingDecision
 from .embedders import Embedder, embedder_from_config, get_embedder
 from .errors import (
     EmbedderError,
@@ -28,7 +28,19 @@ from .errors import (
     RouterLoadError,
     UnknownModelError,
 )
-from .policy import DEFAULT_TRADEOFF, TradeoffScale, check_max_cost, check_tradeoff, policy_scores, rank
+from .families import FAMILIES, family_of_benchmark
+from .policy import (
+    DEFAULT_LATENCY_WEIGHT,
+    DEFAULT_TRADEOFF,
+    TradeoffScale,
+    check_latency_weight,
+    check_max_cost,
+    check_max_latency,
+    check_tradeoff,
+    confident_picks,
+    order_with_pick,
+    policy_scores,
+)
 from .predictors import (
     CHARS_PER_TOKEN,
     DEFAULT_OUTPUT_TOKENS,
@@ -38,8 +50,8 @@ from .predictors import (
     cluster_means,
     observed_cost_columns,
 )
-from .profiles import TaskProfile
-from ._linalg import spherical_kmeans
+from .profiles import TaskProfile, logit
+from ._linalg import sigmoid, spherical_kmeans
 from .prompts import prompt_info, prompt_text
 
 __all__ = ["Router"]
@@ -47,9 +59,12 @@ __all__ = ["Router"]
 FORMAT = "autorouter-router"
 FORMAT_VERSION = 2
 CALIBRATION_SAMPLE = 1024
-#: Reasoning models spend hidden thinking tokens: answers cost this many times a plain one.
+#: Reasoning models spend hidden thinking tokens: without a catalog figure for them, answers
+#: cost this many times a plain one.
 REASONING_ANSWER_FACTOR = 5.0
-_INIT_PARAMS = ("embedder", "tradeoff", "max_cost", "prices", "folds", "seed")
+#: Uncertainty (sd, logit units) of task scores given to `add_model` without one.
+DEFAULT_TASK_SCORE_SD = 0.3
+_INIT_PARAMS = ("embedder", "tradeoff", "max_cost", "max_latency_s", "latency_weight", "prices", "folds", "seed")
 EmbedderSpec = Embedder | str | Callable[[list[str]], Any] | None
 PriceSpec = Mapping[str, ModelPrice | tuple[float, float]]
 
@@ -106,6 +121,10 @@ class Router(CallingMixin):
         tradeoff: default knob in [0, 1]: 0 = best predicted quality whatever it costs,
             1 = the cheapest model. Calibrated so that equal steps give equal ratios of spend.
         max_cost: default cap in USD per call; candidates predicted to cost more are excluded.
+        max_latency_s: default cap in seconds until the whole answer has arrived; candidates
+            predicted to take longer are excluded (models of unknown speed never are).
+        latency_weight: quality points one second of predicted latency costs in the score
+            (default 0.0005: a tie-breaker; 0 ignores latency).
         prices: list prices per model (USD per 1M input and output tokens) for data without
             per-prompt costs; overrides a `models.json` found beside the data.
         folds: cross-validation folds used to tune the quality predictor.
@@ -118,6 +137,8 @@ class Router(CallingMixin):
         *,
         tradeoff: float = DEFAULT_TRADEOFF,
         max_cost: float | None = None,
+        max_latency_s: float | None = None,
+        latency_weight: float = DEFAULT_LATENCY_WEIGHT,
         prices: PriceSpec | None = None,
         folds: int = 3,
         seed: int = 0,
@@ -125,6 +146,8 @@ class Router(CallingMixin):
         self.embedder = embedder
         self.tradeoff = tradeoff
         self.max_cost = max_cost
+        self.max_latency_s = max_latency_s
+        self.latency_weight = latency_weight
         self.prices = prices
         self.folds = folds
         self.seed = seed
@@ -228,7 +251,10 @@ class Router(CallingMixin):
         self.data_models_ = []
         self.fact_models_ = []
         self.fact_scores_ = np.zeros((len(self.profile_.tasks), 0))
+        self.fact_sd_ = np.zeros((len(self.profile_.tasks), 0))
         self.limits_ = {}
+        self.speeds_ = {}
+        self.strength_ = np.zeros(0)
         self.cost_ = CostModel("prices", np.zeros(0), np.zeros(0), np.zeros((k, 0)), np.zeros(0))
         self.scale_ = TradeoffScale(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
         self.difficulty_cuts_ = np.array([0.0, 1.0])
@@ -238,6 +264,7 @@ class Router(CallingMixin):
         """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
         q, c, _, _ = self._predict_from(self.calib_x_, self.calib_chars_)
         self.scale_ = TradeoffScale.calibrate(q, c)
+        self.strength_ = q.mean(axis=0) if len(q) else np.zeros(q.shape[1])
         self.difficulty_cuts_ = np.quantile(q.mean(axis=1), [1 / 3, 2 / 3]).astype(np.float64)
 
     @property
@@ -260,6 +287,8 @@ class Router(CallingMixin):
         price: ModelPrice | tuple[float, float],
         answer_token_factor: float = 1.0,
         limits: ModelLimits | None = None,
+        speed: ModelSpeed | None = None,
+        task_score_sd: float | Mapping[str, float] = DEFAULT_TASK_SCORE_SD,
         replace: bool = False,
     ) -> Router:
         """Add a candidate known without per-prompt data; it is routed to at once.
@@ -277,6 +306,11 @@ class Router(CallingMixin):
             answer_token_factor: how many more answer tokens it spends than a typical model
                 (e.g. 4 for a reasoning model that thinks before it answers).
             limits: context window and capabilities, used to filter requests.
+            speed: typical time to first token, output speed and hidden thinking tokens, for
+                predicted latency (and the thinking tokens' cost).
+            task_score_sd: how uncertain the task scores are (standard deviation in logit
+                units, one for all or per task): the router leaves its strongest model, or
+                pays for a dearer one, only on edges larger than this uncertainty.
             replace: replace an existing candidate of the same name instead of failing.
         """
         self._check_fitted()
@@ -293,11 +327,13 @@ class Router(CallingMixin):
             bad = [t for t, v in task_scores.items() if not 0.0 <= float(v) <= 1.0]
             if bad:
                 raise InvalidRequestError(f"task scores must be in [0, 1]; check {bad}")
+            task_scores = self._as_router_tasks(task_scores)
             if not any(t in self.profile_.tasks for t in task_scores):
                 raise InvalidRequestError(
                     f"none of the tasks {sorted(task_scores)} is known; this router knows {self.profile_.tasks}"
                 )
         col = self.profile_.scores_from_facts(task_scores or {}, fallback=None if task_scores else 0.5)
+        sd_col = self._sd_column(task_score_sd)
         if scored_prompts:
             col = self._refine_with_prompts(col, scored_prompts, prior_weight=8.0 if task_scores else 1.0)
         pin, pout = astuple(ModelPrice.of(price))
@@ -305,11 +341,16 @@ class Router(CallingMixin):
             raise InvalidRequestError(f"prices must be >= 0, got {(pin, pout)}")
         self.fact_models_.append(name)
         self.fact_scores_ = np.hstack([self.fact_scores_, col[:, None]])
+        self.fact_sd_ = np.hstack([self.fact_sd_, sd_col[:, None]])
+        thinking = speed.reasoning_tokens if speed is not None else 0
         self.cost_ = self.cost_.with_priced_model(
-            pin / 1e6 / CHARS_PER_TOKEN, self.answer_tokens_ * answer_token_factor * pout / 1e6
+            pin / 1e6 / CHARS_PER_TOKEN, self.answer_tokens_ * answer_token_factor * pout / 1e6,
+            base=thinking * pout / 1e6,
         )
         if limits is not None:
             self.limits_[name] = limits
+        if speed is not None:
+            self.speeds_[name] = speed
         self._calibrate()
         return self
 
@@ -325,7 +366,7 @@ class Router(CallingMixin):
 
         cat = catalog if catalog is not None else Catalog.default()
         card = cat.get(name)
-        scores, _ = FactPlacer(cat).task_scores(card, self.tasks_)
+        scores, sds, _ = FactPlacer(cat).task_scores_sd(card, self.tasks_)
         if not scores:
             raise InvalidRequestError(f"the catalog has no benchmark scores or Arena rating for {card.id}")
         if card.price is None:
@@ -335,10 +376,41 @@ class Router(CallingMixin):
             context_window=card.context_window, tools=caps.tools, images=caps.images,
             structured_output=caps.structured_output,
         )
-        factor = REASONING_ANSWER_FACTOR if caps.reasoning else 1.0
-        return self.add_model(
-            card.id, task_scores=scores, price=card.price, answer_token_factor=factor, limits=limits, replace=replace
+        thinking = getattr(card, "reasoning_tokens", None)
+        speed = ModelSpeed(
+            ttft_s=getattr(card, "ttft_s", None),
+            output_tokens_per_s=getattr(card, "output_tokens_per_s", None),
+            reasoning_tokens=int(thinking or 0),
         )
+        # without a figure for the hidden thinking, a reasoning model's answers cost a multiple
+        factor = REASONING_ANSWER_FACTOR if caps.reasoning and not thinking else 1.0
+        return self.add_model(
+            card.id, task_scores=scores, price=card.price, answer_token_factor=factor, limits=limits,
+            speed=speed, task_score_sd=sds, replace=replace,
+        )
+
+    def _as_router_tasks(self, task_scores: Mapping[str, float]) -> dict[str, float]:
+        """Task scores keyed by this router's tasks: a benchmark name (e.g. "MATH") given to a
+        router whose tasks are prompt families counts for the family it measures."""
+        tasks = set(self.profile_.tasks)
+        out: dict[str, float] = {}
+        for t, v in task_scores.items():
+            key = t if t in tasks else family_of_benchmark(t) if family_of_benchmark(t) in tasks else t
+            out.setdefault(key, float(v))
+        return out
+
+    def _sd_column(self, sd: float | Mapping[str, float]) -> np.ndarray:
+        """A (T,) column of task-score uncertainties (logit units)."""
+        tasks = self.profile_.tasks
+        if isinstance(sd, Mapping):
+            given = {t: float(v) for t, v in self._as_router_tasks(sd).items() if t in tasks}
+            fill = max(given.values()) if given else DEFAULT_TASK_SCORE_SD
+            col = np.array([given.get(t, fill) for t in tasks])
+        else:
+            col = np.full(len(tasks), float(sd))
+        if not np.all(np.isfinite(col)) or np.any(col < 0):
+            raise InvalidRequestError(f"task_score_sd must be finite and >= 0, got {sd!r}")
+        return col
 
     @classmethod
     def default(cls) -> Router:
@@ -374,8 +446,10 @@ class Router(CallingMixin):
         col = len(self.data_models_) + j
         self.fact_models_.pop(j)
         self.fact_scores_ = np.delete(self.fact_scores_, j, axis=1)
+        self.fact_sd_ = np.delete(self.fact_sd_, j, axis=1)
         self.cost_ = self.cost_.without_column(col)
         self.limits_.pop(name, None)
+        self.speeds_.pop(name, None)
         if _recalibrate:
             self._calibrate()
         return self
@@ -507,6 +581,32 @@ class Router(CallingMixin):
         q = np.hstack(parts) if parts else np.zeros((len(x), 0))
         return q, self.cost_.predict(chars, proto_w), proto_w, task_w
 
+    def _quality_sd(self, x: np.ndarray, task_w: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """(n, models) standard deviation of predicted quality: for models placed from facts,
+        their task scores' uncertainty carried through the task mix; 0 for models learned from
+        per-prompt data (their cross-validated predictor is taken at its word)."""
+        sd = np.zeros(shape)
+        k = len(self.fact_models_)
+        fact_sd = getattr(self, "fact_sd_", None)
+        if k and fact_sd is not None and fact_sd.shape == self.fact_scores_.shape:
+            z = logit(self.fact_scores_)[None, :, :] + self.profile_.difficulty(x)[:, None, None]
+            p = sigmoid(z)
+            sd[:, len(self.data_models_):] = np.einsum("nt,ntk->nk", task_w, p * (1 - p) * fact_sd[None])
+        return sd
+
+    def _latency(self, proto_w: np.ndarray) -> np.ndarray:
+        """(n, models) predicted seconds until the whole answer has arrived; NaN if unknown."""
+        out = np.full((len(proto_w), len(self.models_)), np.nan)
+        speeds = getattr(self, "speeds_", {})
+        if not speeds:
+            return out
+        answer = proto_w @ self.answer_tokens_
+        for j, m in enumerate(self.models_):
+            sp = speeds.get(m)
+            if sp is not None and sp.ttft_s is not None and sp.output_tokens_per_s is not None:
+                out[:, j] = sp.ttft_s + (answer + sp.reasoning_tokens) / sp.output_tokens_per_s
+        return out
+
     def route(
         self,
         prompt: Any,
@@ -516,6 +616,8 @@ class Router(CallingMixin):
         candidates: Sequence[str] | None = None,
         tools: bool = False,
         structured_output: bool = False,
+        max_latency_s: float | None = None,
+        latency_weight: float | None = None,
     ) -> RoutingDecision:
         """Choose a model for one prompt (a string, or a list of chat messages).
 
@@ -527,13 +629,15 @@ class Router(CallingMixin):
             candidates: restrict the choice to these models (the others are ranked as excluded).
             tools: the request carries tools: only tool-capable models are eligible.
             structured_output: the request asks for JSON / a schema.
+            max_latency_s: overrides the router's default cap on predicted seconds per answer.
+            latency_weight: overrides the router's quality-per-second weight of latency.
 
         Models whose context window is smaller than the prompt, and models that cannot take
         images when the messages hold some, are never chosen (see `ModelLimits`).
         """
         return self.route_batch(
             [prompt], tradeoff=tradeoff, max_cost=max_cost, candidates=candidates, tools=tools,
-            structured_output=structured_output,
+            structured_output=structured_output, max_latency_s=max_latency_s, latency_weight=latency_weight,
         )[0]
 
     async def aroute(
@@ -545,12 +649,16 @@ class Router(CallingMixin):
         candidates: Sequence[str] | None = None,
         tools: bool = False,
         structured_output: bool = False,
+        max_latency_s: float | None = None,
+        latency_weight: float | None = None,
     ) -> RoutingDecision:
         """Async `route`: the embedding runs without blocking the event loop."""
         self._check_fitted()
         texts, chars, images = self._requests([prompt])
         x = self._embed_checked(await self.embedder_.aembed(texts))
-        return self._decide(x, chars, tradeoff, max_cost, candidates, images, tools, structured_output)[0]
+        return self._decide(
+            x, chars, tradeoff, max_cost, candidates, images, tools, structured_output, max_latency_s, latency_weight
+        )[0]
 
     def route_batch(
         self,
@@ -561,6 +669,8 @@ class Router(CallingMixin):
         candidates: Sequence[str] | None = None,
         tools: bool = False,
         structured_output: bool = False,
+        max_latency_s: float | None = None,
+        latency_weight: float | None = None,
     ) -> list[RoutingDecision]:
         """Choose a model for each prompt; the same as calling `route` on each, but vectorised."""
         self._check_fitted()
@@ -568,7 +678,9 @@ class Router(CallingMixin):
         if not texts:
             return []
         x = self._embed_checked(self.embedder_.embed(texts))
-        return self._decide(x, chars, tradeoff, max_cost, candidates, images, tools, structured_output)
+        return self._decide(
+            x, chars, tradeoff, max_cost, candidates, images, tools, structured_output, max_latency_s, latency_weight
+        )
 
     def _decide(
         self,
@@ -580,21 +692,33 @@ class Router(CallingMixin):
         images: np.ndarray | None = None,
         tools: bool = False,
         structured_output: bool = False,
+        max_latency_s: float | None = None,
+        latency_weight: float | None = None,
     ) -> list[RoutingDecision]:
         t = check_tradeoff(self.tradeoff if tradeoff is None else tradeoff)
         cap = check_max_cost(self.max_cost if max_cost is None else max_cost)
+        lat_cap = check_max_latency(getattr(self, "max_latency_s", None) if max_latency_s is None else max_latency_s)
+        mu = check_latency_weight(
+            getattr(self, "latency_weight", DEFAULT_LATENCY_WEIGHT) if latency_weight is None else latency_weight
+        )
         allowed = self._allowed(candidates)
         q, c, proto_w, task_w = self._predict_from(x, chars)
+        sd = self._quality_sd(x, task_w, q.shape)
+        lat = self._latency(proto_w)
         lam = self.scale_.lam_for(t)
-        scores = policy_scores(q, c, lam)
+        scores = policy_scores(q, c, lam) - mu * np.nan_to_num(lat, nan=0.0)
         images = np.zeros(len(q), dtype=bool) if images is None else images
-        reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output)
+        reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output, lat, lat_cap)
         eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
-        order = rank(scores, eligible)
+        strength = self.strength_ if len(self.strength_) == q.shape[1] else q.mean(axis=0)
+        picks = confident_picks(q, sd, c, scores, eligible, t, strength)
+        order = order_with_pick(scores, eligible, picks)
         decisions = []
         # Plain Python values once, and one validation call per decision (nested in Rust): 20
         # RankedModel constructions per prompt would cost more than the scoring itself.
         models, ql, cl, sl, el = self.models_, q.tolist(), c.tolist(), scores.tolist(), eligible.tolist()
+        sdl = sd.tolist()
+        latl = [[None if v != v else v for v in row] for row in lat.tolist()]
         domains = self._domains(proto_w, task_w)
         for i, row_order in enumerate(order.tolist()):
             if not any(el[i]):
@@ -605,7 +729,8 @@ class Router(CallingMixin):
                 )
             ranking = [
                 {"model": models[j], "quality": ql[i][j], "cost_usd": cl[i][j], "score": sl[i][j],
-                 "eligible": el[i][j], "excluded_because": reasons[i][j]}
+                 "eligible": el[i][j], "excluded_because": reasons[i][j], "latency_s": latl[i][j],
+                 "uncertainty": sdl[i][j]}
                 for j in row_order
             ]
             decisions.append(
@@ -640,9 +765,11 @@ class Router(CallingMixin):
         images: np.ndarray,
         tools: bool,
         structured_output: bool,
+        latency: np.ndarray | None = None,
+        latency_cap: float | None = None,
     ) -> list[list[str | None]]:
         """Per prompt and model: why the model cannot serve the request, or None if it can."""
-        if cap is None and allowed.all() and not self.limits_:
+        if cap is None and latency_cap is None and allowed.all() and not self.limits_:
             return [[None] * len(self.models_) for _ in range(len(cost))]  # nothing can exclude
         limits = [self.limits_.get(m) or ModelLimits() for m in self.models_]
         out = []
@@ -663,6 +790,8 @@ class Router(CallingMixin):
                     why = f"prompt (~{tokens:.0f} tokens) exceeds its context window of {lim.context_window}"
                 elif cap is not None and cost[i, j] > cap:
                     why = f"predicted cost ${cost[i, j]:.3g} is above max_cost ${cap:.3g}"
+                elif latency_cap is not None and latency is not None and latency[i, j] > latency_cap:
+                    why = f"predicted latency {latency[i, j]:.1f}s is above max_latency_s {latency_cap:g}s"
                 row.append(why)
             out.append(row)
         return out
@@ -687,12 +816,17 @@ class Router(CallingMixin):
             why = f"highest predicted quality {chosen['quality']:.2f}"
         else:
             ratio = best["cost_usd"] / max(chosen["cost_usd"], 1e-12)
+            gap = best["quality"] - chosen["quality"]
+            noise = float(np.hypot(best.get("uncertainty", 0.0), chosen.get("uncertainty", 0.0)))
+            within = f", an edge within the router's uncertainty (±{noise:.2f})" if 0 < gap <= noise else ""
+            cost_part = f"at {ratio:.1f}x less cost" if ratio >= 1.0 else f"at {1 / ratio:.1f}x the cost"
             why = (
                 f"predicted quality {chosen['quality']:.2f} vs {best['quality']:.2f} for {best['model']} "
-                f"at {ratio:.1f}x less cost"
+                f"{cost_part}{within}"
             )
+        speed = f", ~{chosen['latency_s']:.1f}s" if chosen.get("latency_s") is not None else ""
         return (
-            f"{chosen['model']}: {why}, ~${chosen['cost_usd']:.6f} per call; prompt {looks}{difficulty} "
+            f"{chosen['model']}: {why}, ~${chosen['cost_usd']:.6f} per call{speed}; prompt {looks}{difficulty} "
             f"difficulty; tradeoff {t:.2f}"
         )
 
@@ -700,7 +834,8 @@ class Router(CallingMixin):
         """A name for what each prompt looks like: its most likely task when the router knows
         named tasks, else the main task of its nearest cluster of training prompts."""
         if self.profile_.tasks and not self.profile_.tasks[0].startswith("cluster-"):
-            return [self.profile_.tasks[k] for k in task_w.argmax(axis=1)]
+            names = [FAMILIES[t].label if t in FAMILIES else t for t in self.profile_.tasks]
+            return [names[k] for k in task_w.argmax(axis=1)]
         return [self.proto_groups_[k] for k in proto_w.argmax(axis=1)]
 
     # ------------------------------------------------------------------ persistence
@@ -714,12 +849,16 @@ class Router(CallingMixin):
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "autorouter_version": __version__,
-            "params": {"tradeoff": self.tradeoff, "max_cost": self.max_cost, "folds": self.folds, "seed": self.seed},
+            "params": {
+                "tradeoff": self.tradeoff, "max_cost": self.max_cost, "max_latency_s": self.max_latency_s,
+                "latency_weight": self.latency_weight, "folds": self.folds, "seed": self.seed,
+            },
             "embedder": self.embedder_.config(),
             "data_models": self.data_models_,
             "fact_models": self.fact_models_,
             "tasks": self.profile_.tasks,
             "limits": {m: lim.model_dump(exclude_none=True) for m, lim in self.limits_.items()},
+            "speeds": {m: sp.model_dump(exclude_none=True) for m, sp in self.speeds_.items()},
             "n_train": self.n_train_,
             "cost_mode": self.cost_.mode,
             "quality": None if q is None else {
@@ -734,6 +873,8 @@ class Router(CallingMixin):
             "task_clf_w": self.profile_.clf_w,
             "task_diff_w": self.profile_.diff_w,
             "fact_scores": self.fact_scores_,
+            "fact_sd": self.fact_sd_,
+            "strength": self.strength_,
             "answer_tokens": self.answer_tokens_,
             "calib_x": self.calib_x_.astype(np.float16),
             "calib_chars": self.calib_chars_,
@@ -787,7 +928,10 @@ class Router(CallingMixin):
             with np.load(arr_path, allow_pickle=False) as z:
                 a = {k: z[k] for k in z.files}
             p = meta["params"]
-            router = cls(tradeoff=p["tradeoff"], max_cost=p["max_cost"], folds=p["folds"], seed=p["seed"])
+            router = cls(
+                tradeoff=p["tradeoff"], max_cost=p["max_cost"], max_latency_s=p.get("max_latency_s"),
+                latency_weight=p.get("latency_weight", DEFAULT_LATENCY_WEIGHT), folds=p["folds"], seed=p["seed"],
+            )
             router.data_models_ = list(meta["data_models"])
             router.fact_models_ = list(meta["fact_models"])
             m = len(router.data_models_) + len(router.fact_models_)
@@ -805,6 +949,10 @@ class Router(CallingMixin):
             )
             router.profile_ = TaskProfile(list(meta["tasks"]), a["task_clf_w"], a["task_diff_w"])
             router.fact_scores_ = a["fact_scores"]
+            # routers saved before uncertainty and speed were learned: none of either
+            router.fact_sd_ = a["fact_sd"] if "fact_sd" in a else np.zeros_like(a["fact_scores"])
+            router.strength_ = a["strength"] if "strength" in a else np.zeros(0)
+            router.speeds_ = {name: ModelSpeed(**sp) for name, sp in meta.get("speeds", {}).items()}
             router.answer_tokens_ = a["answer_tokens"]
             router.calib_x_ = a["calib_x"].astype(np.float32)
             router.calib_chars_ = a["calib_chars"]
@@ -821,6 +969,8 @@ class Router(CallingMixin):
                 a["cost_proto_extra"].shape == (k, m)
                 and a["cost_base"].shape == (m,)
                 and a["fact_scores"].shape == (n_tasks, len(router.fact_models_))
+                and router.fact_sd_.shape == a["fact_scores"].shape
+                and router.strength_.shape in ((0,), (m,))
                 and a["task_diff_w"].shape == (d + 1,)
                 and len(router.proto_groups_) == k
                 and (router.quality_ is None or a["logit_w"].shape == (d + 1, len(router.data_models_)))
