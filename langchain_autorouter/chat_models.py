@@ -41,7 +41,7 @@ ROUTER_KEY = dlg.ROUTER_KEY
 
 # Call kwargs the router consumes, and the tool-calling ones it hands to the chosen
 # candidate's own `bind_tools`, so each provider formats them its own way.
-_ROUTER_KWARGS = ("model", "tradeoff", "max_cost", "stream")
+_ROUTER_KWARGS = ("model", "tradeoff", "max_cost", "max_latency_s", "latency_weight", "stream")
 _TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict", "response_format")
 _NOT_FORCING = (None, False, "auto", "none")
 
@@ -58,6 +58,7 @@ class _Plan:
     forced: bool = False
     sticky: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # candidate -> why it cannot serve the call
+    max_latency_s: float | None = None  # the latency cap routed under (the call's, else the router's)
 
 
 @dataclass
@@ -74,6 +75,8 @@ class _Request:
     sticky: str | None = None
     tradeoff: float | None = None
     max_cost: float | None = None
+    max_latency_s: float | None = None
+    latency_weight: float | None = None
 
 
 class ChatAutoRouter(BaseChatModel):
@@ -95,13 +98,14 @@ class ChatAutoRouter(BaseChatModel):
     The answer is the candidate's own message: `usage_metadata` and
     `response_metadata["model_name"]` are those of the model that answered, and
     `response_metadata["autorouter"]` holds the decision (`model`, `ranking` with predicted
-    quality and cost, `explanation`, `tradeoff`, `max_cost`, `forced`, `sticky`,
-    `fallback_from`) and `cost_usd`, the call's cost from the catalog's prices (None when
-    the catalog does not price the model). Callbacks and tracing see one chat-model run
-    per call, the router's: candidates run with their callbacks and tracing off.
+    quality, cost and latency, `explanation`, `tradeoff`, `max_cost`, `max_latency_s`,
+    `forced`, `sticky`, `fallback_from`) and `cost_usd`, the call's cost from the catalog's
+    prices (None when the catalog does not price the model). Callbacks and tracing see one
+    chat-model run per call, the router's: candidates run with their callbacks and tracing off.
 
     Per-call overrides: `model=` forces a candidate (its router name or its own model
-    name), `tradeoff=` and `max_cost=` override the fields (also via `.bind(...)`).
+    name), `tradeoff=`, `max_cost=`, `max_latency_s=` and `latency_weight=` override the
+    fields (also via `.bind(...)`).
 
     Args:
         router: a fitted `autorouter.Router`; None uses `Router.default()` where available.
@@ -111,6 +115,10 @@ class ChatAutoRouter(BaseChatModel):
             `from_openrouter`).
         tradeoff: 0 = best predicted quality, 1 = cheapest; None: the router's default.
         max_cost: USD cap per call; None: the router's default.
+        max_latency_s: cap in seconds until the whole answer has arrived (candidates
+            predicted slower are excluded); None: the router's default.
+        latency_weight: quality points one second of predicted latency costs in the score;
+            None: the router's default.
         model_name: the name this model reports to LangSmith (alias `model`).
         temperature, max_tokens: reported to tracing, and applied to the candidates the
             router builds itself; candidates you pass keep their own settings.
@@ -127,6 +135,8 @@ class ChatAutoRouter(BaseChatModel):
     candidates: dict[str, BaseChatModel] = Field(default_factory=dict)
     tradeoff: float | None = None
     max_cost: float | None = None
+    max_latency_s: float | None = None
+    latency_weight: float | None = None
     model_name: str = Field(default="autorouter", alias="model")
     temperature: float | None = None
     max_tokens: int | None = None
@@ -208,6 +218,8 @@ class ChatAutoRouter(BaseChatModel):
             "model_name": self.model_name,
             "tradeoff": self.tradeoff,
             "max_cost": self.max_cost,
+            "max_latency_s": self.max_latency_s,
+            "latency_weight": self.latency_weight,
             "router": _router_fingerprint(self.router),
             "candidates": {
                 key: {"_type": model._llm_type, **model._identifying_params}
@@ -373,7 +385,7 @@ class ChatAutoRouter(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> _Request:
         rest = dict(kwargs)
-        force, tradeoff, max_cost, _ = (rest.pop(k, None) for k in _ROUTER_KWARGS)
+        force, tradeoff, max_cost, max_latency_s, latency_weight, _ = (rest.pop(k, None) for k in _ROUTER_KWARGS)
         bind = {k: rest.pop(k) for k in _TOOL_KWARGS if k in rest}
         req = _Request(
             messages=messages,
@@ -382,6 +394,8 @@ class ChatAutoRouter(BaseChatModel):
             rest=rest,
             tradeoff=self.tradeoff if tradeoff is None else tradeoff,
             max_cost=self.max_cost if max_cost is None else max_cost,
+            max_latency_s=self.max_latency_s if max_latency_s is None else max_latency_s,
+            latency_weight=self.latency_weight if latency_weight is None else latency_weight,
         )
         if force is not None:
             req.forced = self._forced_key(force)
@@ -447,7 +461,10 @@ class ChatAutoRouter(BaseChatModel):
         return max(matches)[1] if matches else None
 
     def _route_kwargs(self, req: _Request) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"tradeoff": req.tradeoff, "max_cost": req.max_cost, "candidates": req.eligible}
+        kwargs: dict[str, Any] = {
+            "tradeoff": req.tradeoff, "max_cost": req.max_cost, "max_latency_s": req.max_latency_s,
+            "latency_weight": req.latency_weight, "candidates": req.eligible,
+        }
         # The router also knows limits of its own (tools, structured output, images,
         # context windows, from the catalog) and applies them, where it takes these flags.
         accepted = _route_flags(type(self.router))  # type: ignore[arg-type]
@@ -458,8 +475,10 @@ class ChatAutoRouter(BaseChatModel):
         return kwargs
 
     def _plan_from(self, req: _Request, decision: Any) -> _Plan:
+        cap = req.max_latency_s if req.max_latency_s is not None else getattr(self.router, "max_latency_s", None)
         return _Plan(order=dlg.call_order(decision, req.sticky), stop=req.stop, bind=req.bind,
-                     rest=req.rest, decision=decision, sticky=req.sticky, excluded=req.excluded)
+                     rest=req.rest, decision=decision, sticky=req.sticky, excluded=req.excluded,
+                     max_latency_s=cap)
 
     def _plan(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Plan:
         req = self._request(messages, stop, kwargs)
@@ -553,7 +572,7 @@ class ChatAutoRouter(BaseChatModel):
             cost = dlg.call_cost_usd(names, usage.get("input_tokens"), usage.get("output_tokens"))
         return dlg.decision_info(
             key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
-            excluded=plan.excluded, cost_usd=cost,
+            excluded=plan.excluded, cost_usd=cost, max_latency_s=plan.max_latency_s,
         )
 
     def _finish(self, message: BaseMessage, key: str, plan: _Plan, attempts: Sequence[Any]) -> BaseMessage:

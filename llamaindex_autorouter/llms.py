@@ -44,7 +44,7 @@ CANDIDATE_KEY = dlg.CANDIDATE_KEY
 """`additional_kwargs` key (of the response and of its message) naming the candidate that answered."""
 
 _TOOLS_KWARG = "_autorouter_tools"  # the provider-neutral tool request, from _prepare_chat_with_tools
-_ROUTER_KWARGS = ("model", "tradeoff", "max_cost")
+_ROUTER_KWARGS = ("model", "tradeoff", "max_cost", "max_latency_s", "latency_weight")
 _ASSISTANT_ROLES = {"assistant", "chatbot", "model"}
 _ROUTING_ROLES = {"system", "developer", "user", "assistant", "tool", "function", "chatbot", "model"}
 _BLOCK_NEEDS = {"image": "images", "document": "pdf", "audio": "audio", "video": "video"}
@@ -86,6 +86,7 @@ class _Plan:
     sticky: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)
     run: str | None = None  # the agent run's key, when this call starts one
+    max_latency_s: float | None = None  # the latency cap routed under (the call's, else the router's)
 
 
 class AutoRouterLLM(FunctionCallingLLM):
@@ -112,8 +113,9 @@ class AutoRouterLLM(FunctionCallingLLM):
     Every response is the candidate's own (`raw`, token counts, blocks unchanged), tagged
     with `additional_kwargs["router_candidate"]` (the candidate's key, also on the message)
     and `additional_kwargs["autorouter"]`: the report (`model`, `ranking` with predicted
-    quality and cost per candidate, `explanation`, `tradeoff`, `max_cost`, `forced`,
-    `sticky`, `fallback_from`, and `cost_usd`, the call's cost at the catalog's prices).
+    quality, cost and latency per candidate, `explanation`, `tradeoff`, `max_cost`,
+    `max_latency_s`, `forced`, `sticky`, `fallback_from`, and `cost_usd`, the call's cost at
+    the catalog's prices).
 
     Callbacks and instrumentation see each call once:
 
@@ -132,7 +134,8 @@ class AutoRouterLLM(FunctionCallingLLM):
       own start event (and an exception or span-drop event).
 
     Per-call overrides (keyword arguments of any call): `model=` forces a candidate (its
-    router name or its own model name), `tradeoff=` and `max_cost=` override the fields.
+    router name or its own model name), `tradeoff=`, `max_cost=`, `max_latency_s=` and
+    `latency_weight=` override the fields.
 
     Args:
         router: a fitted `autorouter.Router`; None uses `Router.default()` where available.
@@ -141,6 +144,10 @@ class AutoRouterLLM(FunctionCallingLLM):
             `OpenAILike` per router model through OpenRouter (see `from_openrouter`).
         tradeoff: 0 = best predicted quality, 1 = cheapest; None: the router's default.
         max_cost: USD cap per call; None: the router's default.
+        max_latency_s: cap in seconds until the whole answer has arrived (candidates
+            predicted slower are excluded); None: the router's default.
+        latency_weight: quality points one second of predicted latency costs in the score;
+            None: the router's default.
         model_name: the name the router reports as its model (`metadata.model_name`).
         retry_policy: an `autorouter.reliability.RetryPolicy`; None: the default one.
     """
@@ -155,6 +162,14 @@ class AutoRouterLLM(FunctionCallingLLM):
         default=None, description="0 = best predicted quality, 1 = cheapest; None: the router's default"
     )
     max_cost: Optional[float] = Field(default=None, description="USD cap per call; None: the router's default")
+    max_latency_s: Optional[float] = Field(
+        default=None,
+        description="cap in seconds until the whole answer has arrived; None: the router's default",
+    )
+    latency_weight: Optional[float] = Field(
+        default=None,
+        description="quality points one second of predicted latency costs; None: the router's default",
+    )
     model_name: str = Field(default="autorouter", description="the name this LLM reports as its model")
     retry_policy: Any = Field(default=None, exclude=True, description="autorouter.reliability.RetryPolicy")
 
@@ -215,7 +230,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             router: a fitted `autorouter.Router`; None: `Router.default()`.
             api_key: the endpoint's key; None: the `OPENROUTER_API_KEY` environment variable.
             api_base: any OpenAI-compatible endpoint that serves the router's models.
-            **kwargs: other fields of `AutoRouterLLM` (`tradeoff`, `max_cost`, ...).
+            **kwargs: other fields of `AutoRouterLLM` (`tradeoff`, `max_cost`, `max_latency_s`, ...).
         """
         return cls(router=router, candidates=None, api_key=api_key, api_base=api_base, **kwargs)
 
@@ -278,7 +293,7 @@ class AutoRouterLLM(FunctionCallingLLM):
 
         `plan.order` is set only when the call is forced."""
         rest = dict(kwargs)
-        force, tradeoff, max_cost = (rest.pop(k, None) for k in _ROUTER_KWARGS)
+        force, tradeoff, max_cost, max_latency_s, latency_weight = (rest.pop(k, None) for k in _ROUTER_KWARGS)
         tools: _Tools | None = rest.pop(_TOOLS_KWARG, None)
         plan = _Plan(order=[], rest=rest, tools=tools)
         if force is not None:
@@ -318,9 +333,15 @@ class AutoRouterLLM(FunctionCallingLLM):
         route_kwargs = {
             "tradeoff": self.tradeoff if tradeoff is None else tradeoff,
             "max_cost": self.max_cost if max_cost is None else max_cost,
+            "max_latency_s": self.max_latency_s if max_latency_s is None else max_latency_s,
+            "latency_weight": self.latency_weight if latency_weight is None else latency_weight,
             "candidates": eligible,
             "tools": "tools" in needs,
         }
+        plan.max_latency_s = (
+            route_kwargs["max_latency_s"] if route_kwargs["max_latency_s"] is not None
+            else getattr(self.router, "max_latency_s", None)
+        )
         return plan, route_kwargs, routing
 
     def _route(self, prompt: Any, kwargs: Dict[str, Any]) -> _Plan:
@@ -350,7 +371,8 @@ class AutoRouterLLM(FunctionCallingLLM):
         if plan.run is not None:
             self._runs.remember(plan.run, plan.order[0])
         info = dlg.decision_info(
-            plan.order[0], plan.decision, sticky=plan.sticky, excluded=plan.excluded
+            plan.order[0], plan.decision, sticky=plan.sticky, excluded=plan.excluded,
+            max_latency_s=plan.max_latency_s,
         )
         dispatcher.event(RoutingDecisionEvent(model=plan.order[0], order=list(plan.order), info=info))
 
@@ -423,7 +445,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             cost = dlg.call_cost_usd([key, _own_name(self.candidates[key])], *usage)
         return dlg.decision_info(
             key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
-            excluded=plan.excluded, cost_usd=cost,
+            excluded=plan.excluded, cost_usd=cost, max_latency_s=plan.max_latency_s,
         )
 
     @staticmethod

@@ -7,11 +7,12 @@ back down the ranking under the one reliability policy (`autorouter.reliability`
     answer.text, answer.model, answer.usage, answer.cost_usd
 
 Every request is routed first (the router filters candidates by context window, tools, images,
-structured output and `max_cost`, and raises `NoCandidateError` with the reason per model when
-none is left), then sent to the chosen model; a transient failure (429, 5xx, timeout, dropped
-connection) is retried and then handed to the next eligible model of the ranking. A request the
-provider refuses (400, 401, 403) surfaces at once. A stream falls back only before its first
-chunk; once text has arrived, a break raises `StreamInterruptedError` carrying it.
+structured output, `max_cost` and `max_latency_s`, and raises `NoCandidateError` with the reason
+per model when none is left), then sent to the chosen model; a transient failure (429, 5xx,
+timeout, dropped connection) is retried and then handed to the next eligible model of the
+ranking. A request the provider refuses (400, 401, 403) surfaces at once. A stream falls back
+only before its first chunk; once text has arrived, a break raises `StreamInterruptedError`
+carrying it.
 
 Where each model is called (`Endpoints`): by default OpenRouter, with the request's `model` set
 to the catalog id (OpenRouter's ids). Any candidate can be sent elsewhere by its name, and any
@@ -44,7 +45,7 @@ from .errors import (
     StreamInterruptedError,
     UnknownModelError,
 )
-from .policy import check_tradeoff
+from .policy import check_latency_weight, check_max_latency, check_tradeoff
 from .prompts import prompt_info
 
 if TYPE_CHECKING:  # the client (httpx) loads on the first call, so `import autorouter` stays light
@@ -648,6 +649,8 @@ class CallingMixin:
         *,
         tradeoff: float | None = None,
         max_cost: float | None = None,
+        max_latency_s: float | None = None,
+        latency_weight: float | None = None,
         candidates: Sequence[str] | None = None,
         session: Hashable | None = None,
         tools: Sequence[Any] | None = None,
@@ -661,7 +664,9 @@ class CallingMixin:
         Args:
             messages: a prompt string, or chat messages (OpenAI dicts; LangChain / LlamaIndex
                 messages are converted by role and content, so give dicts for tool turns).
-            tradeoff, max_cost, candidates: as in `route`.
+            tradeoff, max_cost, max_latency_s, latency_weight, candidates: as in `route`
+                (`max_latency_s` caps the predicted seconds until the whole answer has
+                arrived; `latency_weight` is the quality one second of it costs).
             session: a key for a multi-turn conversation: it stays on one model while that
                 model stays eligible and near the top of the ranking.
             tools, tool_choice, response_format: sent to the model; `tools` restricts routing
@@ -676,7 +681,8 @@ class CallingMixin:
             FallbackExhaustedError: every eligible model failed.
         """
         wire, params, route_kw = self._prepare(
-            messages, tradeoff, max_cost, candidates, tools, tool_choice, response_format, body
+            messages, tradeoff, max_cost, max_latency_s, latency_weight, candidates, tools,
+            tool_choice, response_format, body,
         )
         from .reliability import run_with_fallback
 
@@ -694,6 +700,8 @@ class CallingMixin:
         *,
         tradeoff: float | None = None,
         max_cost: float | None = None,
+        max_latency_s: float | None = None,
+        latency_weight: float | None = None,
         candidates: Sequence[str] | None = None,
         session: Hashable | None = None,
         tools: Sequence[Any] | None = None,
@@ -704,7 +712,8 @@ class CallingMixin:
     ) -> RoutedCompletion:
         """`complete` for asyncio (the embedding runs off the event loop)."""
         wire, params, route_kw = self._prepare(
-            messages, tradeoff, max_cost, candidates, tools, tool_choice, response_format, body
+            messages, tradeoff, max_cost, max_latency_s, latency_weight, candidates, tools,
+            tool_choice, response_format, body,
         )
         from .reliability import arun_with_fallback
 
@@ -722,6 +731,8 @@ class CallingMixin:
         *,
         tradeoff: float | None = None,
         max_cost: float | None = None,
+        max_latency_s: float | None = None,
+        latency_weight: float | None = None,
         candidates: Sequence[str] | None = None,
         session: Hashable | None = None,
         tools: Sequence[Any] | None = None,
@@ -737,7 +748,8 @@ class CallingMixin:
         Arguments as in `complete`.
         """
         wire, params, route_kw = self._prepare(
-            messages, tradeoff, max_cost, candidates, tools, tool_choice, response_format, body
+            messages, tradeoff, max_cost, max_latency_s, latency_weight, candidates, tools,
+            tool_choice, response_format, body,
         )
         from .reliability import stream_with_fallback
 
@@ -755,6 +767,8 @@ class CallingMixin:
         *,
         tradeoff: float | None = None,
         max_cost: float | None = None,
+        max_latency_s: float | None = None,
+        latency_weight: float | None = None,
         candidates: Sequence[str] | None = None,
         session: Hashable | None = None,
         tools: Sequence[Any] | None = None,
@@ -769,7 +783,8 @@ class CallingMixin:
         The request is checked at once; routing and the call start on the first iteration.
         """
         wire, params, route_kw = self._prepare(
-            messages, tradeoff, max_cost, candidates, tools, tool_choice, response_format, body
+            messages, tradeoff, max_cost, max_latency_s, latency_weight, candidates, tools,
+            tool_choice, response_format, body,
         )
         chosen = self._endpoints(endpoints)
 
@@ -793,6 +808,8 @@ class CallingMixin:
         messages: Any,
         tradeoff: float | None,
         max_cost: float | None,
+        max_latency_s: float | None,
+        latency_weight: float | None,
         candidates: Sequence[str] | None,
         tools: Sequence[Any] | None,
         tool_choice: Any,
@@ -808,6 +825,10 @@ class CallingMixin:
                 raise InvalidRequestError(f"pass no {name!r} argument: {hint}")
         if tradeoff is not None:
             check_tradeoff(tradeoff)
+        if max_latency_s is not None:
+            check_max_latency(max_latency_s)
+        if latency_weight is not None:
+            check_latency_weight(latency_weight)
         prompt_info(messages)  # empty, text-less or unknown-role messages fail here, typed
         params = dict(body)
         if tools:
@@ -817,7 +838,8 @@ class CallingMixin:
         if response_format is not None:
             params["response_format"] = response_format
         route_kw = {
-            "tradeoff": tradeoff, "max_cost": max_cost, "candidates": candidates,
+            "tradeoff": tradeoff, "max_cost": max_cost, "max_latency_s": max_latency_s,
+            "latency_weight": latency_weight, "candidates": candidates,
             "tools": bool(tools), "structured_output": response_format is not None,
         }
         return _wire_messages(messages), params, route_kw

@@ -29,6 +29,12 @@ RouterFolder = Annotated[
 ]
 TradeoffOption = Annotated[Optional[float], typer.Option(help="0 best quality .. 1 cheapest")]
 MaxCostOption = Annotated[Optional[float], typer.Option(help="USD cap per call")]
+MaxLatencyOption = Annotated[
+    Optional[float], typer.Option("--max-latency", help="cap in seconds until the whole answer has arrived")
+]
+LatencyWeightOption = Annotated[
+    Optional[float], typer.Option(help="quality points one second of predicted latency costs (default 0.0005)")
+]
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -104,12 +110,15 @@ def route(
     router: RouterFolder = None,
     tradeoff: TradeoffOption = None,
     max_cost: MaxCostOption = None,
+    max_latency_s: MaxLatencyOption = None,
+    latency_weight: LatencyWeightOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON")] = False,
 ) -> None:
     """Pick a model for PROMPT and show the full ranking."""
     try:
         r = _load_router(router)
-        d = r.route(prompt, tradeoff=tradeoff, max_cost=max_cost)
+        d = r.route(prompt, tradeoff=tradeoff, max_cost=max_cost, max_latency_s=max_latency_s,
+                    latency_weight=latency_weight)
     except AutorouterError as e:
         _fail(e)
     if as_json:
@@ -117,10 +126,11 @@ def route(
         return
     console.print(f"[bold]{escape(d.model)}[/]")
     console.print(d.explanation, highlight=False, markup=False)
-    table = Table("#", "model", "quality", "cost $", "score", "note")
+    table = Table("#", "model", "quality", "cost $", "~s", "score", "note")
     table.columns[1].no_wrap = True
     for i, c in enumerate(d.ranking, 1):
-        table.add_row(str(i), c.model, f"{c.quality:.3f}", f"{c.cost_usd:.6f}", f"{c.score:.4f}",
+        latency = "" if c.latency_s is None else f"{c.latency_s:.1f}"
+        table.add_row(str(i), c.model, f"{c.quality:.3f}", f"{c.cost_usd:.6f}", latency, f"{c.score:.4f}",
                       c.excluded_because or ("chosen" if i == 1 else ""))
     console.print(table)
 
@@ -183,6 +193,8 @@ def chat(
     stream: Annotated[bool, typer.Option("--stream", help="print the answer as it arrives")] = False,
     tradeoff: TradeoffOption = None,
     max_cost: MaxCostOption = None,
+    max_latency_s: MaxLatencyOption = None,
+    latency_weight: LatencyWeightOption = None,
     base_url: Annotated[
         Optional[str],
         typer.Option("--base-url", help="OpenAI-compatible API root to call instead of OpenRouter"),
@@ -198,12 +210,14 @@ def chat(
     from .errors import MissingAPIKeyError, StreamInterruptedError
     from .router import Router
 
+    knobs = {"tradeoff": tradeoff, "max_cost": max_cost, "max_latency_s": max_latency_s,
+             "latency_weight": latency_weight}
     try:
         r = Router.load(router) if router is not None else Router.default()
         if base_url:
             r.set_endpoints(default=Endpoint(base_url=base_url))
         if stream:
-            s = r.stream(prompt, tradeoff=tradeoff, max_cost=max_cost)
+            s = r.stream(prompt, **knobs)
             with s:
                 for chunk in s:
                     sys.stdout.write(chunk.text)
@@ -211,7 +225,7 @@ def chat(
             sys.stdout.write("\n")
             answer = s.result
         else:
-            answer = r.complete(prompt, tradeoff=tradeoff, max_cost=max_cost)
+            answer = r.complete(prompt, **knobs)
             text = answer.text or "\n".join(
                 f"(tool call) {c.name}({c.arguments})" for c in answer.tool_calls
             )
@@ -219,7 +233,7 @@ def chat(
     except MissingAPIKeyError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         try:
-            d = r.route(prompt, tradeoff=tradeoff, max_cost=max_cost)
+            d = r.route(prompt, **knobs)
         except AutorouterError as e2:
             _fail(e2)
         console.print(f"the router would send this prompt to [bold]{escape(d.model)}[/]",

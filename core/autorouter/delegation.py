@@ -512,6 +512,7 @@ def decision_info(
     sticky: str | None = None,
     excluded: Mapping[str, str] | None = None,
     cost_usd: float | None = None,
+    max_latency_s: float | None = None,
 ) -> dict[str, Any]:
     """The routing report of one answered call, as plain JSON-able values.
 
@@ -525,11 +526,15 @@ def decision_info(
         excluded: why candidates the adapter left out (`eligible_candidates`) were
             excluded; replaces the router's generic "not among the allowed candidates".
         cost_usd: the call's cost (`call_cost_usd`), None when unknown.
+        max_latency_s: the latency cap the call was routed under (the adapter's, else the
+            router's default), reported when there is a decision.
 
     Returns:
-        `{"model", "tradeoff", "max_cost", "explanation", "ranking": [{"model",
-        "predicted_quality", "predicted_cost_usd", "score", "eligible",
-        "excluded_because"}, ...], "forced", "sticky", "fallback_from", "cost_usd"}`.
+        `{"model", "tradeoff", "max_cost", "max_latency_s", "explanation", "ranking":
+        [{"model", "predicted_quality", "predicted_cost_usd", "latency_s", "score",
+        "eligible", "excluded_because"}, ...], "forced", "sticky", "fallback_from",
+        "cost_usd"}`; `latency_s` is the predicted seconds until the whole answer has
+        arrived (None when the model's speed is unknown).
     """
     failed = list(dict.fromkeys(
         a.model for a in attempts if getattr(a, "error", None) is not None and a.model != model
@@ -552,12 +557,14 @@ def decision_info(
         "model": model,
         "tradeoff": decision.tradeoff if decision is not None else None,
         "max_cost": decision.max_cost if decision is not None else None,
+        "max_latency_s": (getattr(decision, "max_latency_s", None) or max_latency_s) if decision is not None else None,
         "explanation": explanation,
         "ranking": [
             {
                 "model": r.model,
                 "predicted_quality": r.quality,
                 "predicted_cost_usd": r.cost_usd,
+                "latency_s": getattr(r, "latency_s", None),
                 "score": r.score,
                 "eligible": r.eligible,
                 "excluded_because": reasons.get(r.model, r.excluded_because) if not r.eligible else None,

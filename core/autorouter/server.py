@@ -13,6 +13,10 @@ Request fields beyond OpenAI's:
     models: a list of candidate names/ids: "auto" routes among these only.
     tradeoff: 0 (best predicted quality) .. 1 (cheapest) for this request.
     max_cost: USD cap per call: candidates predicted to cost more are not chosen.
+    max_latency_s: cap in seconds until the whole answer has arrived: candidates predicted to
+        take longer are not chosen (models of unknown speed never are excluded).
+    latency_weight: quality points one second of predicted latency costs in the score (>= 0;
+        the router's default, 0.0005, if absent).
     session: a key for a multi-turn conversation: it stays on one model while that model stays
         eligible and near the top of the ranking (sessions live in each worker's memory).
 Every other field (temperature, max_tokens, stop, tools, tool_choice, response_format, seed,
@@ -22,8 +26,9 @@ What the response adds (standard clients ignore it):
     model: the model that answered (after any fallback), by the router's name for it.
     usage.cost: the call's cost in USD (the provider's figure when it reports one, else tokens
         times list price; null when unknown).
-    autorouter: {routed, model, chosen, fell_back, attempts, tradeoff, max_cost, explanation,
-        ranking, cost_usd, cost_source, sticky}: the routing decision and every call made. In a
+    autorouter: {routed, model, chosen, fell_back, attempts, tradeoff, max_cost, max_latency_s,
+        explanation, ranking, cost_usd, cost_source, sticky}: the routing decision and every call
+        made (each ranking entry with its predicted `quality`, `cost_usd` and `latency_s`). In a
         stream it rides on the first chunk; the usage chunk (with `stream_options.include_usage`)
         carries `usage.cost`.
 
@@ -112,8 +117,8 @@ ENV_MAX_BODY_BYTES = "AUTOROUTER_MAX_BODY_BYTES"
 
 # Request fields the gateway consumes; every other field goes to the model as given.
 _OWN_FIELDS = frozenset({
-    "model", "models", "messages", "tradeoff", "max_cost", "session", "stream",
-    "stream_options", "tools", "tool_choice", "response_format",
+    "model", "models", "messages", "tradeoff", "max_cost", "max_latency_s", "latency_weight",
+    "session", "stream", "stream_options", "tools", "tool_choice", "response_format",
 })
 
 
@@ -159,13 +164,15 @@ _Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 class ChatRequest(_Strict):
     """A chat-completions request as the gateway checks it (OpenAI's fields it looks at, and
-    its own: `models`, `tradeoff`, `max_cost`, `session`)."""
+    its own: `models`, `tradeoff`, `max_cost`, `max_latency_s`, `latency_weight`, `session`)."""
 
     model: _Name
     messages: list[_Message] = Field(min_length=1)
     models: list[_Name] | None = Field(default=None, min_length=1, max_length=1000)
     tradeoff: float | None = Field(default=None, ge=0.0, le=1.0)
     max_cost: float | None = Field(default=None, gt=0.0)
+    max_latency_s: float | None = Field(default=None, gt=0.0)
+    latency_weight: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     session: _Name | None = None
     stream: bool | None = False
     stream_options: _StreamOptions | None = None
@@ -461,12 +468,16 @@ class _Gateway:
             if body.get(name) is not None:
                 kwargs[name] = body[name]
         call = dict(
-            tradeoff=req.tradeoff, max_cost=req.max_cost, candidates=candidates,
-            session=req.session, **kwargs,
+            tradeoff=req.tradeoff, max_cost=req.max_cost, max_latency_s=req.max_latency_s,
+            latency_weight=req.latency_weight, candidates=candidates, session=req.session, **kwargs,
         )
+        # The latency cap in force: the request's, else the router's default.
+        latency_cap = (req.max_latency_s if req.max_latency_s is not None
+                       else getattr(self.router, "max_latency_s", None))
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return await self._stream(body["messages"], call, routed, include_usage, started)
+            return await self._stream(body["messages"], call, routed, include_usage, started,
+                                      latency_cap)
         try:
             answer = await self.router.acomplete(body["messages"], **call)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error object
@@ -487,6 +498,7 @@ class _Gateway:
         out["autorouter"] = _extra(
             answer.decision, routed=routed, model=answer.model, attempts=answer.attempts,
             cost=answer.cost_usd, cost_source=answer.cost_source, sticky=answer.sticky,
+            max_latency_s=latency_cap,
         )
         logger.info("chat model=%s answered=%s attempts=%d %.0fms", req.model[:80], answer.model,
                     len(answer.attempts), (time.perf_counter() - started) * 1000)
@@ -494,7 +506,7 @@ class _Gateway:
 
     async def _stream(
         self, messages: Any, call: dict[str, Any], routed: bool, include_usage: bool,
-        started: float,
+        started: float, latency_cap: float | None = None,
     ) -> Response:
         from starlette.responses import StreamingResponse
 
@@ -507,7 +519,8 @@ class _Gateway:
         assert stream.model is not None
         model = stream.model
         extra = _extra(stream.decision, routed=routed, model=model, attempts=stream.attempts,
-                       cost=None, cost_source=None, sticky=stream.sticky)
+                       cost=None, cost_source=None, sticky=stream.sticky,
+                       max_latency_s=latency_cap)
         ident = _new_id()
         redact = self.redact
 
@@ -636,7 +649,10 @@ def _attempt(a: Attempt) -> dict[str, Any]:
 def _extra(
     decision: RoutingDecision, *, routed: bool, model: str, attempts: Sequence[Attempt],
     cost: float | None, cost_source: str | None, sticky: bool,
+    max_latency_s: float | None = None,
 ) -> dict[str, Any]:
+    """The `autorouter` object of a response. `max_latency_s` is the latency cap in force (the
+    decision's own, when it records one)."""
     return {
         "routed": routed,
         "model": model,
@@ -645,6 +661,7 @@ def _extra(
         "attempts": [_attempt(a) for a in attempts],
         "tradeoff": decision.tradeoff,
         "max_cost": decision.max_cost,
+        "max_latency_s": getattr(decision, "max_latency_s", None) or max_latency_s,
         "explanation": decision.explanation,
         "ranking": [r.model_dump(mode="json") for r in decision.ranking],
         "cost_usd": cost,

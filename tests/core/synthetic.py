@@ -67,3 +67,24 @@ def hash_embed(texts: list[str], dim: int = 64) -> np.ndarray:
     return out
 
 
+
+
+#: Candidates of known speed (each answer here is ~300 tokens): `slow-thinker` is the best and
+#: thinks 2000 hidden tokens at 20 tokens/s (~117 s), `steady` takes ~5.5 s and `quick` ~1.7 s.
+#: A `max_latency_s` of 3 leaves only `quick` among them (models of unknown speed stay eligible).
+TIMED = {
+    "slow-thinker": (1.0, {"ttft_s": 2.0, "output_tokens_per_s": 20.0, "reasoning_tokens": 2000}),
+    "steady": (0.97, {"ttft_s": 0.5, "output_tokens_per_s": 60.0}),
+    "quick": (0.9, {"ttft_s": 0.2, "output_tokens_per_s": 200.0}),
+}
+
+
+def add_timed_models(router):
+    """Add the `TIMED` candidates (same task score on maths, code and chat, same price) to a
+    fitted synthetic router; returns it."""
+    from autorouter.decision import ModelSpeed
+
+    for name, (score, speed) in TIMED.items():
+        router.add_model(name, task_scores={"math": score, "code": score, "chat": score},
+                         price=(1.0, 2.0), speed=ModelSpeed(**speed))
+    return router

@@ -25,13 +25,14 @@ from autorouter.errors import (
     AuthenticationError,
     BadRequestError,
     FallbackExhaustedError,
+    InvalidRequestError,
     MissingAPIKeyError,
     NoCandidateError,
     StreamInterruptedError,
 )
 from autorouter.reliability import RetryPolicy
 from openai_server import OpenAIServer
-from synthetic import hash_embed, make_rows, write_jsonl
+from synthetic import TIMED, add_timed_models, hash_embed, make_rows, write_jsonl
 
 KEY = "sk-loopback-test-key"
 PRICES = {"big": (10.0, 30.0), "coder": (1.0, 2.0), "tiny": (0.1, 0.2)}
@@ -185,6 +186,66 @@ def test_structured_output_routes_only_to_capable_models(router, openai_server):
     assert answer.model != "big"
     assert json.loads(answer.text) == {"model": answer.model, "answer": MATH}
     assert openai_server.requests[-1].body["response_format"] == {"type": "json_object"}
+
+
+# --- latency --------------------------------------------------------------------------------
+
+
+def test_max_latency_excludes_the_models_predicted_slower(router, openai_server):
+    add_timed_models(router)
+    timed = list(TIMED)
+    assert router.complete(MATH, tradeoff=0, candidates=timed).model == "slow-thinker"
+
+    answer = router.complete(MATH, tradeoff=0, candidates=timed, max_latency_s=3)
+
+    assert answer.model == "quick" and answer.text == f"[quick] {MATH}"
+    assert answer.decision.chosen.latency_s == pytest.approx(1.7, abs=0.1)
+    reasons = {r.model: r.excluded_because for r in answer.decision.ranking}
+    for slow in ("slow-thinker", "steady"):
+        assert reasons[slow].startswith("predicted latency ")
+        assert reasons[slow].endswith("is above max_latency_s 3s")
+    stream = router.stream(MATH, tradeoff=0, candidates=timed, max_latency_s=3)
+    with stream:
+        assert "".join(c.text for c in stream) == f"[quick] {MATH}"
+    assert stream.model == "quick"
+    # The weight of latency reaches the score: heavy enough, it trades quality for speed.
+    assert router.complete(MATH, tradeoff=0.5, candidates=timed).model == "steady"
+    assert router.complete(MATH, tradeoff=0.5, candidates=timed, latency_weight=0.1).model == "quick"
+    assert calls(openai_server) == {"slow-thinker": 1, "quick": 3, "steady": 1}
+
+    with pytest.raises(NoCandidateError, match="is above max_latency_s 0.5s"):
+        router.complete(MATH, candidates=timed, max_latency_s=0.5)
+    assert openai_server.total_calls == 5
+
+
+async def test_acomplete_and_astream_take_max_latency(router, openai_server, async_pools):
+    add_timed_models(router)
+    timed = list(TIMED)
+    answer = await router.acomplete(MATH, tradeoff=0, candidates=timed, max_latency_s=3)
+    assert answer.model == "quick"
+    stream = router.astream(MATH, tradeoff=0, candidates=timed, max_latency_s=3, latency_weight=0)
+    assert "".join([c.text async for c in stream]) == f"[quick] {MATH}"
+    assert stream.model == "quick" and not stream.decision.ranking[-1].eligible
+    assert calls(openai_server) == {"quick": 2}
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("max_latency_s", -1, "max_latency_s must be a positive number of seconds"),
+    ("max_latency_s", 0, "max_latency_s must be a positive number of seconds"),
+    ("latency_weight", -0.5, "latency_weight must be a finite number >= 0"),
+    ("latency_weight", math.inf, "latency_weight must be a finite number >= 0"),
+])
+async def test_bad_latency_options_are_refused_before_any_call(router, openai_server, option, value,
+                                                               message):
+    with pytest.raises(InvalidRequestError, match=message):
+        router.complete(MATH, **{option: value})
+    with pytest.raises(InvalidRequestError, match=message):
+        router.stream(MATH, **{option: value})
+    with pytest.raises(InvalidRequestError, match=message):
+        await router.acomplete(MATH, **{option: value})
+    with pytest.raises(InvalidRequestError, match=message):
+        router.astream(MATH, **{option: value})  # checked at once, before the first iteration
+    assert openai_server.total_calls == 0
 
 
 # --- streams --------------------------------------------------------------------------------
@@ -505,6 +566,27 @@ def test_chat_streams(saved_router, openai_server):
     lines = res.output.strip().splitlines()
     assert lines[0] == f"[big] {MATH}"
     assert lines[-1].startswith("model: big") and "reported by the provider" in lines[-1]
+
+
+def test_chat_caps_latency(saved_router, openai_server, tmp_path):
+    timed = add_timed_models(autorouter.Router.load(saved_router))
+    timed.save(tmp_path / "timed")
+    assert timed.route(MATH, tradeoff=0).model == "slow-thinker"
+    expected = timed.route(MATH, tradeoff=0, max_latency_s=3).model
+    assert expected not in ("slow-thinker", "steady")
+    for extra in ([], ["--stream"]):
+        res = runner.invoke(app, ["chat", MATH, "--router", str(tmp_path / "timed"), "--tradeoff", "0",
+                                  "--max-latency", "3", "--latency-weight", "0.0005", *extra,
+                                  "--base-url", openai_server.base_url],
+                            env={"OPENROUTER_API_KEY": KEY, "COLUMNS": "200"})
+        assert res.exit_code == 0, res.output
+        assert res.output.splitlines()[0] == f"[{expected}] {MATH}"
+    assert calls(openai_server) == {expected: 2}
+    res = runner.invoke(app, ["chat", MATH, "--router", str(tmp_path / "timed"), "--max-latency", "-1",
+                              "--base-url", openai_server.base_url],
+                        env={"OPENROUTER_API_KEY": KEY, "COLUMNS": "200"})
+    assert res.exit_code == 2 and "max_latency_s must be a positive number" in res.output
+    assert "Traceback" not in res.output and openai_server.total_calls == 2
 
 
 def test_chat_without_a_key_names_the_variable_and_shows_the_decision(saved_router, openai_server):

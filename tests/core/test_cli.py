@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from autorouter.cli import app
 
-from synthetic import make_rows, write_jsonl
+from synthetic import TIMED, add_timed_models, make_rows, write_jsonl
 
 runner = CliRunner()
 
@@ -50,6 +50,41 @@ def test_route_json(trained):
     out = json.loads(res.output)
     assert out["model"] == "tiny" and out["tradeoff"] == 1.0
     assert {r["model"] for r in out["ranking"]} == {"big", "coder", "tiny"}
+
+
+def test_route_caps_latency_and_shows_it(trained, tmp_path):
+    from autorouter import Router
+
+    d, _, _ = trained
+    add_timed_models(Router.load(d / "router")).save(tmp_path / "timed")
+    args = ["route", "prove that 3 plus 4 is an integer", "--router", str(tmp_path / "timed"), "--tradeoff", "0"]
+    assert json.loads(runner.invoke(app, [*args, "--json"]).output)["model"] == "slow-thinker"
+
+    res = runner.invoke(app, [*args, "--max-latency", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["model"] not in ("slow-thinker", "steady")
+    ranked = {r["model"]: r for r in out["ranking"]}
+    assert set(ranked) == {"big", "coder", "tiny", *TIMED}
+    for slow in ("slow-thinker", "steady"):
+        assert not ranked[slow]["eligible"]
+        assert ranked[slow]["excluded_because"].endswith("is above max_latency_s 3s")
+    assert ranked["quick"]["eligible"] and ranked["quick"]["latency_s"] < 3
+    assert ranked["big"]["latency_s"] is None and ranked["big"]["eligible"]  # speed unknown
+
+    table = runner.invoke(app, [*args, "--max-latency", "3", "--latency-weight", "0.001"],
+                          env={"COLUMNS": "250"})
+    assert table.exit_code == 0, table.output
+    assert "~s" in table.output
+    rows = {line.split("│")[2].strip(): line for line in table.output.splitlines() if line.count("│") > 6}
+    assert f"{ranked['quick']['latency_s']:.1f}" in rows["quick"]
+    assert "117.0" in rows["slow-thinker"] and "predicted latency" in rows["slow-thinker"]
+    assert rows["big"].split("│")[5].strip() == ""  # no latency shown for a model of unknown speed
+
+    for option, value, message in (("--max-latency", "-1", "max_latency_s must be a positive number"),
+                                   ("--latency-weight", "-1", "latency_weight must be a finite number >= 0")):
+        res = runner.invoke(app, [*args, option, value])
+        assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
 
 
 def test_eval_prints_figures_and_draws_the_curve(trained):

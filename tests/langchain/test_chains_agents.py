@@ -9,6 +9,7 @@ Every wrapped model is a real `ChatOpenAI` talking HTTP to the shared test serve
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from typing import Any
 
@@ -17,6 +18,7 @@ import openai
 import pytest
 from autorouter.errors import (
     FallbackExhaustedError,
+    InvalidRequestError,
     NoCandidateError,
     StreamInterruptedError,
     UnknownModelError,
@@ -45,6 +47,7 @@ from lc_support import (
 )
 from openai_server import OpenAIServer
 from pydantic import BaseModel, Field
+from synthetic import TIMED, add_timed_models
 
 from langchain_autorouter import ChatAutoRouter
 
@@ -171,6 +174,64 @@ def test_per_call_settings_and_forcing(make_llm: Any, router: autorouter.Router,
         llm.invoke(HELLO, model="gpt-17")
     with pytest.raises(NoCandidateError):
         llm.invoke(HELLO, max_cost=1e-12)
+
+
+@pytest.fixture
+def timed_llm(make_llm: Any, router: autorouter.Router, openai_server: OpenAIServer) -> Any:
+    """`timed_llm(**fields)`: a ChatAutoRouter over the candidates of known speed (`TIMED`)."""
+    timed = add_timed_models(copy.deepcopy(router))  # the session's router stays as it is
+
+    def make(**fields: Any) -> Any:
+        return make_llm(router=timed, candidates=openai_candidates(openai_server, list(TIMED)), **fields)
+
+    return make
+
+
+def test_max_latency_excludes_the_models_predicted_slower(timed_llm: Any, openai_server: OpenAIServer) -> None:
+    llm = timed_llm(tradeoff=0.0)
+    assert info(llm.invoke(HELLO))["model"] == "slow-thinker"
+
+    message = timed_llm(tradeoff=0.0, max_latency_s=3).invoke(HELLO)
+
+    assert message.response_metadata["model_name"] == "quick" and message.text == f"[quick] {HELLO}"
+    report = info(message)
+    assert report["model"] == "quick" and report["max_latency_s"] == 3
+    entries = {r["model"]: r for r in report["ranking"]}
+    assert entries["quick"]["eligible"] and entries["quick"]["latency_s"] == pytest.approx(1.7, abs=0.1)
+    for slow in ("slow-thinker", "steady"):
+        assert not entries[slow]["eligible"] and entries[slow]["latency_s"] > 3
+        assert entries[slow]["excluded_because"].endswith("is above max_latency_s 3s")
+    # per call, through .bind, and streamed
+    assert info(llm.invoke(HELLO, max_latency_s=3))["model"] == "quick"
+    assert info(llm.bind(max_latency_s=3).invoke(HELLO))["max_latency_s"] == 3
+    full = None
+    for chunk in llm.stream(HELLO, max_latency_s=3):
+        full = chunk if full is None else full + chunk
+    assert full is not None and info(full)["model"] == "quick" and full.text == f"[quick] {HELLO}"
+    # the weight of latency reaches the score
+    assert info(llm.invoke(HELLO, tradeoff=0.5))["model"] == "steady"
+    assert info(timed_llm(tradeoff=0.5, latency_weight=0.1).invoke(HELLO))["model"] == "quick"
+    assert openai_server.calls["slow-thinker"] == 1 and openai_server.calls["steady"] == 1
+    assert "max_latency_s" not in openai_server.requests[-1].body  # the router's own setting
+    sent = openai_server.total_calls
+
+    with pytest.raises(NoCandidateError, match="is above max_latency_s 0.5s"):
+        llm.invoke(HELLO, max_latency_s=0.5)
+    with pytest.raises(InvalidRequestError, match="max_latency_s must be a positive number"):
+        llm.invoke(HELLO, max_latency_s=-1)
+    with pytest.raises(InvalidRequestError, match="latency_weight must be a finite number >= 0"):
+        timed_llm(latency_weight=-1.0).invoke(HELLO)
+    assert openai_server.total_calls == sent
+
+
+async def test_max_latency_async(timed_llm: Any, openai_server: OpenAIServer) -> None:
+    llm = timed_llm(tradeoff=0.0, max_latency_s=3)
+    assert info(await llm.ainvoke(HELLO))["model"] == "quick"
+    chunks = [c async for c in llm.astream(HELLO)]
+    assert info(chunks[-1])["model"] == "quick"
+    with pytest.raises(InvalidRequestError, match="max_latency_s must be a positive number"):
+        await llm.ainvoke(HELLO, max_latency_s=-1)
+    assert openai_server.calls["quick"] == 2 and openai_server.total_calls == 2
 
 
 # --- callbacks --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ async), routing constraints and the report every response carries."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -17,9 +18,10 @@ from llama_index.core.llms import ChatMessage, ImageBlock, TextBlock
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llamaindex_autorouter import AutoRouterLLM, RoutingDecisionEvent
 from openai_server import OpenAIServer
+from synthetic import TIMED, add_timed_models
 
 REPORT_KEYS = {
-    "model", "tradeoff", "max_cost", "explanation", "ranking", "forced", "sticky",
+    "model", "tradeoff", "max_cost", "max_latency_s", "explanation", "ranking", "forced", "sticky",
     "fallback_from", "cost_usd",
 }
 
@@ -202,6 +204,68 @@ def test_per_call_tradeoff_and_forced_model(make_llm: Any, openai_server: OpenAI
     assert "model" not in openai_server.requests[-1].body or openai_server.requests[-1].body["model"] == "coder"
     with pytest.raises(autorouter.UnknownModelError, match="not one of this router's candidates"):
         llm.chat(user(CHAT_PROMPT), model="nope")
+
+
+@pytest.fixture
+def timed_llm(make_llm: Any, router: autorouter.Router, candidates: Any) -> Any:
+    """`timed_llm(**fields)`: an AutoRouterLLM over the candidates of known speed (`TIMED`)."""
+    timed = add_timed_models(copy.deepcopy(router))  # the session's router stays as it is
+
+    def make(**fields: Any) -> Any:
+        return make_llm(router=timed, candidates=candidates(list(TIMED)), **fields)
+
+    return make
+
+
+def test_max_latency_excludes_the_models_predicted_slower(
+    timed_llm: Any, openai_server: OpenAIServer, events: list[Any]
+) -> None:
+    llm = timed_llm(tradeoff=0.0)
+    assert llm.chat(user(CHAT_PROMPT)).additional_kwargs["router_candidate"] == "slow-thinker"
+
+    response = timed_llm(tradeoff=0.0, max_latency_s=3).chat(user(CHAT_PROMPT))
+
+    assert response.additional_kwargs["router_candidate"] == "quick"
+    assert response.message.content == f"[quick] {CHAT_PROMPT}"
+    info = response.additional_kwargs["autorouter"]
+    assert set(info) == REPORT_KEYS and info["model"] == "quick" and info["max_latency_s"] == 3
+    entries = {r["model"]: r for r in info["ranking"]}
+    assert entries["quick"]["eligible"] and entries["quick"]["latency_s"] == pytest.approx(1.7, abs=0.1)
+    for slow in ("slow-thinker", "steady"):
+        assert not entries[slow]["eligible"] and entries[slow]["latency_s"] > 3
+        assert entries[slow]["excluded_because"].endswith("is above max_latency_s 3s")
+    decided = [e for e in events if isinstance(e, RoutingDecisionEvent)]
+    assert decided[-1].model == "quick" and decided[-1].info["max_latency_s"] == 3
+    # per call, in every form
+    assert llm.chat(user(CHAT_PROMPT), max_latency_s=3).additional_kwargs["router_candidate"] == "quick"
+    assert llm.complete(CHAT_PROMPT, max_latency_s=3).text == f"[quick] {CHAT_PROMPT}"
+    items = list(llm.stream_chat(user(CHAT_PROMPT), max_latency_s=3))
+    assert items[-1].additional_kwargs["autorouter"]["model"] == "quick"
+    # the weight of latency reaches the score
+    assert llm.chat(user(CHAT_PROMPT), tradeoff=0.5).additional_kwargs["router_candidate"] == "steady"
+    weighed = timed_llm(tradeoff=0.5, latency_weight=0.1).chat(user(CHAT_PROMPT))
+    assert weighed.additional_kwargs["router_candidate"] == "quick"
+    assert openai_server.calls["slow-thinker"] == 1 and openai_server.calls["steady"] == 1
+    assert "max_latency_s" not in openai_server.requests[-1].body  # the router's own setting
+    sent = openai_server.total_calls
+
+    with pytest.raises(autorouter.NoCandidateError, match="is above max_latency_s 0.5s"):
+        llm.chat(user(CHAT_PROMPT), max_latency_s=0.5)
+    with pytest.raises(autorouter.InvalidRequestError, match="max_latency_s must be a positive number"):
+        llm.chat(user(CHAT_PROMPT), max_latency_s=-1)
+    with pytest.raises(autorouter.InvalidRequestError, match="latency_weight must be a finite number >= 0"):
+        timed_llm(latency_weight=-1.0).complete(CHAT_PROMPT)
+    assert openai_server.total_calls == sent
+
+
+async def test_max_latency_async(timed_llm: Any, openai_server: OpenAIServer) -> None:
+    llm = timed_llm(tradeoff=0.0, max_latency_s=3)
+    assert (await llm.achat(user(CHAT_PROMPT))).additional_kwargs["router_candidate"] == "quick"
+    items = [i async for i in await llm.astream_complete(CHAT_PROMPT)]
+    assert items[-1].text == f"[quick] {CHAT_PROMPT}"
+    with pytest.raises(autorouter.InvalidRequestError, match="max_latency_s must be a positive number"):
+        await llm.achat(user(CHAT_PROMPT), max_latency_s=-1)
+    assert openai_server.calls["quick"] == 2 and openai_server.total_calls == 2
 
 
 def test_complete(make_llm: Any, openai_server: OpenAIServer) -> None:

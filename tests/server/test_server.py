@@ -34,7 +34,7 @@ from autorouter.server import (
     is_loopback,
 )
 from openai_server import OpenAIServer
-from synthetic import hash_embed, make_rows, write_jsonl
+from synthetic import TIMED, add_timed_models, hash_embed, make_rows, write_jsonl
 
 UPSTREAM_KEY = "sk-upstream-secret-key-0123456789"
 SERVER_KEY = "gw-server-key-abcdef"
@@ -199,6 +199,58 @@ def test_a_session_keeps_its_model(client, openai_server):
         extra_body={"session": "s-1", "tradeoff": 0.5})
     assert again.model == first.model
     assert "session" not in openai_server.requests[-1].body
+
+
+@pytest.fixture(scope="module")
+def timed_gateway(base_router, openai_server_session) -> Iterator[BackgroundServer]:
+    """A gateway whose router also has candidates of known speed (`TIMED`)."""
+    r = add_timed_models(_router(base_router, openai_server_session))
+    with BackgroundServer(create_app(r)) as server:
+        yield server
+
+
+def test_max_latency_excludes_the_models_predicted_slower(timed_gateway, openai_server):
+    client = openai.OpenAI(base_url=timed_gateway.base_url, api_key="unused", max_retries=0,
+                           timeout=20)
+    timed = list(TIMED)
+    plain = client.chat.completions.create(model="auto", messages=user(MATH),
+                                           extra_body={"tradeoff": 0, "models": timed})
+    assert plain.model == "slow-thinker" and plain.model_extra["autorouter"]["max_latency_s"] is None
+
+    resp = client.chat.completions.create(
+        model="auto", messages=user(MATH),
+        extra_body={"tradeoff": 0, "models": timed, "max_latency_s": 3, "latency_weight": 0.0005})
+
+    assert resp.model == "quick" and resp.choices[0].message.content == f"[quick] {MATH}"
+    extra = resp.model_extra["autorouter"]
+    assert extra["max_latency_s"] == 3 and extra["chosen"] == "quick"
+    ranked = {r["model"]: r for r in extra["ranking"]}
+    assert ranked["quick"]["eligible"] and ranked["quick"]["latency_s"] == pytest.approx(1.7, abs=0.1)
+    for slow in ("slow-thinker", "steady"):
+        assert not ranked[slow]["eligible"] and ranked[slow]["latency_s"] > 3
+        assert ranked[slow]["excluded_because"].endswith("is above max_latency_s 3s")
+    assert ranked["big"]["latency_s"] is None  # unknown speed
+    body = openai_server.requests[-1].body
+    assert "max_latency_s" not in body and "latency_weight" not in body  # the gateway's own fields
+
+    weighed = client.chat.completions.create(
+        model="auto", messages=user(MATH),
+        extra_body={"tradeoff": 0.5, "models": timed, "latency_weight": 0.1})
+    assert weighed.model == "quick"
+
+    chunks = list(client.chat.completions.create(
+        model="auto", messages=user(MATH), stream=True,
+        extra_body={"tradeoff": 0, "models": timed, "max_latency_s": 3}))
+    assert {c.model for c in chunks} == {"quick"}
+    assert chunks[0].model_extra["autorouter"]["max_latency_s"] == 3
+    assert calls(openai_server) == {"slow-thinker": 1, "quick": 3}
+
+    resp = httpx.post(timed_gateway.base_url + "/chat/completions", timeout=20,
+                      json={"model": "auto", "messages": user(MATH), "models": timed,
+                            "max_latency_s": 0.5})
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "no_candidate"
+    assert "is above max_latency_s 0.5s" in resp.json()["error"]["message"]
+    assert openai_server.total_calls == 4
 
 
 # --- streams ------------------------------------------------------------------------------
@@ -383,6 +435,12 @@ BAD = [
     ({**GOOD, "tradeoff": "0.5"}, 400, "tradeoff", "invalid_value"),
     ({**GOOD, "tradeoff": 2}, 400, "tradeoff", "invalid_value"),
     ({**GOOD, "max_cost": -1}, 400, "max_cost", "invalid_value"),
+    ({**GOOD, "max_latency_s": -1}, 400, "max_latency_s", "invalid_value"),
+    ({**GOOD, "max_latency_s": 0}, 400, "max_latency_s", "invalid_value"),
+    ({**GOOD, "max_latency_s": "3"}, 400, "max_latency_s", "invalid_value"),
+    ({**GOOD, "latency_weight": -0.5}, 400, "latency_weight", "invalid_value"),
+    (b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "latency_weight": 1e999}',
+     400, "latency_weight", "invalid_value"),
     ({**GOOD, "temperature": "hot"}, 400, "temperature", "invalid_value"),
     ({**GOOD, "stream": "yes"}, 400, "stream", "invalid_value"),
     ({**GOOD, "n": 2}, 400, "n", "invalid_value"),
