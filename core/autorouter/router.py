@@ -594,6 +594,29 @@ class Router(CallingMixin):
             sd[:, len(self.data_models_):] = np.einsum("nt,ntk->nk", task_w, p * (1 - p) * fact_sd[None])
         return sd
 
+    def _quality_by_case(
+        self, x: np.ndarray, task_w: np.ndarray, q: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The router's doubt about what a prompt is: each model's quality (n, C, models) in
+        each case the prompt may be (a task, and a difficulty one standard deviation of the
+        difficulty offset's error harder, as predicted, or easier), and each case's probability
+        (n, C). None without models placed by task. Models learned from per-prompt data do not
+        depend on the task: only the difficulty moves them."""
+        if not self.fact_models_:
+            return None, None
+        sd = float(getattr(self.profile_, "difficulty_sd", 0.0))
+        # three-point Gauss-Hermite rule for a normal error in the difficulty offset
+        shifts, weights = np.array([-np.sqrt(3.0), 0.0, np.sqrt(3.0)]) * sd, np.array([1 / 6, 2 / 3, 1 / 6])
+        d = self.profile_.difficulty(x)[:, None] + shifts[None, :]  # (n, 3)
+        z = logit(self.fact_scores_)[None, :, None, :] + d[:, None, :, None]  # (n, T, 3, k)
+        n, t = len(x), len(self.profile_.tasks)
+        facts = sigmoid(z).reshape(n, t * 3, -1)
+        # a prompt harder than predicted is harder for every model, data-learned ones included
+        data_z = logit(q[:, None, None, : len(self.data_models_)]) + shifts[None, None, :, None]
+        data = np.broadcast_to(sigmoid(data_z), (n, t, 3, len(self.data_models_))).reshape(n, t * 3, -1)
+        probs = (task_w[:, :, None] * weights[None, None, :]).reshape(n, t * 3)
+        return np.concatenate([data, facts], axis=2), probs
+
     def _latency(self, proto_w: np.ndarray) -> np.ndarray:
         """(n, models) predicted seconds until the whole answer has arrived; NaN if unknown."""
         out = np.full((len(proto_w), len(self.models_)), np.nan)
@@ -706,12 +729,15 @@ class Router(CallingMixin):
         sd = self._quality_sd(x, task_w, q.shape)
         lat = self._latency(proto_w)
         lam = self.scale_.lam_for(t)
-        scores = policy_scores(q, c, lam) - mu * np.nan_to_num(lat, nan=0.0)
+        scores = policy_scores(q, c, lam)
+        if not math.isinf(lam):  # at tradeoff 1 the cheapest model is the promise, however slow
+            scores = scores - mu * np.nan_to_num(lat, nan=0.0)
         images = np.zeros(len(q), dtype=bool) if images is None else images
         reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output, lat, lat_cap)
         eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
         strength = self.strength_ if len(self.strength_) == q.shape[1] else q.mean(axis=0)
-        picks = confident_picks(q, sd, c, scores, eligible, t, strength)
+        by_case, case_w = self._quality_by_case(x, task_w, q)
+        picks = confident_picks(q, sd, c, scores, eligible, t, strength, by_case, case_w)
         order = order_with_pick(scores, eligible, picks)
         decisions = []
         # Plain Python values once, and one validation call per decision (nested in Rust): 20
@@ -857,6 +883,7 @@ class Router(CallingMixin):
             "data_models": self.data_models_,
             "fact_models": self.fact_models_,
             "tasks": self.profile_.tasks,
+            "difficulty_sd": self.profile_.difficulty_sd,
             "limits": {m: lim.model_dump(exclude_none=True) for m, lim in self.limits_.items()},
             "speeds": {m: sp.model_dump(exclude_none=True) for m, sp in self.speeds_.items()},
             "n_train": self.n_train_,
@@ -947,7 +974,10 @@ class Router(CallingMixin):
                     a["quality_prior"], qm["prior_weight"],
                 )
             )
-            router.profile_ = TaskProfile(list(meta["tasks"]), a["task_clf_w"], a["task_diff_w"])
+            router.profile_ = TaskProfile(
+                list(meta["tasks"]), a["task_clf_w"], a["task_diff_w"],
+                difficulty_sd=float(meta.get("difficulty_sd", 0.0)),
+            )
             router.fact_scores_ = a["fact_scores"]
             # routers saved before uncertainty and speed were learned: none of either
             router.fact_sd_ = a["fact_sd"] if "fact_sd" in a else np.zeros_like(a["fact_scores"])
