@@ -1,8 +1,9 @@
 """Write LiveBench category scores into the shipped catalog (core/autorouter/data/catalog.json).
 
 One job: for every LiveBench release table and every catalog model LiveBench has, put each
-category's score into the card's `facts.benchmarks` as `LiveBench-<YYYY-MM-DD>/<Category>` and
-one source per release into `facts.sources["LiveBench-<YYYY-MM-DD>"]`.
+category's score into the card's `facts.benchmarks` as `LiveBench-<YYYY-MM-DD>/<Category>`, each
+task's as `LiveBench-<YYYY-MM-DD>/<Category>/<task>`, and one source per release into
+`facts.sources["LiveBench-<YYYY-MM-DD>"]`.
 
     python scripts/import_livebench.py [--data ../shared/data]
 
@@ -116,6 +117,18 @@ def category_scores(row: dict[str, str], categories: dict[str, list[str]]) -> di
     return scores
 
 
+def livebench_scores(row: dict[str, str], categories: dict[str, list[str]]) -> dict[str, float]:
+    """`<Category>` and `<Category>/<task>` scores / 100 of one row. Tasks are kept beside their
+    category: a category averages unlike skills (olympiad proofs beside AMPS_Hard calculus),
+    and a prompt family reads the task closest to it."""
+    out: dict[str, float] = {}
+    for category, score in category_scores(row, categories).items():
+        out[category] = score
+        for task in categories[category]:
+            out[f"{category}/{task}"] = round(float(row[task]) / 100.0, 4)
+    return out
+
+
 def releases(folder: Path) -> list[tuple[str, Path, Path]]:
     found = []
     for table in sorted(folder.glob("table_*.csv")):
@@ -179,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             facts = models[model_id].setdefault("facts", {})
             benchmarks = facts.setdefault("benchmarks", {})
-            for category, score in scores.items():
-                benchmarks[f"{PREFIX}{date}/{category}"] = score
+            for key, score in livebench_scores(by_name[name], categories).items():
+                benchmarks[f"{PREFIX}{date}/{key}"] = score
             facts.setdefault("sources", {})[f"{PREFIX}{date}"] = {
                 "source": (
                     f"LiveBench leaderboard table {release} (livebench.ai), "
@@ -189,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 "as_of": date,
                 "url": URL,
                 "note": (
-                    f"category score = mean of the category's task scores in "
+                    f"task scores / 100 and category score = mean of the category's task scores in "
                     f"public/table_{release}.csv @ {COMMIT}; one protocol for all models; "
                     "releases are not on one scale"
                 ),
