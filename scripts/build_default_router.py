@@ -1,18 +1,25 @@
 """Build the bundled default router (`Router.default()`) from public data. One command:
 
     python scripts/build_default_router.py [--data ../shared/data] [--out core/autorouter/data/default_router]
+                                           [--exclude zeroeval_math ...]
 
 What it learns, and from what:
-- what a prompt is like (which task family, how hard): from the prompts and per-model scores of
-  the public routing datasets in ../shared/data, each task mapped to a benchmark family
-  (`autorouter.placement.FAMILY_OF`), plus `smalltalk.txt` beside this script (greetings and
-  trivial lookups written for this project) and MT-Bench's open-ended questions (`Chat`);
-- where each candidate stands on each family: from the catalog's public facts (benchmark scores
-  and Arena ratings; `autorouter.placement.FactPlacer` imputes the missing ones);
-- what a call costs: catalog list prices x (prompt tokens + a typical answer length per family).
+- which family a prompt belongs to (`autorouter.families`: small talk, a quick fact, a unit
+  conversion, a proof, hard coding, ...): from the prompts written for this project beside this
+  script (`default_router/families_*.jsonl`, many languages; `smalltalk.txt`) and from the
+  prompts of the public routing datasets in ../shared/data, each dataset task mapped to a
+  family (`autorouter.families.family_of_dataset_task`); MT-Bench's questions by category;
+- how hard a prompt is for its family, i.e. how much the choice of model matters on it: from how
+  the datasets' models fared on each prompt (`zeroeval_math` and `mmlupro_seed` hold the
+  per-prompt outcomes of the 2024 routed models themselves);
+- where each candidate stands on each family: from the catalog's facts (LiveBench categories,
+  vendor benchmarks, the Arena rating) through `autorouter.placement`'s latent ability model;
+- what a call costs and how long it takes: catalog list prices and speeds x (prompt tokens + a
+  typical answer length per family + a reasoning model's hidden thinking).
 
-The candidates are the catalog's models with `routed_by_default`. Prompts are sampled per
-family (at most --per-family each, seed 0) and de-duplicated by normalised text.
+The tradeoff knob is calibrated on the written prompts (everyday traffic), not on benchmark
+questions. `--exclude FOLDER` leaves a data folder out (for held-out evaluation, see
+`benchmarks/seed_sets.py`). The candidates are the catalog's models with `routed_by_default`.
 """
 
 from __future__ import annotations
@@ -23,61 +30,90 @@ import json
 import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 import autorouter
 from autorouter.catalog import Catalog
-from autorouter.placement import FAMILY_OF
+from autorouter.families import FAMILIES, family_of_dataset_task
 from autorouter.predictors import CHARS_PER_TOKEN
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
-#: Typical answer length in tokens per family, for cost: a chat answer, not a benchmark letter.
-ANSWER_TOKENS = {
-    "MMLU": 200, "GSM8K": 250, "MATH": 400, "GPQA": 400, "HumanEval": 300, "MBPP": 300,
-    "ARC-Challenge": 150, "Winogrande": 100, "TriviaQA": 60, "Chat": 450, "Smalltalk": 30,
-}
+#: (folder/file, task field) of the scored public datasets.
 SOURCES = [
     ("llmrouter_9models/prompts_scores.jsonl.gz", "task"),
     ("routerbench_subset/prompts_scores.jsonl.gz", "eval_name"),
     ("routerdc_7models/prompts_scores.jsonl.gz", "dataset"),
     ("routellm_gpt4_vs_mixtral/mmlu_gsm8k.jsonl.gz", "benchmark"),
+    ("zeroeval_math/prompts_scores.jsonl.gz", "task"),
+    ("mmlupro_seed/prompts_scores.jsonl.gz", "task"),
 ]
+MT_BENCH = "routellm_gpt4_vs_mixtral/mt_bench.jsonl.gz"
 
 
 def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
-def collect(data: Path, per_family: int, seed: int) -> tuple[list[str], list[str], list[dict[str, float]]]:
+def written_prompts() -> list[tuple[str, str]]:
+    """(prompt, family) written for this project: everyday traffic in many languages."""
+    out = []
+    for path in sorted((HERE / "default_router").glob("families_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                out.append((r["prompt"], r["family"]))
+    for text in (HERE / "default_router" / "smalltalk.txt").read_text(encoding="utf-8").splitlines():
+        if text.strip():
+            out.append((text.strip(), "smalltalk"))
+    unknown = sorted({f for _, f in out if f not in FAMILIES})
+    if unknown:
+        raise SystemExit(f"unknown families in the written prompts: {unknown}")
+    return out
+
+
+def collect(
+    data: Path, per_family: int, seed: int, exclude: Sequence[str] = (), holdout_prefixes: set[str] | None = None
+) -> tuple[list[str], list[str], list[dict[str, float]], int]:
+    """Prompts, their families and per-model scores; the first `n_written` are the written ones.
+    Dataset prompts whose normalised 60-character prefix is in `holdout_prefixes` are left out."""
+    written = written_prompts()
+    seen = {_norm(t) for t, _ in written}
+    held = holdout_prefixes or set()
     rows: dict[str, list[tuple[str, dict[str, float]]]] = {}
-    seen: set[str] = set()
     for rel, field in SOURCES:
+        if rel.split("/")[0] in exclude:
+            continue
         with gzip.open(data / rel, "rt", encoding="utf-8") as f:
             for line in f:
                 r = json.loads(line)
                 if r.get("contaminated"):
                     continue
-                fam = FAMILY_OF.get(str(r.get(field, "")).lower())
+                fam = family_of_dataset_task(str(r.get(field, "")))
                 # Few-shot benchmark prompts share their exemplars; a user sends the question.
                 text = r.get("question") or r["prompt"]
                 key = _norm(text)
-                if fam is None or key in seen:
+                if fam is None or key in seen or key[:60] in held:
                     continue
                 seen.add(key)
                 scores = {m: float(v) for m, v in r["scores"].items() if v is not None}
                 rows.setdefault(fam, []).append((text, scores))
-    with gzip.open(data / "routellm_gpt4_vs_mixtral/mt_bench.jsonl.gz", "rt", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            rows.setdefault("Chat", []).append((r["turns"][0], {m: v / 10.0 for m, v in r["scores_turn1"].items()}))
-    for text in (HERE / "default_router" / "smalltalk.txt").read_text(encoding="utf-8").splitlines():
-        if text.strip():
-            rows.setdefault("Smalltalk", []).append((text.strip(), {}))
+    if MT_BENCH.split("/")[0] not in exclude:
+        with gzip.open(data / MT_BENCH, "rt", encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                fam = family_of_dataset_task("mt_bench", r.get("category"))
+                if fam is not None and _norm(r["turns"][0])[:60] not in held:
+                    rows.setdefault(fam, []).append(
+                        (r["turns"][0], {m: v / 10.0 for m, v in r["scores_turn1"].items()})
+                    )
     rng = np.random.default_rng(seed)
-    prompts, fams, scores = [], [], []
+    prompts = [t for t, _ in written]
+    fams = [f for _, f in written]
+    scores: list[dict[str, float]] = [{} for _ in written]
     for fam in sorted(rows):
         items = rows[fam]
         keep = rng.permutation(len(items))[:per_family]
@@ -85,42 +121,59 @@ def collect(data: Path, per_family: int, seed: int) -> tuple[list[str], list[str
             prompts.append(items[i][0])
             fams.append(fam)
             scores.append(items[i][1])
-    return prompts, fams, scores
+    return prompts, fams, scores, len(written)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("--out", type=Path, default=ROOT / "core" / "autorouter" / "data" / "default_router")
-    # MiniLM, not the static default of Router.fit: telling 11 task families apart (a proof from
-    # a greeting from a poem) is semantic; 3-fold family accuracy 0.90 vs 0.87 for static.
-    ap.add_argument("--embedder", default="minilm")
-    ap.add_argument("--per-family", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-
-    prompts, fams, score_dicts = collect(args.data, args.per_family, args.seed)
-    counts = {f: fams.count(f) for f in sorted(set(fams))}
-    print(f"{len(prompts)} prompts: {counts}", file=sys.stderr)
+def build(
+    data: Path, *, embedder: str = "minilm", per_family: int = 200, seed: int = 0,
+    exclude: Sequence[str] = (), holdout_prefixes: set[str] | None = None,
+    catalog: Catalog | None = None, quiet: bool = False,
+) -> autorouter.Router:
+    """The default router, built from `data` without the folders in `exclude` and without the
+    dataset prompts whose normalised 60-character prefix is in `holdout_prefixes`."""
+    prompts, fams, score_dicts, n_written = collect(data, per_family, seed, exclude, holdout_prefixes)
+    if not quiet:
+        counts = {f: fams.count(f) for f in sorted(set(fams))}
+        print(f"{len(prompts)} prompts ({n_written} written): {counts}", file=sys.stderr)
     models = sorted({m for d in score_dicts for m in d})
     scores = np.full((len(prompts), len(models)), np.nan)
     for i, d in enumerate(score_dicts):
         for m, v in d.items():
             scores[i, models.index(m)] = v
 
-    router = autorouter.Router(embedder=args.embedder, seed=args.seed)
-    router.embedder_ = autorouter.get_embedder(args.embedder)
+    router = autorouter.Router(embedder=embedder, seed=seed)
+    router.embedder_ = autorouter.get_embedder(embedder)
     t = time.perf_counter()
     x = np.concatenate([router.embedder_.embed(prompts[i:i + 256]) for i in range(0, len(prompts), 256)])
-    print(f"embedded in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    if not quiet:
+        print(f"embedded in {time.perf_counter() - t:.0f}s", file=sys.stderr)
     chars = np.array([len(p) for p in prompts], dtype=np.float64)
-    answer_chars = np.array([[ANSWER_TOKENS[f] * CHARS_PER_TOKEN] for f in fams])
+    answer_chars = np.array([[FAMILIES[f].answer_tokens * CHARS_PER_TOKEN] for f in fams])
     router._fit_shared(x, chars, fams, scores, answer_chars)
-    catalog = Catalog.default()
+    # The knob is calibrated on everyday traffic: the written prompts, not benchmark questions.
+    router.calib_x_ = x[:n_written].astype(np.float32)
+    router.calib_chars_ = chars[:n_written]
+    catalog = catalog or Catalog.default()
     for card in catalog.routed():
         router.add_catalog_model(card.id, catalog=catalog)
+    return router
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--out", type=Path, default=ROOT / "core" / "autorouter" / "data" / "default_router")
+    # MiniLM, not the static default of Router.fit: telling families apart (a proof from a
+    # greeting from a poem, in several languages) is semantic.
+    ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--per-family", type=int, default=200, help="dataset prompts per family (seed 0)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--exclude", nargs="*", default=[], help="data folders to leave out")
+    args = ap.parse_args(argv)
+    router = build(args.data, embedder=args.embedder, per_family=args.per_family, seed=args.seed,
+                   exclude=args.exclude)
     router.save(args.out)
-    print(f"saved {len(router.models_)} candidates over tasks {router.tasks_} to {args.out}", file=sys.stderr)
+    print(f"saved {len(router.models_)} candidates over families {router.tasks_} to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,145 @@
+"""The default router on the per-prompt outcomes of its own (2024) models, held out.
+
+    python benchmarks/seed_sets.py [--data ../shared/data] [--points 21]
+
+For each of `zeroeval_math` (GSM8K + MATH level 5) and `mmlupro_seed` (MMLU-Pro), the default
+router is rebuilt by `scripts/build_default_router.py`'s `build` WITHOUT that folder and without
+any prompt of it that recurs in another folder (normalised 60-character prefix, as the data
+README advises), then routes the set's prompts among the routed models the set has outcomes
+for (`candidates=`). Each pick earns that model's true 0/1 outcome and an estimated cost: list
+price x (prompt tokens + answer tokens from `output_chars`), plus, for reasoning models, the
+catalog's typical hidden thinking tokens (the files do not record them; without them o1 would
+look as cheap as its visible answer).
+
+Figures (docs/evaluation.md): AIQ and saving95 against the zero-router over 21 tradeoffs,
+mean quality at tradeoff 0 against the best single candidate, and quality and cost at the
+default tradeoff. Prints a table and writes `benchmarks/results/seed_sets.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import autorouter
+from autorouter.evaluation import evaluate_picks, zero_router_figures
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "scripts"))
+from build_default_router import build  # noqa: E402
+
+SETS = {"zeroeval_math": "zeroeval_math/prompts_scores.jsonl.gz", "mmlupro_seed": "mmlupro_seed/prompts_scores.jsonl.gz"}
+
+
+def _prefix(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()[:60]
+
+
+def load_set(
+    data: Path, name: str, routed: list[str], task: str | None = None
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray, list[str]]:
+    """Questions, their task, outcomes (n, m) and estimated costs (n, m) for the routed models
+    the set (or its `task`) covers; only rows where all of them were scored."""
+    meta = json.loads((data / name / "models.json").read_text(encoding="utf-8"))["models"]
+    catalog = autorouter.Catalog.default()
+    rows = [json.loads(line) for line in gzip.open(data / SETS[name], "rt", encoding="utf-8")]
+    rows = [r for r in rows if task is None or r["task"] == task]
+    have = {m for r in rows for m, v in r["scores"].items() if v is not None}
+    models = [m for m in routed if m in have]
+    rows = [r for r in rows if all(r["scores"].get(m) is not None for m in models)]
+    texts = [r.get("question") or r["prompt"] for r in rows]
+    tasks = [r["task"] for r in rows]
+    scores = np.array([[float(r["scores"][m]) for m in models] for r in rows])
+    cost = np.zeros_like(scores)
+    for j, m in enumerate(models):
+        card = catalog.get(m)
+        p = meta.get(m, {})
+        pin = p.get("input_usd_per_1m", card.price.input_per_1m)
+        pout = p.get("output_usd_per_1m", card.price.output_per_1m)
+        thinking = card.reasoning_tokens or 0
+        for i, r in enumerate(rows):
+            out = (r.get("output_chars") or {}).get(m) or 1200
+            cost[i, j] = (len(r["prompt"]) / 4 * pin + (out / 4 + thinking) * pout) / 1e6
+    return texts, tasks, scores, cost, models
+
+
+#: (label, folder, task or None for the whole file): each with the routed models it scores.
+GROUPS = [("zeroeval_math", "zeroeval_math", None),
+          ("zeroeval gsm", "zeroeval_math", "gsm"), ("zeroeval math-l5", "zeroeval_math", "math-l5"),
+          ("mmlupro_seed", "mmlupro_seed", None)]
+
+
+def held_out_router(data: Path, name: str) -> autorouter.Router:
+    """The default router built without folder `name` and without any of its prompts."""
+    rows = [json.loads(line) for line in gzip.open(data / SETS[name], "rt", encoding="utf-8")]
+    held = {_prefix(r.get("question") or r["prompt"]) for r in rows} | {_prefix(r["prompt"]) for r in rows}
+    return build(data, exclude=[name], holdout_prefixes=held, quiet=True)
+
+
+def run_set(data: Path, name: str, task: str | None, points: int, router: autorouter.Router) -> dict:
+    catalog = autorouter.Catalog.default()
+    routed = [c.id for c in catalog.routed()]
+    texts, tasks, scores, cost, models = load_set(data, name, routed, task)
+    embedder = router.embedder_
+    x = np.concatenate([embedder.embed(texts[i:i + 256]) for i in range(0, len(texts), 256)])
+    lookup = {t: x[i] for i, t in enumerate(texts)}
+    router.embedder_ = autorouter.CallableEmbedder(lambda b: np.stack([lookup[s] for s in b]), dim=x.shape[1])
+    col = {m: j for j, m in enumerate(models)}
+    ts = np.linspace(0.0, 1.0, points)
+    picks = []
+    for t in ts:
+        ds = router.route_batch(texts, tradeoff=float(t), candidates=models)
+        picks.append(np.array([col[d.model] for d in ds]))
+    router.embedder_ = embedder
+    out: dict = {"models": models, "n": len(texts)}
+    rows = np.arange(len(texts))
+    s, c = scores, cost
+    figs = evaluate_picks(s, c, picks)
+    zero = zero_router_figures(s, c)
+    means = s.mean(axis=0)
+    best = int(np.argmax(means))
+    at0 = float(s[np.arange(len(rows)), picks[0]].mean())
+    k = int(np.argmin(np.abs(ts - autorouter.DEFAULT_TRADEOFF)))
+    at_def_q = float(s[np.arange(len(rows)), picks[k]].mean())
+    at_def_c = float(c[np.arange(len(rows)), picks[k]].mean())
+    row = {
+        "aiq": figs.aiq, "zero_aiq": zero.aiq, "saving95": figs.saving95, "zero_saving95": zero.saving95,
+        "quality_at_0": at0, "best_single": models[best], "best_single_quality": float(means[best]),
+        "best_single_cost": float(c[:, best].mean()),
+        "quality_at_default": at_def_q, "cost_at_default": at_def_c,
+        "picks_at_0": {models[j]: int(n) for j, n in zip(*np.unique(picks[0], return_counts=True))},
+    }
+    out.update(row)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    ap.add_argument("--points", type=int, default=21)
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "seed_sets.json")
+    args = ap.parse_args(argv)
+    routers = {name: held_out_router(args.data, name) for name in SETS}
+    results = {label: run_set(args.data, name, task, args.points, routers[name]) for label, name, task in GROUPS}
+    print(f"\n{'set':<22} {'AIQ':>6} {'zero':>6} {'sav95':>6} {'zero':>6} {'q@0':>6} {'best':>6} "
+          f"{'q@0.3':>6} {'$@0.3/best$':>11}  best single")
+    for label, f in results.items():
+        s95 = "   n/a" if f["saving95"] is None else f"{f['saving95']:6.3f}"
+        z95 = "   n/a" if f["zero_saving95"] is None else f"{f['zero_saving95']:6.3f}"
+        ratio = f["cost_at_default"] / max(f["best_single_cost"], 1e-12)
+        print(f"{label:<22} {f['aiq']:6.3f} {f['zero_aiq']:6.3f} {s95} {z95} {f['quality_at_0']:6.3f} "
+              f"{f['best_single_quality']:6.3f} {f['quality_at_default']:6.3f} {ratio:11.2f}  {f['best_single']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
