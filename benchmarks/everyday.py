@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     frontier_ok = [i for i in hard if at0[i].model in FRONTIER]
     labels = {f.label: f.id for f in FAMILIES.values()}
     named = [labels.get(d.explanation.split("looks like ")[-1].split(",")[0]) for d in default]
+    # this test set's family list has one "competition_math" for proofs and contest problems
+    named = ["competition_math" if f == "proof" else f for f in named]
     family_ok = [i for i, r in enumerate(rows) if named[i] == r["family"]]
 
     print(f"trivial prompts to a cheap non-reasoning model at tradeoff {autorouter.DEFAULT_TRADEOFF}: "

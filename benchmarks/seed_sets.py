@@ -50,8 +50,10 @@ def load_set(
     catalog = autorouter.Catalog.default()
     rows = [json.loads(line) for line in gzip.open(data / SETS[name], "rt", encoding="utf-8")]
     rows = [r for r in rows if task is None or r["task"] == task]
-    have = {m for r in rows for m, v in r["scores"].items() if v is not None}
-    models = [m for m in routed if m in have]
+    # the routed models scored on every task of the group (the set's models differ by task)
+    have = [{m for r in rows if r["task"] == t for m, v in r["scores"].items() if v is not None}
+            for t in sorted({r["task"] for r in rows})]
+    models = [m for m in routed if all(m in h for h in have)]
     rows = [r for r in rows if all(r["scores"].get(m) is not None for m in models)]
     texts = [r.get("question") or r["prompt"] for r in rows]
     tasks = [r["task"] for r in rows]

@@ -12,8 +12,10 @@ What it learns, and from what:
 - how hard a prompt is for its family, i.e. how much the choice of model matters on it: from how
   the datasets' models fared on each prompt (`zeroeval_math` and `mmlupro_seed` hold the
   per-prompt outcomes of the 2024 routed models themselves);
-- where each candidate stands on each family: from the catalog's facts (LiveBench categories,
-  vendor benchmarks, the Arena rating) through `autorouter.placement`'s latent ability model;
+- where each candidate stands on each family: from the catalog's facts (LiveBench tasks,
+  vendor benchmarks, the Arena rating) through `autorouter.placement`'s latent ability model,
+  and how much that standing matters in a family (its spread) and how uncertain a placement is,
+  from the datasets' outcomes of catalog models (`autorouter.placement.calibrate_families`);
 - what a call costs and how long it takes: catalog list prices and speeds x (prompt tokens + a
   typical answer length per family + a reasoning model's hidden thinking).
 
@@ -38,6 +40,7 @@ import numpy as np
 import autorouter
 from autorouter.catalog import Catalog
 from autorouter.families import FAMILIES, family_of_dataset_task
+from autorouter.placement import calibrate_families
 from autorouter.predictors import CHARS_PER_TOKEN
 
 HERE = Path(__file__).parent
@@ -124,6 +127,35 @@ def collect(
     return prompts, fams, scores, len(written)
 
 
+def family_outcomes(
+    data: Path, catalog: Catalog, exclude: Sequence[str] = (), holdout_prefixes: set[str] | None = None
+) -> list[tuple[str, dict[str, float]]]:
+    """Per dataset task: its family and each catalog model's mean score over its prompts (models
+    with at least 50), for `autorouter.placement.calibrate_families`."""
+    held = holdout_prefixes or set()
+    groups = []
+    for rel, field in SOURCES:
+        if rel.split("/")[0] in exclude:
+            continue
+        sums: dict[str, dict[str, list[float]]] = {}
+        with gzip.open(data / rel, "rt", encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                if _norm(r.get("question") or r["prompt"])[:60] in held:
+                    continue
+                task = str(r.get(field, ""))
+                for m, v in r["scores"].items():
+                    if v is not None:
+                        sums.setdefault(task, {}).setdefault(m, []).append(float(v))
+        for task, per_model in sorted(sums.items()):
+            fam = family_of_dataset_task(task)
+            means = {catalog.get(m).id: float(np.mean(v)) for m, v in per_model.items()
+                     if len(v) >= 50 and m in catalog}
+            if fam is not None and len(means) >= 3:
+                groups.append((fam, means))
+    return groups
+
+
 def build(
     data: Path, *, embedder: str = "minilm", per_family: int = 200, seed: int = 0,
     exclude: Sequence[str] = (), holdout_prefixes: set[str] | None = None,
@@ -154,6 +186,13 @@ def build(
     router.calib_x_ = x[:n_written].astype(np.float32)
     router.calib_chars_ = chars[:n_written]
     catalog = catalog or Catalog.default()
+    # how much the choice of model matters per family, from the datasets' outcomes
+    router.family_params_, router.placement_error_sd_ = calibrate_families(
+        family_outcomes(data, catalog, exclude, holdout_prefixes), catalog
+    )
+    if not quiet:
+        print(f"family spreads {({f: round(v[1], 2) for f, v in router.family_params_.items()})}, "
+              f"placement error {router.placement_error_sd_:.2f}", file=sys.stderr)
     for card in catalog.routed():
         router.add_catalog_model(card.id, catalog=catalog)
     return router

@@ -1,7 +1,7 @@
 """The families real prompts fall into, and what each asks of a model.
 
 The bundled default router reads every prompt as a mix of these families (small talk, a quick
-fact, a unit conversion, a proof, hard coding, ...), not as benchmark names. For each family this
+fact, a unit conversion, a proof, competition maths, hard coding, ...), not as benchmark names. For each family this
 module says:
 
 - `label`: the name the explanation shows ("looks like a unit conversion");
@@ -58,6 +58,9 @@ SKILL_COLUMNS: dict[str, tuple[str, ...]] = {
     "code_generation": ("/LCB_generation", "/code_generation"),
     "code_completion": ("/coding_completion", "/code_completion"),
     "tables": ("/cta", "/tablejoin", "/tablereformat"),
+    # maths with an answer to find (MATH, AMC/AIME-style) vs proofs (LiveBench olympiad: proofs)
+    "contest_math": ("MATH", "/AMPS_Hard", "/math_comp", "/integrals_with_game"),
+    "olympiad": ("/olympiad",),
 }
 
 _F = Family
@@ -73,7 +76,8 @@ FAMILIES: dict[str, Family] = {f.id: f for f in (
     _F("advice", "advice", {"chat": 0.8, "instructions": 0.2}, 1.6, 0.45, 450),
     _F("knowledge", "a knowledge question", {"knowledge": 0.6, "chat": 0.4}, 1.1, 0.7, 400),
     _F("math_word_problem", "a maths word problem", {"grade_math": 0.5, "math": 0.5}, 2.2, 0.8, 300),
-    _F("competition_math", "a proof or competition maths", {"math": 1.0}, -0.2, 1.2, 700),
+    _F("proof", "a proof", {"olympiad": 0.6, "reasoning": 0.2, "math": 0.2}, -0.3, 1.1, 700),
+    _F("competition_math", "competition maths", {"contest_math": 1.0}, -0.2, 1.2, 600),
     _F("coding_easy", "easy coding", {"coding": 1.0}, 2.0, 0.6, 300),
     _F("coding_hard", "hard coding", {"code_generation": 0.5, "coding": 0.3, "reasoning": 0.2}, -0.1, 1.0, 900),
     _F("debugging", "debugging", {"code_completion": 0.4, "coding": 0.4, "reasoning": 0.2}, 0.6, 0.8, 500),

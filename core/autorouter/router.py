@@ -50,6 +50,7 @@ from .predictors import (
     cluster_means,
     observed_cost_columns,
 )
+from .placement import PLACEMENT_ERROR_SD
 from .profiles import TaskProfile, logit
 from ._linalg import sigmoid, spherical_kmeans
 from .prompts import prompt_info, prompt_text
@@ -255,6 +256,8 @@ class Router(CallingMixin):
         self.limits_ = {}
         self.speeds_ = {}
         self.strength_ = np.zeros(0)
+        self.family_params_ = {}
+        self.placement_error_sd_ = PLACEMENT_ERROR_SD
         self.cost_ = CostModel("prices", np.zeros(0), np.zeros(0), np.zeros((k, 0)), np.zeros(0))
         self.scale_ = TradeoffScale(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
         self.difficulty_cuts_ = np.array([0.0, 1.0])
@@ -366,7 +369,8 @@ class Router(CallingMixin):
 
         cat = catalog if catalog is not None else Catalog.default()
         card = cat.get(name)
-        scores, sds, _ = FactPlacer(cat).task_scores_sd(card, self.tasks_)
+        placer = FactPlacer(cat, self.family_params_, self.placement_error_sd_)
+        scores, sds, _ = placer.task_scores_sd(card, self.tasks_)
         if not scores:
             raise InvalidRequestError(f"the catalog has no benchmark scores or Arena rating for {card.id}")
         if card.price is None:
@@ -884,6 +888,8 @@ class Router(CallingMixin):
             "fact_models": self.fact_models_,
             "tasks": self.profile_.tasks,
             "difficulty_sd": self.profile_.difficulty_sd,
+            "family_params": {f: list(v) for f, v in self.family_params_.items()},
+            "placement_error_sd": self.placement_error_sd_,
             "limits": {m: lim.model_dump(exclude_none=True) for m, lim in self.limits_.items()},
             "speeds": {m: sp.model_dump(exclude_none=True) for m, sp in self.speeds_.items()},
             "n_train": self.n_train_,
@@ -983,6 +989,10 @@ class Router(CallingMixin):
             router.fact_sd_ = a["fact_sd"] if "fact_sd" in a else np.zeros_like(a["fact_scores"])
             router.strength_ = a["strength"] if "strength" in a else np.zeros(0)
             router.speeds_ = {name: ModelSpeed(**sp) for name, sp in meta.get("speeds", {}).items()}
+            router.family_params_ = {
+                str(f): (float(v[0]), float(v[1])) for f, v in meta.get("family_params", {}).items()
+            }
+            router.placement_error_sd_ = float(meta.get("placement_error_sd", PLACEMENT_ERROR_SD))
             router.answer_tokens_ = a["answer_tokens"]
             router.calib_x_ = a["calib_x"].astype(np.float32)
             router.calib_chars_ = a["calib_chars"]

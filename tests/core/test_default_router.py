@@ -127,7 +127,8 @@ FAMILY_PROMPTS = {
     "a unit conversion": ["5 feet in cm", "how many ounces in 2 cups?"],
     "a quick fact": ["Capital of Australia?", "Who wrote Don Quixote?"],
     "a translation": ["Translate 'where is the train station' into Japanese"],
-    "a proof or competition maths": [HARD_MATH, "Prove that sqrt(3) is irrational."],
+    "a proof": [HARD_MATH, "Prove that sqrt(3) is irrational."],
+    "competition maths": ["How many positive integers n < 1000 make n^2 + 3n + 5 divisible by 121?"],
     "hard coding": [CODE_2.replace("Python", "C++ with lock-free concurrency")],
     "SQL and data": ["Write a SQL query that returns each customer's three most recent orders"],
 }
