@@ -7,7 +7,7 @@ from .client import Endpoint  # noqa: E402
 from .reliability import RetryPolicy  # noqa: E402
 from .catalog import Capabilities, Catalog, FactSource, ModelCard, ModelFacts  # noqa: E402
 from .dataset import ModelPrice, RoutingDataset, load_dataset  # noqa: E402
-from .decision import ModelLimits, RankedModel, RoutingDecision  # noqa: E402
+from .decision import ModelLimits, ModelSpeed, RankedModel, RoutingDecision  # noqa: E402
 from .embedders import CallableEmbedder, Embedder, OpenAIEmbedder, get_embedder  # noqa: E402
 from .errors import (  # noqa: E402
     AuthenticationError,
@@ -27,7 +27,7 @@ from .errors import (  # noqa: E402
     RouterLoadError,
     UnknownModelError,
 )
-from .policy import DEFAULT_TRADEOFF  # noqa: E402
+from .policy import DEFAULT_LATENCY_WEIGHT, DEFAULT_TRADEOFF  # noqa: E402
 from .router import Router  # noqa: E402
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "RoutingDecision",
     "RankedModel",
     "ModelLimits",
+    "ModelSpeed",
     "RoutingDataset",
     "ModelPrice",
     "load_dataset",
@@ -63,6 +64,7 @@ __all__ = [
     "OpenAIEmbedder",
     "get_embedder",
     "DEFAULT_TRADEOFF",
+    "DEFAULT_LATENCY_WEIGHT",
     "AutorouterError",
     "DatasetError",
     "EmbedderError",

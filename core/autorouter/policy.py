@@ -118,8 +118,8 @@ def rank(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     return order
 
 
-#: An edge in predicted quality counts only when it is this sure to be real: the probability of
-#: a normal variable staying below this many standard deviations (1: about 84%).
+#: An edge in predicted quality counts only beyond this many standard deviations of its own
+#: uncertainty (that of the difference between the two models).
 CONFIDENCE_Z = 1.0
 #: Above tradeoff 0, an edge within the uncertainty never buys a model this many times dearer.
 DEARER_RATIO = 2.0
@@ -150,19 +150,6 @@ def check_latency_weight(w: float) -> float:
     return w
 
 
-def _normal_cdf(z: np.ndarray) -> np.ndarray:
-    """Standard normal CDF (Abramowitz and Stegun 7.1.26, error < 1.5e-7), without scipy."""
-    x = np.abs(z) / math.sqrt(2.0)
-    t = 1.0 / (1.0 + 0.3275911 * x)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    erf = 1.0 - poly * np.exp(-x * x)
-    return 0.5 * (1.0 + np.sign(z) * erf)
-
-
-#: Probability an edge must have of being real (that of one standard deviation of a normal).
-CONFIDENCE = float(_normal_cdf(np.array(CONFIDENCE_Z)))
-
-
 def confident_picks(
     quality: np.ndarray,
     sd: np.ndarray,
@@ -171,48 +158,31 @@ def confident_picks(
     eligible: np.ndarray,
     tradeoff: float,
     strength: np.ndarray,
-    by_case: np.ndarray | None = None,
-    case_probs: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The chosen column per row, respecting the router's own uncertainty.
-
-    How sure the router is that model j answers a prompt better than model k has two parts:
-    each model's own uncertainty (`sd`, (n, m): how well its facts place it) and its doubt about
-    what the prompt is: with `by_case` (n, C, m), each model's quality in each case the prompt
-    may be (which task, how hard), and `case_probs` (n, C), their probabilities. The confidence
-    is the probability, over the cases and the models' own noise, that j's edge is positive.
+    """The chosen column per row, respecting the router's own uncertainty `sd` (n, m).
 
     At tradeoff 0 the pick is the strongest candidate overall (`strength`, its mean predicted
-    quality on typical prompts) unless another one is better with probability `CONFIDENCE`.
-    Above 0 the best-scoring candidate is kept unless a candidate `DEARER_RATIO` times cheaper
-    is not confidently worse; then the best-scoring of those cheaper ones is chosen. With no
-    uncertainty this is exactly the best score (at 0: the best quality)."""
+    quality on typical prompts) unless another one is better on this prompt by more than
+    `CONFIDENCE_Z` standard deviations of the difference. Above 0 the best-scoring candidate is
+    kept unless a candidate `DEARER_RATIO` times cheaper is within that uncertainty of it; then
+    the best-scoring of those cheaper ones is chosen. With no uncertainty (sd = 0) this is
+    exactly the best score (at 0: the best quality)."""
     n, m = quality.shape
     key = np.where(eligible, scores, -np.inf)
     picks = np.argmax(key, axis=1)
     if m < 2:
         return picks
     rows = np.arange(n)
-    cases = quality[:, None, :] if by_case is None else by_case
-    probs = np.ones((n, 1)) if case_probs is None else case_probs
-
-    def confidence(j: np.ndarray) -> np.ndarray:
-        """(n, m) probability that column j[i] answers better than each column."""
-        noise = np.sqrt(sd[rows, j][:, None] ** 2 + sd**2)[:, None, :]  # (n, 1, m)
-        edge = cases[rows, :, j][:, :, None] - cases  # (n, C, m)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = np.where(noise > 0, _normal_cdf(edge / np.where(noise > 0, noise, 1.0)), (edge > 0) * 1.0)
-        return np.einsum("nc,ncm->nm", probs, p)
-
     if tradeoff <= 0.0:
         anchor = np.argmax(np.where(eligible, strength[None, :], -np.inf), axis=1)
         best = picks
-        # the probability that the best-predicted model beats the anchor
-        leave = 1.0 - confidence(anchor)[rows, best] >= CONFIDENCE
-        return np.where(leave & (best != anchor), best, anchor)
-    surely_worse = confidence(picks) >= CONFIDENCE
+        margin = CONFIDENCE_Z * np.sqrt(sd[rows, anchor] ** 2 + sd[rows, best] ** 2)
+        leave = quality[rows, best] - quality[rows, anchor] > margin
+        return np.where(leave, best, anchor)
+    margin = CONFIDENCE_Z * np.sqrt(sd[rows, picks][:, None] ** 2 + sd**2)
+    within = quality[rows, picks][:, None] - quality <= margin
     cheaper = cost * DEARER_RATIO <= cost[rows, picks][:, None]
-    alt = eligible & ~surely_worse & cheaper
+    alt = eligible & within & cheaper
     alt_key = np.where(alt, scores, -np.inf)
     alt_pick = np.argmax(alt_key, axis=1)
     return np.where(alt.any(axis=1), alt_pick, picks)

@@ -54,8 +54,6 @@ class TaskProfile:
     clf_w: np.ndarray  # (d + 1, T) softmax regression weights
     diff_w: np.ndarray  # (d + 1,) ridge weights of the difficulty offset
     temperature: float = 1.0
-    #: standard deviation of the difficulty offset's error on the training prompts (logit units)
-    difficulty_sd: float = 0.0
 
     @classmethod
     def fit(
@@ -103,10 +101,7 @@ class TaskProfile:
         reg = np.full(x.shape[1] + 1, ridge)
         reg[-1] = 1e-6
         diff_w = np.linalg.solve(xa.T @ xa + np.diag(reg), xa.T @ target)
-        scored = ok.any(axis=1)
-        resid = (target - xa @ diff_w)[scored]
-        sd = float(np.sqrt(np.mean(resid**2))) if len(resid) else 0.0
-        return cls(names, clf_w.astype(np.float32), diff_w.astype(np.float32), difficulty_sd=sd)
+        return cls(names, clf_w.astype(np.float32), diff_w.astype(np.float32))
 
     def task_probs(self, x: np.ndarray) -> np.ndarray:
         """(n, T) how much each prompt is like each task (rows sum to 1)."""

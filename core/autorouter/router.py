@@ -108,6 +108,16 @@ def unit_scores(scores: np.ndarray) -> np.ndarray:
     return (scores - lo) / (hi - lo)
 
 
+@functools.lru_cache(maxsize=32)
+def _speed_table(speeds: tuple[ModelSpeed | None, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time to first token, output speed and thinking tokens per model; NaN where unknown."""
+    nan = float("nan")
+    ttft = np.array([nan if s is None or s.ttft_s is None else s.ttft_s for s in speeds])
+    tps = np.array([nan if s is None or s.output_tokens_per_s is None else s.output_tokens_per_s for s in speeds])
+    thinking = np.array([0.0 if s is None else float(s.reasoning_tokens) for s in speeds])
+    return ttft, tps, thinking
+
+
 class Router(CallingMixin):
     """Routes each prompt to the candidate model with the best predicted quality for the money.
 
@@ -598,41 +608,14 @@ class Router(CallingMixin):
             sd[:, len(self.data_models_):] = np.einsum("nt,ntk->nk", task_w, p * (1 - p) * fact_sd[None])
         return sd
 
-    def _quality_by_case(
-        self, x: np.ndarray, task_w: np.ndarray, q: np.ndarray
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The router's doubt about what a prompt is: each model's quality (n, C, models) in
-        each case the prompt may be (a task, and a difficulty one standard deviation of the
-        difficulty offset's error harder, as predicted, or easier), and each case's probability
-        (n, C). None without models placed by task. Models learned from per-prompt data do not
-        depend on the task: only the difficulty moves them."""
-        if not self.fact_models_:
-            return None, None
-        sd = float(getattr(self.profile_, "difficulty_sd", 0.0))
-        # three-point Gauss-Hermite rule for a normal error in the difficulty offset
-        shifts, weights = np.array([-np.sqrt(3.0), 0.0, np.sqrt(3.0)]) * sd, np.array([1 / 6, 2 / 3, 1 / 6])
-        d = self.profile_.difficulty(x)[:, None] + shifts[None, :]  # (n, 3)
-        z = logit(self.fact_scores_)[None, :, None, :] + d[:, None, :, None]  # (n, T, 3, k)
-        n, t = len(x), len(self.profile_.tasks)
-        facts = sigmoid(z).reshape(n, t * 3, -1)
-        # a prompt harder than predicted is harder for every model, data-learned ones included
-        data_z = logit(q[:, None, None, : len(self.data_models_)]) + shifts[None, None, :, None]
-        data = np.broadcast_to(sigmoid(data_z), (n, t, 3, len(self.data_models_))).reshape(n, t * 3, -1)
-        probs = (task_w[:, :, None] * weights[None, None, :]).reshape(n, t * 3)
-        return np.concatenate([data, facts], axis=2), probs
-
     def _latency(self, proto_w: np.ndarray) -> np.ndarray:
         """(n, models) predicted seconds until the whole answer has arrived; NaN if unknown."""
-        out = np.full((len(proto_w), len(self.models_)), np.nan)
         speeds = getattr(self, "speeds_", {})
         if not speeds:
-            return out
+            return np.full((len(proto_w), len(self.models_)), np.nan)
+        ttft, tps, thinking = _speed_table(tuple(speeds.get(m) for m in self.models_))
         answer = proto_w @ self.answer_tokens_
-        for j, m in enumerate(self.models_):
-            sp = speeds.get(m)
-            if sp is not None and sp.ttft_s is not None and sp.output_tokens_per_s is not None:
-                out[:, j] = sp.ttft_s + (answer + sp.reasoning_tokens) / sp.output_tokens_per_s
-        return out
+        return ttft + (answer[:, None] + thinking) / tps
 
     def route(
         self,
@@ -740,8 +723,7 @@ class Router(CallingMixin):
         reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output, lat, lat_cap)
         eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
         strength = self.strength_ if len(self.strength_) == q.shape[1] else q.mean(axis=0)
-        by_case, case_w = self._quality_by_case(x, task_w, q)
-        picks = confident_picks(q, sd, c, scores, eligible, t, strength, by_case, case_w)
+        picks = confident_picks(q, sd, c, scores, eligible, t, strength)
         order = order_with_pick(scores, eligible, picks)
         decisions = []
         # Plain Python values once, and one validation call per decision (nested in Rust): 20
@@ -887,7 +869,6 @@ class Router(CallingMixin):
             "data_models": self.data_models_,
             "fact_models": self.fact_models_,
             "tasks": self.profile_.tasks,
-            "difficulty_sd": self.profile_.difficulty_sd,
             "family_params": {f: list(v) for f, v in self.family_params_.items()},
             "placement_error_sd": self.placement_error_sd_,
             "limits": {m: lim.model_dump(exclude_none=True) for m, lim in self.limits_.items()},
@@ -980,10 +961,7 @@ class Router(CallingMixin):
                     a["quality_prior"], qm["prior_weight"],
                 )
             )
-            router.profile_ = TaskProfile(
-                list(meta["tasks"]), a["task_clf_w"], a["task_diff_w"],
-                difficulty_sd=float(meta.get("difficulty_sd", 0.0)),
-            )
+            router.profile_ = TaskProfile(list(meta["tasks"]), a["task_clf_w"], a["task_diff_w"])
             router.fact_scores_ = a["fact_scores"]
             # routers saved before uncertainty and speed were learned: none of either
             router.fact_sd_ = a["fact_sd"] if "fact_sd" in a else np.zeros_like(a["fact_scores"])
