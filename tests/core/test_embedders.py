@@ -314,3 +314,25 @@ def test_openai_embedder_unreachable() -> None:
     emb = OpenAIEmbedder("m", base_url="http://127.0.0.1:9/v1", timeout=2)  # discard port: refused
     with pytest.raises(EmbedderError, match="cannot reach"):
         emb.embed(["alpha"])
+
+
+def test_char_ngrams_tell_apart_what_minilm_reads_alike_and_survive_a_config_round_trip() -> None:
+    """Character n-grams beside MiniLM: a Chinese unit conversion and a Chinese poem request
+    are further apart with them, and the saved config rebuilds the same vectors."""
+    texts = ["1公斤等于多少磅？", "写一首关于秋天的诗", "3斤等于多少公斤？"]
+    plain, grams = MiniLMEmbedder(), MiniLMEmbedder(char_ngrams=512)
+    assert grams.dim == 384 + 512
+    a, b = plain.embed(texts), grams.embed(texts)
+    assert b.shape == (3, 896) and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    # the two conversions share characters (公斤, 等于多少) the poem does not
+    assert (b[0] @ b[2] - b[0] @ b[1]) > (a[0] @ a[2] - a[0] @ a[1])
+    rebuilt = embedder_from_config(json.loads(json.dumps(grams.config())))
+    assert rebuilt.config() == {"kind": "minilm", "max_tokens": 256, "truncation": "tail", "char_ngrams": 512}
+    assert np.allclose(rebuilt.embed(texts), b)
+    assert "char_ngrams" not in plain.config()
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, 1 << 20])
+def test_bad_char_ngrams_is_a_clear_error(bad) -> None:
+    with pytest.raises(EmbedderError, match="char_ngrams"):
+        MiniLMEmbedder(char_ngrams=bad)

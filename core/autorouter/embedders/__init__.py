@@ -69,7 +69,10 @@ def embedder_from_config(cfg: dict[str, Any]) -> Embedder:
         raise EmbedderError(f"an embedder config must be a dict with a 'kind', got {cfg!r}")
     kind = cfg["kind"]
     if kind == MiniLMEmbedder.kind:
-        return MiniLMEmbedder(max_tokens=cfg.get("max_tokens", 256), truncation=cfg.get("truncation", "tail"))
+        return MiniLMEmbedder(
+            max_tokens=cfg.get("max_tokens", 256), truncation=cfg.get("truncation", "tail"),
+            char_ngrams=cfg.get("char_ngrams", 0),
+        )
     if kind == StaticEmbedder.kind:
         return StaticEmbedder(max_tokens=cfg.get("max_tokens", 512), truncation=cfg.get("truncation", "tail"))
     if kind == OpenAIEmbedder.kind:
