@@ -106,17 +106,17 @@ class AbilityModel:
         cards = list(cards)
         values = [_column_values(c) for c in cards]
         counts: dict[str, int] = {}
-        for v in values:
-            for k in v:
+        for figures in values:
+            for k in figures:
                 counts[k] = counts.get(k, 0) + 1
         self.models_ = [c.id for c in cards]
         self.columns_ = sorted(k for k, n in counts.items() if n >= 3)
         m, j, r = len(cards), len(self.columns_), self.rank
         y = np.full((m, j), np.nan)
-        for i, v in enumerate(values):
+        for i, figures in enumerate(values):
             for jj, col in enumerate(self.columns_):
-                if col in v:
-                    y[i, jj] = v[col]
+                if col in figures:
+                    y[i, jj] = figures[col]
         obs = np.isfinite(y)
         self.mean_ = np.array([np.mean(y[obs[:, jj], jj]) if obs[:, jj].any() else 0.0 for jj in range(j)])
         self.sd_ = np.array([max(float(np.std(y[obs[:, jj], jj])), 1e-3) if obs[:, jj].sum() > 1 else 1.0

@@ -264,9 +264,9 @@ class Router(CallingMixin):
         self.fact_scores_ = np.zeros((len(self.profile_.tasks), 0))
         self.fact_sd_ = np.zeros((len(self.profile_.tasks), 0))
         self.limits_ = {}
-        self.speeds_ = {}
+        self.speeds_: dict[str, ModelSpeed] = {}
         self.strength_ = np.zeros(0)
-        self.family_params_ = {}
+        self.family_params_: dict[str, tuple[float, float]] = {}
         self.placement_error_sd_ = PLACEMENT_ERROR_SD
         self.cost_ = CostModel("prices", np.zeros(0), np.zeros(0), np.zeros((k, 0)), np.zeros(0))
         self.scale_ = TradeoffScale(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
@@ -409,7 +409,8 @@ class Router(CallingMixin):
         tasks = set(self.profile_.tasks)
         out: dict[str, float] = {}
         for t, v in task_scores.items():
-            key = t if t in tasks else family_of_benchmark(t) if family_of_benchmark(t) in tasks else t
+            family = family_of_benchmark(t)
+            key = family if t not in tasks and family is not None and family in tasks else t
             out.setdefault(key, float(v))
         return out
 
