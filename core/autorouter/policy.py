@@ -36,16 +36,21 @@ def check_tradeoff(t: float) -> float:
     return t
 
 
-def check_max_cost(c: float | None) -> float | None:
-    if c is None:
+def _positive_cap(value: float | None, name: str, unit: str) -> float | None:
+    """A cap as a positive float, None for no cap; anything else is the caller's mistake."""
+    if value is None:
         return None
     try:
-        c = float(c)
+        v = float(value)
     except (TypeError, ValueError):
-        raise InvalidRequestError(f"max_cost must be a number of USD per call, got {c!r}") from None
-    if math.isnan(c) or c <= 0:
-        raise InvalidRequestError(f"max_cost must be a positive number of USD per call, got {c}")
-    return c
+        raise InvalidRequestError(f"{name} must be a number of {unit}, got {value!r}") from None
+    if math.isnan(v) or v <= 0:
+        raise InvalidRequestError(f"{name} must be a positive number of {unit}, got {v}")
+    return v
+
+
+def check_max_cost(c: float | None) -> float | None:
+    return _positive_cap(c, "max_cost", "USD per call")
 
 
 @dataclass
@@ -129,15 +134,7 @@ DEFAULT_LATENCY_WEIGHT = 0.0005
 
 
 def check_max_latency(s: float | None) -> float | None:
-    if s is None:
-        return None
-    try:
-        s = float(s)
-    except (TypeError, ValueError):
-        raise InvalidRequestError(f"max_latency_s must be a number of seconds, got {s!r}") from None
-    if math.isnan(s) or s <= 0:
-        raise InvalidRequestError(f"max_latency_s must be a positive number of seconds, got {s}")
-    return s
+    return _positive_cap(s, "max_latency_s", "seconds")
 
 
 def check_latency_weight(w: float) -> float:
