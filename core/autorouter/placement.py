@@ -149,6 +149,12 @@ class AbilityModel:
         self.cov_ = np.stack([
             np.linalg.inv(v[obs[i]].T @ v[obs[i]] / self.noise_**2 + prec) for i in range(m)
         ]) if m else np.zeros((0, r, r))
+        # Abilities as the posterior means that go with those covariances: a model's figures
+        # weigh by the fitted noise against the prior, so a model known by one figure (an
+        # Arena rating) is placed by what that figure says rather than near the catalog's mean.
+        for i in range(m):
+            o = obs[i]
+            u[i] = self.cov_[i] @ (v[o].T @ (z[i, o] - b[o])) / self.noise_**2
         self.u_, self.v_, self.b_ = u, v, b
         self.z_ = np.where(obs, z, np.nan)
         self._row = {name: i for i, name in enumerate(self.models_)}
