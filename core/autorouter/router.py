@@ -108,6 +108,22 @@ def unit_scores(scores: np.ndarray) -> np.ndarray:
     return (scores - lo) / (hi - lo)
 
 
+def _load_prices(raw: Any) -> dict[str, tuple[float, float]] | None:
+    """Saved list prices {model: [usd_per_1m_in, usd_per_1m_out]}; a TypeError or ValueError
+    (which `load` reports as a corrupt folder) for anything else."""
+    if raw is None or raw == {}:
+        return None
+    if not isinstance(raw, dict):
+        raise TypeError(f"prices must be an object, got {type(raw).__name__}")
+    out = {}
+    for model, pair in raw.items():
+        if not (isinstance(pair, list) and len(pair) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in pair)):
+            raise ValueError(f"the price of {model!r} must be two finite numbers >= 0, got {pair!r}")
+        out[str(model)] = (float(pair[0]), float(pair[1]))
+    return out
+
+
 @functools.lru_cache(maxsize=32)
 def _speed_table(speeds: tuple[ModelSpeed | None, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Time to first token, output speed and thinking tokens per model; NaN where unknown."""
@@ -865,6 +881,8 @@ class Router(CallingMixin):
             "params": {
                 "tradeoff": self.tradeoff, "max_cost": self.max_cost, "max_latency_s": self.max_latency_s,
                 "latency_weight": self.latency_weight, "folds": self.folds, "seed": self.seed,
+                # the prices calls are charged at, so that a loaded router reports the same cost
+                "prices": {m: list(astuple(ModelPrice.of(v))) for m, v in (self.prices or {}).items()},
             },
             "embedder": self.embedder_.config(),
             "data_models": self.data_models_,
@@ -945,6 +963,7 @@ class Router(CallingMixin):
             p = meta["params"]
             router = cls(
                 tradeoff=p["tradeoff"], max_cost=p["max_cost"], max_latency_s=p.get("max_latency_s"),
+                prices=_load_prices(p.get("prices")),
                 latency_weight=p.get("latency_weight", DEFAULT_LATENCY_WEIGHT), folds=p["folds"], seed=p["seed"],
             )
             router.data_models_ = list(meta["data_models"])

@@ -626,3 +626,29 @@ def test_live_openrouter_call(base_router):  # pragma: no cover - network
                 price=(0.15, 0.6))
     answer = r.complete("Say OK.", candidates=["openai/gpt-4o-mini"], max_tokens=5)
     assert answer.text and answer.cost_usd is not None
+
+
+def test_a_saved_and_loaded_router_charges_calls_at_its_own_prices(router, openai_server, tmp_path):
+    """Prices given to Router(prices=...) survive save/load: the loaded router reports the same
+    cost for the same call (they were lost, leaving the cost unknown)."""
+    before = router.complete(MATH, tradeoff=0, candidates=["big"])
+    assert before.cost_usd is not None
+    router.save(tmp_path / "r")
+    loaded = autorouter.Router.load(tmp_path / "r", embedder=hash_embed)
+    assert loaded.prices == {m: tuple(map(float, p)) for m, p in PRICES.items()}
+    loaded.set_endpoints(default=Endpoint(base_url=openai_server.base_url, api_key=SecretStr(KEY), timeout=2.0))
+    loaded.retry_policy = FAST
+    after = loaded.complete(MATH, tradeoff=0, candidates=["big"])
+    assert after.usage == before.usage and after.cost_usd == pytest.approx(before.cost_usd)
+
+
+@pytest.mark.parametrize("bad", [[1.0], "cheap", [1.0, -2.0], [True, 1.0], {"a": 1}])
+def test_a_saved_router_with_garbled_prices_is_a_load_error(router, tmp_path, bad):
+    import json
+
+    router.save(tmp_path / "r")
+    meta = json.loads((tmp_path / "r" / "router.json").read_text())
+    meta["params"]["prices"] = {"big": bad}
+    (tmp_path / "r" / "router.json").write_text(json.dumps(meta))
+    with pytest.raises(autorouter.RouterLoadError, match="price"):
+        autorouter.Router.load(tmp_path / "r", embedder=hash_embed)
