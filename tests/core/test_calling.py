@@ -550,11 +550,21 @@ def test_chat_prints_the_answer_then_model_tokens_and_cost(saved_router, openai_
     lines = res.output.strip().splitlines()
     assert lines[0] == f"[tiny] {CHAT}"
     assert lines[-1].startswith("model: tiny") and "tokens: 5 in + 6 out" in lines[-1]
-    # A saved router keeps no list prices, and the catalog does not know "tiny"; the server
-    # reports no cost unless asked: the cost is unknown, and said to be.
-    assert "cost: unknown" in lines[-1]
+    # The saved router keeps its list prices (tiny: $0.1 / $0.2 per 1M): 5 x 0.1e-6 + 6 x 0.2e-6
+    assert "cost: $0.00000170 (list price)" in lines[-1]
     assert calls(openai_server) == {"tiny": 1}
     assert openai_server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_chat_says_the_cost_is_unknown_when_no_price_is_known(tmp_path, openai_server):
+    ds = autorouter.load_dataset(write_jsonl(make_rows(240), tmp_path / "train.jsonl.gz"))
+    autorouter.Router(embedder="static").fit(ds).save(tmp_path / "router")  # data costs, no prices
+    res = runner.invoke(app, ["chat", CHAT, "--router", str(tmp_path / "router"), "--tradeoff", "1",
+                              "--base-url", openai_server.base_url],
+                        env={"OPENROUTER_API_KEY": KEY, "COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    # "tiny" is in no catalog and the router has no price for it: unknown, and said to be
+    assert "cost: unknown" in res.output.strip().splitlines()[-1]
 
 
 def test_chat_streams(saved_router, openai_server):
