@@ -293,6 +293,10 @@ def serve(
     from . import server as gateway
 
     key = os.environ.get(gateway.ENV_SERVER_KEY, "").strip()
+    try:
+        gateway.check_server_key(key or None)
+    except gateway.ServerConfigError as e:
+        _fail(e)
     if not gateway.is_loopback(host) and not key:
         _fail(gateway.ServerConfigError(
             f"refusing to serve on {host} without a key: set {gateway.ENV_SERVER_KEY} to a long "
@@ -308,7 +312,7 @@ def serve(
         gateway.ENV_UPSTREAM_BASE_URL: base_url or "",
         gateway.ENV_UPSTREAM_KEY_ENV: api_key_env,
         gateway.ENV_MAX_BODY_BYTES: str(max_body_bytes or ""),
-        gateway.ENV_REQUIRE_SERVER_KEY: "" if gateway.is_loopback(host) else "1",
+        gateway.ENV_ALLOW_NO_SERVER_KEY: "1" if gateway.is_loopback(host) else "",
     }
     os.environ.update(settings)  # read by app_from_env, here and in every worker
     try:

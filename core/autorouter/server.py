@@ -53,6 +53,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -112,7 +113,11 @@ ENV_CATALOG = "AUTOROUTER_CATALOG"
 ENV_UPSTREAM_BASE_URL = "AUTOROUTER_UPSTREAM_BASE_URL"
 ENV_UPSTREAM_KEY_ENV = "AUTOROUTER_UPSTREAM_KEY_ENV"
 ENV_SERVER_KEY = "AUTOROUTER_SERVER_KEY"
-ENV_REQUIRE_SERVER_KEY = "AUTOROUTER_REQUIRE_SERVER_KEY"
+#: Set to 1 (as `autorouter serve` does when bound to 127.0.0.1) to let the app factory serve
+#: without a key; without it the factory refuses, since it cannot know where it is bound.
+ENV_ALLOW_NO_SERVER_KEY = "AUTOROUTER_ALLOW_NO_SERVER_KEY"
+#: Shortest gateway key accepted: `python -c "import secrets; print(secrets.token_urlsafe(32))"`.
+MIN_SERVER_KEY_CHARS = 32
 ENV_MAX_BODY_BYTES = "AUTOROUTER_MAX_BODY_BYTES"
 
 # Request fields the gateway consumes; every other field goes to the model as given.
@@ -336,6 +341,13 @@ class _Gateway:
             for name in (model, *(card.names if card is not None else ())):
                 self.names.setdefault(name.strip().casefold(), model)
         self.model_list = self._model_list()
+
+    def _cooldown_s(self) -> float:
+        """How long a failed model sits out (the router's retry policy)."""
+        from .reliability import RetryPolicy
+
+        policy = getattr(self.router, "retry_policy", None) or RetryPolicy()
+        return float(policy.cooldown_s)
 
     def _card(self, name: str) -> Any:
         try:
@@ -618,7 +630,8 @@ class _Gateway:
             why = f" ({exc.reason})" if exc.reason else ""
             if exc.failures and all(isinstance(e, RateLimitError) for _, e in exc.failures):
                 return _APIError(429, self.redact(f"Every model is rate limited{why}: {tried}"),
-                                 kind="rate_limit_error", code="rate_limit_exceeded")
+                                 kind="rate_limit_error", code="rate_limit_exceeded",
+                                 headers={"Retry-After": str(_retry_after_s(exc.failures, self._cooldown_s()))})
             return _APIError(502, self.redact(f"No model answered{why}; tried {tried}."),
                              kind="upstream_error", code="upstream_failed")
         if isinstance(exc, ProviderError):
@@ -630,6 +643,13 @@ class _Gateway:
                      exc_info=(type(exc), exc, exc.__traceback__))
         return _APIError(500, "The gateway failed on its side; the operator can find the "
                          "details in its log.", kind="server_error", code="internal_error")
+
+
+def _retry_after_s(failures: Sequence[tuple[str, BaseException]], cooldown_s: float) -> int:
+    """Whole seconds a client should wait: the longest wait a provider asked for, else until
+    the failed models' cooldown ends; at least 1."""
+    asked = [e.retry_after for _, e in failures if getattr(e, "retry_after", None)]
+    return max(1, math.ceil(max(asked) if asked else cooldown_s))
 
 
 def _describe_failure(model: str, error: BaseException) -> str:
@@ -708,6 +728,7 @@ def create_app(
 
     if max_body_bytes <= 0:
         raise ServerConfigError(f"max_body_bytes must be > 0, not {max_body_bytes!r}")
+    check_server_key(server_key)
     gateway = _Gateway(router, catalog, server_key, max_body_bytes)
 
     def api_error(request: Request, exc: Exception) -> Response:
@@ -757,8 +778,8 @@ def app_from_env() -> Starlette:
     AUTOROUTER_UPSTREAM_BASE_URL: the OpenAI-compatible API the models are called at
         (OpenRouter if unset); AUTOROUTER_UPSTREAM_KEY_ENV: the variable holding its key
         (OPENROUTER_API_KEY if unset; empty for an endpoint that needs none).
-    AUTOROUTER_SERVER_KEY: the bearer token callers must send (none if unset);
-        AUTOROUTER_REQUIRE_SERVER_KEY=1 refuses to start without it.
+    AUTOROUTER_SERVER_KEY: the bearer token callers must send, at least 32 characters; without
+        it the factory refuses to start unless AUTOROUTER_ALLOW_NO_SERVER_KEY=1 (loopback only).
     AUTOROUTER_MAX_BODY_BYTES: the request-body limit.
     """
     from .catalog import Catalog
@@ -767,9 +788,10 @@ def app_from_env() -> Starlette:
 
     env = os.environ
     server_key = env.get(ENV_SERVER_KEY, "").strip() or None
-    if env.get(ENV_REQUIRE_SERVER_KEY, "").strip() in ("1", "true", "yes") and server_key is None:
+    if server_key is None and env.get(ENV_ALLOW_NO_SERVER_KEY, "").strip() not in ("1", "true", "yes"):
         raise ServerConfigError(
-            f"refusing to serve beyond 127.0.0.1 without a key: set {ENV_SERVER_KEY}"
+            f"refusing to serve without a key: set {ENV_SERVER_KEY} to a random token of at least "
+            f"{MIN_SERVER_KEY_CHARS} characters, or, bound to 127.0.0.1 only, {ENV_ALLOW_NO_SERVER_KEY}=1"
         )
     router_dir = env.get(ENV_ROUTER_DIR, "").strip()
     router = Router.load(router_dir) if router_dir else Router.default()
@@ -787,6 +809,15 @@ def app_from_env() -> Starlette:
     if key_env is not None and not env.get(key_env, "").strip():
         logger.warning("%s is not set: calls will answer 503 until it is", key_env)
     return create_app(router, catalog=catalog, server_key=server_key, max_body_bytes=max_body)
+
+
+def check_server_key(key: str | None) -> None:
+    """A gateway key must be hard to guess: at least `MIN_SERVER_KEY_CHARS` characters."""
+    if key is not None and len(key) < MIN_SERVER_KEY_CHARS:
+        raise ServerConfigError(
+            f"{ENV_SERVER_KEY} is {len(key)} characters; use a random token of at least "
+            f"{MIN_SERVER_KEY_CHARS}, e.g. python -c \"import secrets; print(secrets.token_urlsafe(32))\""
+        )
 
 
 def is_loopback(host: str) -> bool:

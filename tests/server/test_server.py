@@ -37,7 +37,7 @@ from openai_server import OpenAIServer
 from synthetic import TIMED, add_timed_models, hash_embed, make_rows, write_jsonl
 
 UPSTREAM_KEY = "sk-upstream-secret-key-0123456789"
-SERVER_KEY = "gw-server-key-abcdef"
+SERVER_KEY = "gw-server-key-abcdef-0123456789-xyz"
 PRICES = {"big": (10.0, 30.0), "coder": (1.0, 2.0), "tiny": (0.1, 0.2)}
 MATH = "prove that 3 plus 4 is an integer"
 CODE = "write a python function to sort 3 lists"
@@ -399,6 +399,16 @@ def test_every_model_rate_limited_is_a_429(client, openai_server):
     with pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(model="auto", messages=user(MATH))
     assert caught.value.body["code"] == "rate_limit_exceeded"
+    # says when to come back: the failed models' cooldown (no provider said how long)
+    assert int(caught.value.response.headers["retry-after"]) >= 1
+
+
+def test_a_429_passes_on_how_long_the_providers_asked_to_wait(client, openai_server):
+    for model in PRICES:
+        openai_server.set_mode(model, "429:2")
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="auto", messages=user(MATH))
+    assert caught.value.response.headers["retry-after"] == "2"
 
 
 def test_a_request_the_provider_refuses_is_a_400(client, openai_server):
@@ -562,10 +572,24 @@ def test_serve_refuses_to_bind_beyond_loopback_without_a_key(monkeypatch):
     assert "AUTOROUTER_SERVER_KEY" in result.output
 
 
-def test_the_factory_refuses_without_a_key_when_told_to(monkeypatch):
+def test_the_factory_refuses_without_a_key_unless_told_it_may(monkeypatch):
+    """`uvicorn autorouter.server:app_from_env --factory` cannot know where it is bound: no key
+    is refused unless the caller says it may go without (as `autorouter serve` on 127.0.0.1 does)."""
     monkeypatch.delenv("AUTOROUTER_SERVER_KEY", raising=False)
-    monkeypatch.setenv("AUTOROUTER_REQUIRE_SERVER_KEY", "1")
-    with pytest.raises(ServerConfigError):
+    monkeypatch.delenv("AUTOROUTER_ALLOW_NO_SERVER_KEY", raising=False)
+    with pytest.raises(ServerConfigError, match="AUTOROUTER_SERVER_KEY"):
+        app_from_env()
+    monkeypatch.setenv("AUTOROUTER_ALLOW_NO_SERVER_KEY", "1")
+    assert app_from_env().state.gateway.server_key is None
+
+
+@pytest.mark.parametrize("key", ["x", "short-key", "a" * 31])
+def test_a_weak_gateway_key_is_refused(monkeypatch, key):
+    monkeypatch.setenv("AUTOROUTER_SERVER_KEY", key)
+    # an unusable port: were the key accepted, serving would fail at once rather than run on
+    result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--port", "99999"])
+    assert result.exit_code == 2 and "at least 32" in result.output
+    with pytest.raises(ServerConfigError, match="at least 32"):
         app_from_env()
 
 
@@ -659,7 +683,7 @@ def test_app_from_env_serves_the_default_router_with_catalog_names(monkeypatch, 
     monkeypatch.setenv("GW_TEST_UPSTREAM_KEY", UPSTREAM_KEY)
     monkeypatch.setenv("AUTOROUTER_SERVER_KEY", SERVER_KEY)
     for name in ("AUTOROUTER_ROUTER_DIR", "AUTOROUTER_CATALOG", "AUTOROUTER_MAX_BODY_BYTES",
-                 "AUTOROUTER_REQUIRE_SERVER_KEY"):
+                 "AUTOROUTER_ALLOW_NO_SERVER_KEY"):
         monkeypatch.delenv(name, raising=False)
     app = app_from_env()
     gateway = app.state.gateway
