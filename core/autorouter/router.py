@@ -65,6 +65,8 @@ CALIBRATION_SAMPLE = 1024
 REASONING_ANSWER_FACTOR = 5.0
 #: Uncertainty (sd, logit units) of task scores given to `add_model` without one.
 DEFAULT_TASK_SCORE_SD = 0.3
+#: Embedders a saved router may rebuild by itself: bundled, offline, no network.
+_BUNDLED_EMBEDDERS = ("minilm", "static")
 _INIT_PARAMS = ("embedder", "tradeoff", "max_cost", "max_latency_s", "latency_weight", "prices", "folds", "seed")
 EmbedderSpec = Embedder | str | Callable[[list[str]], Any] | None
 PriceSpec = Mapping[str, ModelPrice | tuple[float, float]]
@@ -1024,7 +1026,19 @@ class Router(CallingMixin):
                 f"{path} was trained with a custom embedding function that cannot be saved; "
                 "pass it again: Router.load(folder, embedder=your_function)"
             )
+        elif not isinstance(meta["embedder"], dict) or meta["embedder"].get("kind") not in _BUNDLED_EMBEDDERS:
+            # A saved folder is data: it must not choose where prompts (or a key named by an
+            # environment variable) are sent. Network embedders come from the caller.
+            kind = meta["embedder"].get("kind") if isinstance(meta["embedder"], dict) else meta["embedder"]
+            raise RouterLoadError(
+                f"{path} was trained with the {kind!r} embedder, which sends prompts over the network; "
+                "a saved router does not choose where they go: pass the embedder yourself, e.g. "
+                "Router.load(folder, embedder=OpenAIEmbedder(model=..., base_url=..., api_key_env=...))"
+            )
         else:
-            router.embedder_ = embedder_from_config(meta["embedder"])
+            try:
+                router.embedder_ = embedder_from_config(meta["embedder"])
+            except (EmbedderError, TypeError, ValueError) as e:
+                raise RouterLoadError(f"{path} names an embedder this autorouter cannot build: {e}") from e
             router.embedder = meta["embedder"].get("kind")
         return router

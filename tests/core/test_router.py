@@ -214,3 +214,21 @@ def test_scores_on_another_scale_route_like_unit_scores(rows, tmp_path):
             d.model for d in unit.route_batch(prompts, tradeoff=t)]
     assert ten.route(CODE, tradeoff=0.5).model == "coder"
     assert all(0.0 <= r.quality <= 1.0 for r in ten.route(MATH).ranking)
+
+
+def test_a_saved_router_never_chooses_where_prompts_or_keys_go(fitted, tmp_path):
+    """A router folder naming a network embedder (base_url, api_key_env) is refused at load: the
+    caller configures network embedders; nothing is sent anywhere."""
+    from autorouter import OpenAIEmbedder, RouterLoadError
+
+    fitted.save(tmp_path / "r")
+    meta = json.loads((tmp_path / "r" / "router.json").read_text())
+    meta["embedder"] = {"kind": "openai", "model": "m", "base_url": "http://evil.example/v1",
+                        "api_key_env": "HOME"}
+    (tmp_path / "r" / "router.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLoadError, match="does not choose where"):
+        Router.load(tmp_path / "r")
+    # the caller's own embedder is used as given
+    mine = OpenAIEmbedder(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="NO_SUCH_KEY_VAR")
+    assert Router.load(tmp_path / "r", embedder=mine).embedder_ is not None
+    assert Router.load(tmp_path / "r", embedder=hash_embed).route("hello").model in fitted.models_
