@@ -95,6 +95,8 @@ class RoutingDataset:
                 arr = np.asarray(arr, dtype=np.float64)
                 if arr.shape != (n, m):
                     raise DatasetError(f"{name} has shape {arr.shape}, expected ({n}, {m})")
+                if np.any(np.isinf(arr)) or np.any(arr[np.isfinite(arr)] < 0):
+                    raise DatasetError(f"{name} holds negative or infinite values; NaN marks a missing one")
                 setattr(self, name, arr)
         if self.groups is not None and len(self.groups) != n:
             raise DatasetError(f"groups has {len(self.groups)} entries, expected {n}")
@@ -203,6 +205,7 @@ def load_dataset(
     meta: list[dict[str, Any]] = []
     seen: set[str] = set()
     has_cost = has_chars = has_group = False
+    first_at: dict[str, str] = {}
     for src, line, row in raw:
         reason = _invalid_reason(row, model_list)
         if reason is None and row["prompt"] in seen:
@@ -211,6 +214,7 @@ def load_dataset(
             if on_invalid == "error":
                 raise DatasetError(f"{src}, row {line}: {reason}")
             skipped[reason] += 1
+            first_at.setdefault(reason, f"{src}, row {line}")
             continue
         seen.add(row["prompt"])
         prompts.append(row["prompt"])
@@ -236,7 +240,7 @@ def load_dataset(
             f"every row was invalid ({dict(skipped)}); check the `prompt` and `scores` fields"
         )
     if skipped:
-        msg = ", ".join(f"{n} ({r})" for r, n in skipped.most_common())
+        msg = ", ".join(f"{n} ({r}; first at {first_at[r]})" for r, n in skipped.most_common())
         if models is None and any(r.startswith("no score for model") for r in skipped):
             msg += "; to keep those rows, pass models=[...] with only the models every row scores"
         warnings.warn(f"load_dataset skipped {sum(skipped.values())} rows: {msg}", stacklevel=2)
@@ -270,9 +274,19 @@ def _invalid_reason(row: dict[str, Any], models: list[str]) -> str | None:
     for m in models:
         if m not in s or s[m] is None:
             return f"no score for model {m!r}"
+        if isinstance(s[m], bool):  # True would silently count as a score of 1
+            return f"score for {m!r} is true/false, not a number"
         v = _num(s[m])
         if not math.isfinite(v):
             return f"score for {m!r} is not a finite number"
+    c = row.get("cost_usd")
+    if isinstance(c, dict):
+        for m in models:
+            v = c.get(m)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not math.isfinite(_num(v)) or _num(v) < 0:
+                return f"cost_usd for {m!r} is {v!r}, not a finite number >= 0"
     return None
 
 
@@ -363,10 +377,14 @@ def _read_prices(path: Path) -> dict[str, ModelPrice]:
     out = {}
     for name, entry in data.items() if isinstance(data, dict) else []:
         try:
-            out[name] = ModelPrice(
+            price = ModelPrice(
                 float(entry["input_price_usd_per_1m_tokens"]),
                 float(entry["output_price_usd_per_1m_tokens"]),
             )
         except (KeyError, TypeError, ValueError):
             continue
+        if not all(math.isfinite(v) and v >= 0 for v in (price.input_per_1m, price.output_per_1m)):
+            warnings.warn(f"{path}: the price of {name!r} is not two finite numbers >= 0; ignored", stacklevel=3)
+            continue
+        out[name] = price
     return out

@@ -145,3 +145,35 @@ def test_prices_are_read_from_models_json(tmp_path, rows):
     }))
     ds = load_dataset(tmp_path / "d.jsonl")
     assert ds.prices["big"] == autorouter.ModelPrice(1.0, 2.0)
+
+
+def test_values_that_would_silently_flip_routing_are_refused(tmp_path, rows):
+    """Boolean scores, negative or infinite costs and negative prices are not data: rows holding
+    them are skipped with a warning naming the file, row and field (an error when asked)."""
+    bad = rows[:10] + [
+        {"prompt": "bool score", "scores": {"big": True, "coder": 1, "tiny": 0}},
+        {"prompt": "negative cost", "scores": {m: 1.0 for m in MODELS}, "cost_usd": {"big": -1.0}},
+        {"prompt": "infinite cost", "scores": {m: 1.0 for m in MODELS}, "cost_usd": {"tiny": 1e999}},
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in bad))
+    with pytest.warns(UserWarning, match=r"skipped 3 rows.*first at .*bad\.jsonl, row 1[123]") as caught:
+        ds = load_dataset(path)
+    assert len(ds) == 10
+    text = str(caught[0].message)
+    assert "true/false" in text and "cost_usd for 'big'" in text and "cost_usd for 'tiny'" in text
+    with pytest.raises(DatasetError, match=r"row 11: score for 'big' is true/false"):
+        load_dataset(path, on_invalid="error")
+    with pytest.raises(DatasetError, match="negative or infinite"):
+        autorouter.RoutingDataset(prompts=["a"], models=["m"], scores=[[1.0]], cost_usd=[[-0.5]])
+
+
+def test_negative_prices_in_models_json_are_ignored_with_a_warning(tmp_path, rows):
+    write_jsonl(rows, tmp_path / "d.jsonl")
+    (tmp_path / "models.json").write_text(json.dumps({
+        "big": {"input_price_usd_per_1m_tokens": -1.0, "output_price_usd_per_1m_tokens": 2.0},
+        "tiny": {"input_price_usd_per_1m_tokens": 0.1, "output_price_usd_per_1m_tokens": 0.2},
+    }))
+    with pytest.warns(UserWarning, match=r"models\.json: the price of 'big'"):
+        ds = load_dataset(tmp_path / "d.jsonl")
+    assert "big" not in ds.prices and ds.prices["tiny"] == autorouter.ModelPrice(0.1, 0.2)
