@@ -110,6 +110,34 @@ def unit_scores(scores: np.ndarray) -> np.ndarray:
     return (scores - lo) / (hi - lo)
 
 
+def _check_arrays(a: Mapping[str, np.ndarray]) -> None:
+    """Saved arrays are finite numbers (a ValueError otherwise, which `load` reports)."""
+    for name, arr in a.items():
+        if arr.dtype.kind not in "fiub":
+            raise ValueError(f"array {name!r} holds {arr.dtype}, not numbers")
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise ValueError(f"array {name!r} holds NaN or infinite values")
+
+
+def _check_meta(meta: Mapping[str, Any]) -> None:
+    """router.json's fields have the types `save` writes (a TypeError or ValueError otherwise)."""
+    for key in ("data_models", "fact_models", "tasks", "proto_groups"):
+        if not isinstance(meta[key], list) or not all(isinstance(x, str) for x in meta[key]):
+            raise TypeError(f"{key!r} must be a list of names")
+    for key in ("limits", "speeds", "family_params", "params", "prototypes"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise TypeError(f"{key!r} must be an object")
+    numbers = [meta["n_train"], meta["prototypes"]["temperature"], meta["prototypes"]["top"],
+               meta.get("placement_error_sd", 0.0)]
+    if meta["quality"] is not None:
+        numbers += [meta["quality"][k] for k in ("blend", "l2", "shrink", "prior_weight")]
+    for v in numbers:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"a saved setting is {v!r}, not a finite number >= 0")
+    if len(set(meta["data_models"] + meta["fact_models"])) != len(meta["data_models"] + meta["fact_models"]):
+        raise ValueError("a model is listed twice")
+
+
 def _load_prices(raw: Any) -> dict[str, tuple[float, float]] | None:
     """Saved list prices {model: [usd_per_1m_in, usd_per_1m_out]}; a TypeError or ValueError
     (which `load` reports as a corrupt folder) for anything else."""
@@ -950,8 +978,8 @@ class Router(CallingMixin):
             )
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise RouterLoadError(f"{meta_path} is not valid JSON: {e}") from e
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise RouterLoadError(f"{meta_path} is not valid JSON: {e!r}") from e
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise RouterLoadError(f"{meta_path} was not written by autorouter's Router.save")
         if meta.get("format_version") != FORMAT_VERSION:
@@ -962,6 +990,8 @@ class Router(CallingMixin):
         try:
             with np.load(arr_path, allow_pickle=False) as z:
                 a = {k: z[k] for k in z.files}
+            _check_arrays(a)
+            _check_meta(meta)
             p = meta["params"]
             router = cls(
                 tradeoff=p["tradeoff"], max_cost=p["max_cost"], max_latency_s=p.get("max_latency_s"),
@@ -1015,7 +1045,8 @@ class Router(CallingMixin):
                 and len(router.proto_groups_) == k
                 and (router.quality_ is None or a["logit_w"].shape == (d + 1, len(router.data_models_)))
             )
-        except (KeyError, TypeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, OSError,
+                EOFError, zipfile.BadZipFile) as e:
             raise RouterLoadError(f"{path} is corrupt or incomplete: {e!r}") from e
         if not shapes_ok:
             raise RouterLoadError(f"{path} is corrupt: its arrays do not match its {m} models")

@@ -232,3 +232,51 @@ def test_a_saved_router_never_chooses_where_prompts_or_keys_go(fitted, tmp_path)
     mine = OpenAIEmbedder(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="NO_SUCH_KEY_VAR")
     assert Router.load(tmp_path / "r", embedder=mine).embedder_ is not None
     assert Router.load(tmp_path / "r", embedder=hash_embed).route("hello").model in fitted.models_
+
+
+def _mutations():
+    """Corruptions of a saved router an independent fuzz run found slipping through."""
+    def meta(f):
+        return ("meta", f)
+
+    def arr(name, f):
+        return ("arrays", name, f)
+
+    return {
+        "limits is a list": meta(lambda m: m.update(limits=[])),
+        "n_train overflows": meta(lambda m: m.update(n_train=float("inf"))),
+        "models is a string": meta(lambda m: m.update(data_models="abc")),
+        "a model twice": meta(lambda m: m.update(data_models=m["data_models"] + m["data_models"][:1])),
+        "tasks hold a number": meta(lambda m: m.update(tasks=m["tasks"][:-1] + [3])),
+        "temperature is a string": meta(lambda m: m["prototypes"].update(temperature="hot")),
+        "negative blend": meta(lambda m: m["quality"].update(blend=-1)),
+        "NaN in the centroids": arr("centroids", lambda x: np.where(np.arange(x.size).reshape(x.shape) == 0, np.nan, x)),
+        "NaN in the scale": arr("scale_lam", lambda x: x * np.nan),
+        "logit weights of the wrong shape": arr("logit_w", lambda x: x[:, :1]),
+        "text instead of numbers": arr("cost_base", lambda x: np.array(["a"] * len(x))),
+    }
+
+
+@pytest.mark.parametrize("name", list(_mutations()))
+def test_a_corrupt_router_folder_is_a_load_error_never_a_broken_router(fitted, tmp_path, name):
+    fitted.save(tmp_path / "r")
+    mutation = _mutations()[name]
+    if mutation[0] == "meta":
+        meta = json.loads((tmp_path / "r" / "router.json").read_text())
+        mutation[1](meta)
+        (tmp_path / "r" / "router.json").write_text(json.dumps(meta))
+    else:
+        with np.load(tmp_path / "r" / "arrays.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays[mutation[1]] = mutation[2](arrays[mutation[1]])
+        np.savez_compressed(tmp_path / "r" / "arrays.npz", **arrays)
+    with pytest.raises(RouterLoadError):
+        Router.load(tmp_path / "r", embedder=hash_embed)
+
+
+def test_a_deeply_nested_router_json_is_a_load_error(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "router.json").write_text("[" * 100_000 + "]" * 100_000)
+    np.savez_compressed(tmp_path / "r" / "arrays.npz", x=np.zeros(1))
+    with pytest.raises(RouterLoadError):
+        Router.load(tmp_path / "r")
