@@ -58,7 +58,6 @@ class _Plan:
     forced: bool = False
     sticky: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # candidate -> why it cannot serve the call
-    max_latency_s: float | None = None  # the latency cap routed under (the call's, else the router's)
 
 
 @dataclass
@@ -475,10 +474,8 @@ class ChatAutoRouter(BaseChatModel):
         return kwargs
 
     def _plan_from(self, req: _Request, decision: Any) -> _Plan:
-        cap = req.max_latency_s if req.max_latency_s is not None else getattr(self.router, "max_latency_s", None)
         return _Plan(order=dlg.call_order(decision, req.sticky), stop=req.stop, bind=req.bind,
-                     rest=req.rest, decision=decision, sticky=req.sticky, excluded=req.excluded,
-                     max_latency_s=cap)
+                     rest=req.rest, decision=decision, sticky=req.sticky, excluded=req.excluded)
 
     def _plan(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Plan:
         req = self._request(messages, stop, kwargs)
@@ -572,7 +569,7 @@ class ChatAutoRouter(BaseChatModel):
             cost = dlg.call_cost_usd(names, usage.get("input_tokens"), usage.get("output_tokens"))
         return dlg.decision_info(
             key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
-            excluded=plan.excluded, cost_usd=cost, max_latency_s=plan.max_latency_s,
+            excluded=plan.excluded, cost_usd=cost,
         )
 
     def _finish(self, message: BaseMessage, key: str, plan: _Plan, attempts: Sequence[Any]) -> BaseMessage:

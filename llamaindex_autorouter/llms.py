@@ -86,7 +86,6 @@ class _Plan:
     sticky: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)
     run: str | None = None  # the agent run's key, when this call starts one
-    max_latency_s: float | None = None  # the latency cap routed under (the call's, else the router's)
 
 
 class AutoRouterLLM(FunctionCallingLLM):
@@ -338,10 +337,6 @@ class AutoRouterLLM(FunctionCallingLLM):
             "candidates": eligible,
             "tools": "tools" in needs,
         }
-        plan.max_latency_s = (
-            route_kwargs["max_latency_s"] if route_kwargs["max_latency_s"] is not None
-            else getattr(self.router, "max_latency_s", None)
-        )
         return plan, route_kwargs, routing
 
     def _route(self, prompt: Any, kwargs: Dict[str, Any]) -> _Plan:
@@ -372,7 +367,6 @@ class AutoRouterLLM(FunctionCallingLLM):
             self._runs.remember(plan.run, plan.order[0])
         info = dlg.decision_info(
             plan.order[0], plan.decision, sticky=plan.sticky, excluded=plan.excluded,
-            max_latency_s=plan.max_latency_s,
         )
         dispatcher.event(RoutingDecisionEvent(model=plan.order[0], order=list(plan.order), info=info))
 
@@ -445,7 +439,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             cost = dlg.call_cost_usd([key, _own_name(self.candidates[key])], *usage)
         return dlg.decision_info(
             key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
-            excluded=plan.excluded, cost_usd=cost, max_latency_s=plan.max_latency_s,
+            excluded=plan.excluded, cost_usd=cost,
         )
 
     @staticmethod

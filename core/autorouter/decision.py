@@ -43,6 +43,9 @@ class RoutingDecision(BaseModel):
     ranking: list[RankedModel] = Field(description="every candidate, best first")
     tradeoff: float = Field(description="the tradeoff used: 0 = best quality, 1 = cheapest")
     max_cost: float | None = Field(default=None, description="the USD cap per call, if any")
+    max_latency_s: float | None = Field(
+        default=None, description="the cap on predicted seconds per answer, if any"
+    )
     explanation: str = Field(description="one line a person can read")
 
     @property

@@ -512,7 +512,6 @@ def decision_info(
     sticky: str | None = None,
     excluded: Mapping[str, str] | None = None,
     cost_usd: float | None = None,
-    max_latency_s: float | None = None,
 ) -> dict[str, Any]:
     """The routing report of one answered call, as plain JSON-able values.
 
@@ -526,8 +525,6 @@ def decision_info(
         excluded: why candidates the adapter left out (`eligible_candidates`) were
             excluded; replaces the router's generic "not among the allowed candidates".
         cost_usd: the call's cost (`call_cost_usd`), None when unknown.
-        max_latency_s: the latency cap the call was routed under (the adapter's, else the
-            router's default), reported when there is a decision.
 
     Returns:
         `{"model", "tradeoff", "max_cost", "max_latency_s", "explanation", "ranking":
@@ -557,7 +554,7 @@ def decision_info(
         "model": model,
         "tradeoff": decision.tradeoff if decision is not None else None,
         "max_cost": decision.max_cost if decision is not None else None,
-        "max_latency_s": (getattr(decision, "max_latency_s", None) or max_latency_s) if decision is not None else None,
+        "max_latency_s": decision.max_latency_s if decision is not None else None,
         "explanation": explanation,
         "ranking": [
             {

@@ -798,6 +798,7 @@ class Router(CallingMixin):
                     "ranking": ranking,
                     "tradeoff": t,
                     "max_cost": cap,
+                    "max_latency_s": lat_cap,
                     "explanation": self._explain(ranking, q[i], domains[i], t),
                 })
             )

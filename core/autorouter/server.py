@@ -483,13 +483,9 @@ class _Gateway:
             tradeoff=req.tradeoff, max_cost=req.max_cost, max_latency_s=req.max_latency_s,
             latency_weight=req.latency_weight, candidates=candidates, session=req.session, **kwargs,
         )
-        # The latency cap in force: the request's, else the router's default.
-        latency_cap = (req.max_latency_s if req.max_latency_s is not None
-                       else getattr(self.router, "max_latency_s", None))
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return await self._stream(body["messages"], call, routed, include_usage, started,
-                                      latency_cap)
+            return await self._stream(body["messages"], call, routed, include_usage, started)
         try:
             answer = await self.router.acomplete(body["messages"], **call)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error object
@@ -510,7 +506,6 @@ class _Gateway:
         out["autorouter"] = _extra(
             answer.decision, routed=routed, model=answer.model, attempts=answer.attempts,
             cost=answer.cost_usd, cost_source=answer.cost_source, sticky=answer.sticky,
-            max_latency_s=latency_cap,
         )
         logger.info("chat model=%s answered=%s attempts=%d %.0fms", req.model[:80], answer.model,
                     len(answer.attempts), (time.perf_counter() - started) * 1000)
@@ -518,7 +513,7 @@ class _Gateway:
 
     async def _stream(
         self, messages: Any, call: dict[str, Any], routed: bool, include_usage: bool,
-        started: float, latency_cap: float | None = None,
+        started: float,
     ) -> Response:
         from starlette.responses import StreamingResponse
 
@@ -531,8 +526,7 @@ class _Gateway:
         assert stream.model is not None
         model = stream.model
         extra = _extra(stream.decision, routed=routed, model=model, attempts=stream.attempts,
-                       cost=None, cost_source=None, sticky=stream.sticky,
-                       max_latency_s=latency_cap)
+                       cost=None, cost_source=None, sticky=stream.sticky)
         ident = _new_id()
         redact = self.redact
 
@@ -669,10 +663,8 @@ def _attempt(a: Attempt) -> dict[str, Any]:
 def _extra(
     decision: RoutingDecision, *, routed: bool, model: str, attempts: Sequence[Attempt],
     cost: float | None, cost_source: str | None, sticky: bool,
-    max_latency_s: float | None = None,
 ) -> dict[str, Any]:
-    """The `autorouter` object of a response. `max_latency_s` is the latency cap in force (the
-    decision's own, when it records one)."""
+    """The `autorouter` object of a response."""
     return {
         "routed": routed,
         "model": model,
@@ -681,7 +673,7 @@ def _extra(
         "attempts": [_attempt(a) for a in attempts],
         "tradeoff": decision.tradeoff,
         "max_cost": decision.max_cost,
-        "max_latency_s": getattr(decision, "max_latency_s", None) or max_latency_s,
+        "max_latency_s": decision.max_latency_s,
         "explanation": decision.explanation,
         "ranking": [r.model_dump(mode="json") for r in decision.ranking],
         "cost_usd": cost,
