@@ -119,8 +119,21 @@ class TaskProfile:
 
     @staticmethod
     def quality_from(probs: np.ndarray, offset: np.ndarray, task_scores: np.ndarray) -> np.ndarray:
-        z = logit(task_scores)[None, :, :] + offset[:, None, None]  # (n, T, k)
-        return np.einsum("nt,ntk->nk", probs, sigmoid(z))
+        return np.einsum("nt,ntk->nk", probs, TaskProfile._per_task(offset, task_scores))
+
+    @staticmethod
+    def quality_sd_from(
+        probs: np.ndarray, offset: np.ndarray, task_scores: np.ndarray, task_sd: np.ndarray
+    ) -> np.ndarray:
+        """(n, k) standard deviation of that quality when each task score is uncertain by
+        `task_sd` (T, k) in logit units (to first order: sigmoid'(z) * sd)."""
+        p = TaskProfile._per_task(offset, task_scores)
+        return np.einsum("nt,ntk->nk", probs, p * (1 - p) * task_sd[None])
+
+    @staticmethod
+    def _per_task(offset: np.ndarray, task_scores: np.ndarray) -> np.ndarray:
+        """(n, T, k) quality of each model were the prompt of each task."""
+        return sigmoid(logit(task_scores)[None, :, :] + offset[:, None, None])
 
     def scores_from_facts(self, facts: Mapping[str, float], fallback: float | None = None) -> np.ndarray:
         """A (T,) task-score column from {task: score}; missing tasks take the mean of the given

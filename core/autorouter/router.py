@@ -51,8 +51,8 @@ from .predictors import (
     observed_cost_columns,
 )
 from .placement import PLACEMENT_ERROR_SD
-from .profiles import TaskProfile, logit
-from ._linalg import sigmoid, spherical_kmeans
+from .profiles import TaskProfile
+from ._linalg import spherical_kmeans
 from .prompts import prompt_info, prompt_text
 
 __all__ = ["Router"]
@@ -647,20 +647,17 @@ class Router(CallingMixin):
         their task scores' uncertainty carried through the task mix; 0 for models learned from
         per-prompt data (their cross-validated predictor is taken at its word)."""
         sd = np.zeros(shape)
-        k = len(self.fact_models_)
-        fact_sd = getattr(self, "fact_sd_", None)
-        if k and fact_sd is not None and fact_sd.shape == self.fact_scores_.shape:
-            z = logit(self.fact_scores_)[None, :, :] + self.profile_.difficulty(x)[:, None, None]
-            p = sigmoid(z)
-            sd[:, len(self.data_models_):] = np.einsum("nt,ntk->nk", task_w, p * (1 - p) * fact_sd[None])
+        if self.fact_models_:
+            sd[:, len(self.data_models_):] = TaskProfile.quality_sd_from(
+                task_w, self.profile_.difficulty(x), self.fact_scores_, self.fact_sd_
+            )
         return sd
 
     def _latency(self, proto_w: np.ndarray) -> np.ndarray:
         """(n, models) predicted seconds until the whole answer has arrived; NaN if unknown."""
-        speeds = getattr(self, "speeds_", {})
-        if not speeds:
+        if not self.speeds_:
             return np.full((len(proto_w), len(self.models_)), np.nan)
-        ttft, tps, thinking = _speed_table(tuple(speeds.get(m) for m in self.models_))
+        ttft, tps, thinking = _speed_table(tuple(self.speeds_.get(m) for m in self.models_))
         answer = proto_w @ self.answer_tokens_
         return ttft + (answer[:, None] + thinking) / tps
 
@@ -754,10 +751,8 @@ class Router(CallingMixin):
     ) -> list[RoutingDecision]:
         t = check_tradeoff(self.tradeoff if tradeoff is None else tradeoff)
         cap = check_max_cost(self.max_cost if max_cost is None else max_cost)
-        lat_cap = check_max_latency(getattr(self, "max_latency_s", None) if max_latency_s is None else max_latency_s)
-        mu = check_latency_weight(
-            getattr(self, "latency_weight", DEFAULT_LATENCY_WEIGHT) if latency_weight is None else latency_weight
-        )
+        lat_cap = check_max_latency(self.max_latency_s if max_latency_s is None else max_latency_s)
+        mu = check_latency_weight(self.latency_weight if latency_weight is None else latency_weight)
         allowed = self._allowed(candidates)
         q, c, proto_w, task_w = self._predict_from(x, chars)
         sd = self._quality_sd(x, task_w, q.shape)
@@ -877,14 +872,14 @@ class Router(CallingMixin):
         else:
             ratio = best["cost_usd"] / max(chosen["cost_usd"], 1e-12)
             gap = best["quality"] - chosen["quality"]
-            noise = float(np.hypot(best.get("uncertainty", 0.0), chosen.get("uncertainty", 0.0)))
+            noise = float(np.hypot(best["uncertainty"], chosen["uncertainty"]))
             within = f", an edge within the router's uncertainty (±{noise:.2f})" if 0 < gap <= noise else ""
             cost_part = f"at {ratio:.1f}x less cost" if ratio >= 1.0 else f"at {1 / ratio:.1f}x the cost"
             why = (
                 f"predicted quality {chosen['quality']:.2f} vs {best['quality']:.2f} for {best['model']} "
                 f"{cost_part}{within}"
             )
-        speed = f", ~{chosen['latency_s']:.1f}s" if chosen.get("latency_s") is not None else ""
+        speed = f", ~{chosen['latency_s']:.1f}s" if chosen["latency_s"] is not None else ""
         return (
             f"{chosen['model']}: {why}, ~${chosen['cost_usd']:.6f} per call{speed}; prompt {looks}{difficulty} "
             f"difficulty; tradeoff {t:.2f}"
