@@ -32,8 +32,9 @@ import json
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +56,7 @@ SOURCES = [
     ("zeroeval_math/prompts_scores.jsonl.gz", "task"),
     ("mmlupro_seed/prompts_scores.jsonl.gz", "task"),
 ]
+SOURCE_ORDER = {rel: i for i, (rel, _) in enumerate(SOURCES)}
 MT_BENCH = "routellm_gpt4_vs_mixtral/mt_bench.jsonl.gz"
 
 
@@ -79,6 +81,24 @@ def written_prompts() -> list[tuple[str, str]]:
     return out
 
 
+def dataset_records(
+    data: Path, exclude: Sequence[str] = (), holdout_prefixes: set[str] | None = None
+) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """(source file, task, question text, record) of every scored dataset row outside the
+    folders in `exclude` whose normalised 60-character prefix is not in `holdout_prefixes`."""
+    held = holdout_prefixes or set()
+    for rel, field in SOURCES:
+        if rel.split("/")[0] in exclude:
+            continue
+        with gzip.open(data / rel, "rt", encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                # Few-shot benchmark prompts share their exemplars; a user sends the question.
+                text = r.get("question") or r["prompt"]
+                if _norm(text)[:60] not in held:
+                    yield rel, str(r.get(field, "")), text, r
+
+
 def collect(
     data: Path, per_family: int, seed: int, exclude: Sequence[str] = (), holdout_prefixes: set[str] | None = None
 ) -> tuple[list[str], list[str], list[dict[str, float]], int]:
@@ -88,23 +108,14 @@ def collect(
     seen = {_norm(t) for t, _ in written}
     held = holdout_prefixes or set()
     rows: dict[str, list[tuple[str, dict[str, float]]]] = {}
-    for rel, field in SOURCES:
-        if rel.split("/")[0] in exclude:
+    for _, task, text, r in dataset_records(data, exclude, held):
+        fam = family_of_dataset_task(task)
+        key = _norm(text)
+        if r.get("contaminated") or fam is None or key in seen:
             continue
-        with gzip.open(data / rel, "rt", encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                if r.get("contaminated"):
-                    continue
-                fam = family_of_dataset_task(str(r.get(field, "")))
-                # Few-shot benchmark prompts share their exemplars; a user sends the question.
-                text = r.get("question") or r["prompt"]
-                key = _norm(text)
-                if fam is None or key in seen or key[:60] in held:
-                    continue
-                seen.add(key)
-                scores = {m: float(v) for m, v in r["scores"].items() if v is not None}
-                rows.setdefault(fam, []).append((text, scores))
+        seen.add(key)
+        scores = {m: float(v) for m, v in r["scores"].items() if v is not None}
+        rows.setdefault(fam, []).append((text, scores))
     if MT_BENCH.split("/")[0] not in exclude:
         with gzip.open(data / MT_BENCH, "rt", encoding="utf-8") as f:
             for line in f:
@@ -133,27 +144,18 @@ def family_outcomes(
 ) -> list[tuple[str, dict[str, float]]]:
     """Per dataset task: its family and each catalog model's mean score over its prompts (models
     with at least 50), for `autorouter.placement.calibrate_families`."""
-    held = holdout_prefixes or set()
+    sums: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for rel, task, _, r in dataset_records(data, exclude, holdout_prefixes):
+        for m, v in r["scores"].items():
+            if v is not None:
+                sums.setdefault((rel, task), {}).setdefault(m, []).append(float(v))
     groups = []
-    for rel, field in SOURCES:
-        if rel.split("/")[0] in exclude:
-            continue
-        sums: dict[str, dict[str, list[float]]] = {}
-        with gzip.open(data / rel, "rt", encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                if _norm(r.get("question") or r["prompt"])[:60] in held:
-                    continue
-                task = str(r.get(field, ""))
-                for m, v in r["scores"].items():
-                    if v is not None:
-                        sums.setdefault(task, {}).setdefault(m, []).append(float(v))
-        for task, per_model in sorted(sums.items()):
-            fam = family_of_dataset_task(task)
-            means = {catalog.get(m).id: float(np.mean(v)) for m, v in per_model.items()
-                     if len(v) >= 50 and m in catalog}
-            if fam is not None and len(means) >= 3:
-                groups.append((fam, means))
+    for (_, task), per_model in sorted(sums.items(), key=lambda kv: (SOURCE_ORDER[kv[0][0]], kv[0][1])):
+        fam = family_of_dataset_task(task)
+        means = {catalog.get(m).id: float(np.mean(v)) for m, v in per_model.items()
+                 if len(v) >= 50 and m in catalog}
+        if fam is not None and len(means) >= 3:
+            groups.append((fam, means))
     return groups
 
 
