@@ -55,6 +55,7 @@ __all__ = [
     "astream_with_fallback",
     "default_cooldowns",
     "retry_after_from_headers",
+    "retry_after_of",
     "run_with_fallback",
     "stream_with_fallback",
 ]
@@ -200,7 +201,7 @@ def _model_names(models: Sequence[str] | RoutingDecision) -> list[str]:
     return unique
 
 
-def _retry_after(exc: BaseException) -> float | None:
+def retry_after_of(exc: BaseException) -> float | None:
     """The wait an error asks for: its `retry_after`, or its HTTP response's headers
     (as on the openai SDK's errors)."""
     value = getattr(exc, "retry_after", None)
@@ -255,7 +256,7 @@ class _Run:
     def retry_delay(self, model: str, number: int, exc: BaseException) -> float | None:
         """Seconds to wait before retrying `model`, or None to give up on it."""
         delay: float | None
-        asked = _retry_after(exc)
+        asked = retry_after_of(exc)
         if number >= self.policy.max_attempts_per_model:
             delay = None
         elif asked is not None:

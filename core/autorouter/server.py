@@ -642,7 +642,9 @@ class _Gateway:
 def _retry_after_s(failures: Sequence[tuple[str, BaseException]], cooldown_s: float) -> int:
     """Whole seconds a client should wait: the longest wait a provider asked for, else until
     the failed models' cooldown ends; at least 1."""
-    asked = [e.retry_after for _, e in failures if getattr(e, "retry_after", None)]
+    from .reliability import retry_after_of
+
+    asked = [w for _, e in failures if (w := retry_after_of(e))]
     return max(1, math.ceil(max(asked) if asked else cooldown_s))
 
 
