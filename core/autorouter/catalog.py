@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .dataset import ModelPrice
+from .decision import ModelSpeed
 from .errors import CatalogError, InvalidRequestError, UnknownModelError
 
 __all__ = [
@@ -211,6 +212,12 @@ class ModelCard(_Strict):
     def names(self) -> tuple[str, ...]:
         """The id followed by every alias."""
         return (self.id, *self.aliases)
+
+    @property
+    def speed(self) -> ModelSpeed:
+        """The speed facts as the router uses them (unknown fields stay None)."""
+        return ModelSpeed(ttft_s=self.ttft_s, output_tokens_per_s=self.output_tokens_per_s,
+                          reasoning_tokens=self.reasoning_tokens or 0)
 
     @property
     def price(self) -> ModelPrice | None:

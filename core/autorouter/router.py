@@ -436,17 +436,11 @@ class Router(CallingMixin):
             context_window=card.context_window, tools=caps.tools, images=caps.images,
             structured_output=caps.structured_output,
         )
-        thinking = getattr(card, "reasoning_tokens", None)
-        speed = ModelSpeed(
-            ttft_s=getattr(card, "ttft_s", None),
-            output_tokens_per_s=getattr(card, "output_tokens_per_s", None),
-            reasoning_tokens=int(thinking or 0),
-        )
         # without a figure for the hidden thinking, a reasoning model's answers cost a multiple
-        factor = REASONING_ANSWER_FACTOR if caps.reasoning and not thinking else 1.0
+        factor = REASONING_ANSWER_FACTOR if caps.reasoning and not card.reasoning_tokens else 1.0
         return self.add_model(
             card.id, task_scores=scores, price=card.price, answer_token_factor=factor, limits=limits,
-            speed=speed, task_score_sd=sds, replace=replace,
+            speed=card.speed, task_score_sd=sds, replace=replace,
         )
 
     def _as_router_tasks(self, task_scores: Mapping[str, float]) -> dict[str, float]:
