@@ -99,25 +99,21 @@ def run_set(data: Path, name: str, task: str | None, points: int, router: autoro
         ds = router.route_batch(texts, tradeoff=float(t), candidates=models)
         picks.append(np.array([col[d.model] for d in ds]))
     router.embedder_ = embedder
-    out: dict = {"models": models, "n": len(texts)}
-    rows = np.arange(len(texts))
-    s, c = scores, cost
-    figs = evaluate_picks(s, c, picks)
-    zero = zero_router_figures(s, c)
-    means = s.mean(axis=0)
+    figs = evaluate_picks(scores, cost, picks)
+    zero = zero_router_figures(scores, cost)
+    means = scores.mean(axis=0)
     best = int(np.argmax(means))
-    at0 = float(s[np.arange(len(rows)), picks[0]].mean())
+    rows = np.arange(len(texts))
     k = int(np.argmin(np.abs(ts - autorouter.DEFAULT_TRADEOFF)))
-    at_def_q = float(s[np.arange(len(rows)), picks[k]].mean())
-    at_def_c = float(c[np.arange(len(rows)), picks[k]].mean())
-    row = {
+    out = {
+        "models": models, "n": len(texts),
         "aiq": figs.aiq, "zero_aiq": zero.aiq, "saving95": figs.saving95, "zero_saving95": zero.saving95,
-        "quality_at_0": at0, "best_single": models[best], "best_single_quality": float(means[best]),
-        "best_single_cost": float(c[:, best].mean()),
-        "quality_at_default": at_def_q, "cost_at_default": at_def_c,
+        "quality_at_0": float(scores[rows, picks[0]].mean()), "best_single": models[best],
+        "best_single_quality": float(means[best]), "best_single_cost": float(cost[:, best].mean()),
+        "quality_at_default": float(scores[rows, picks[k]].mean()),
+        "cost_at_default": float(cost[rows, picks[k]].mean()),
         "picks_at_0": {models[j]: int(n) for j, n in zip(*np.unique(picks[0], return_counts=True))},
     }
-    out.update(row)
     return out
 
 
