@@ -17,7 +17,8 @@ Fault specs: "ok"; an HTTP status such as "400", "401", "403", "404", "422", "42
 "502", "503"; "429:<seconds>" (429 with that Retry-After value); "stall" / "stall:<seconds>"
 (wait before answering: longer than the client's timeout); "reset" (TCP reset before any
 byte of the answer); "drop:<n>" (send the headers and n SSE events, or for a non-streamed
-call a part of the body, then close the connection half-way).
+call a part of the body, then close the connection half-way); "pause:<n>:<seconds>" (a
+stream sends n events, falls silent for that long, then goes on).
 
 The server counts calls per model (`server.calls["model-a"]`) and records every request's
 body and headers (`server.requests`), so tests can check nothing was sent twice.
@@ -55,7 +56,7 @@ DEFAULT_MODELS = ("model-a", "model-b", "model-c")
 class Fault:
     """What the server does with one call; build it with `Fault.parse("429:1")`."""
 
-    kind: Literal["ok", "status", "stall", "reset", "drop"]
+    kind: Literal["ok", "status", "stall", "reset", "drop", "pause"]
     status: int | None = None
     retry_after: str | None = None
     seconds: float | None = None
@@ -74,6 +75,9 @@ class Fault:
             return cls("stall", seconds=float(arg) if arg else None)
         if name == "drop":
             return cls("drop", after=int(arg or 0))
+        if name == "pause":
+            count, _, seconds = arg.partition(":")
+            return cls("pause", after=int(count), seconds=float(seconds))
         if name.isdigit() and 400 <= int(name) <= 599:
             if arg and name != "429":
                 raise ValueError(f"only 429 takes a Retry-After value, got {spec!r}")
@@ -302,7 +306,8 @@ class OpenAIServer:
         drop = fault.after if fault.kind == "drop" else None
         if body.get("stream"):
             events = _stream_events(ident, model, answer, body, usage)
-            return _SSE(events, drop_after=drop, delay=self.chunk_delay)
+            pause = (fault.after, fault.seconds or 0.0) if fault.kind == "pause" else None
+            return _SSE(events, drop_after=drop, delay=self.chunk_delay, pause=pause)
         message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
         if answer.tool_calls:
             message["tool_calls"] = answer.tool_calls
@@ -741,11 +746,15 @@ class _PartialBody(Response):
 class _SSE(Response):
     """Server-sent events, optionally dropping the connection after `drop_after` events."""
 
-    def __init__(self, events: list[bytes], *, drop_after: int | None, delay: float) -> None:
+    def __init__(
+        self, events: list[bytes], *, drop_after: int | None, delay: float,
+        pause: tuple[int, float] | None = None,
+    ) -> None:
         super().__init__()
         self.events = events
         self.drop_after = drop_after
         self.delay = delay
+        self.pause = pause
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({
@@ -760,5 +769,7 @@ class _SSE(Response):
                 return
             if i and self.delay:
                 await asyncio.sleep(self.delay)
+            if self.pause is not None and i == self.pause[0]:
+                await asyncio.sleep(self.pause[1])
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -32,7 +32,7 @@ from autorouter.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
-from autorouter.reliability import retry_after_from_headers
+from autorouter.reliability import current_attempt_limits, retry_after_from_headers
 
 __all__ = [
     "DEFAULT_API_KEY_ENV",
@@ -74,7 +74,8 @@ class Endpoint(BaseModel):
     # Hidden from repr: callers sometimes put credentials in custom headers too.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     timeout: float = Field(
-        default=60.0, gt=0, description="seconds to connect, and to wait for each read"
+        default=60.0, gt=0, description="seconds to connect, and to wait for each read; a "
+        "fallback run's attempt and stall limits (`RetryPolicy`) shorten it per attempt"
     )
 
     def resolve_api_key(self) -> SecretStr | None:
@@ -203,7 +204,6 @@ class ChatClient:
         # Resolved now, so a missing key fails here and not in the middle of a fallback.
         self._api_key = self.endpoint.resolve_api_key()
         self._url = self.endpoint.base_url.rstrip("/") + "/chat/completions"
-        self._timeout = httpx.Timeout(self.endpoint.timeout, pool=None)
 
     def __repr__(self) -> str:
         return f"ChatClient(base_url={self.endpoint.base_url!r})"
@@ -215,7 +215,8 @@ class ChatClient:
         body = self._body(model, messages, params, stream=False)
         try:
             response = _sync_pool(self.endpoint.base_url).post(
-                self._url, json=body, headers=self._headers(stream=False), timeout=self._timeout
+                self._url, json=body, headers=self._headers(stream=False),
+                timeout=self._timeout(stream=False),
             )
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, model) from exc
@@ -234,7 +235,7 @@ class ChatClient:
         try:
             with _sync_pool(self.endpoint.base_url).stream(
                 "POST", self._url, json=body, headers=self._headers(stream=True),
-                timeout=self._timeout,
+                timeout=self._timeout(stream=True),
             ) as response:
                 if response.status_code >= 400:
                     response.read()
@@ -242,6 +243,8 @@ class ChatClient:
                                              response.content, model)
                 done = False
                 for line in response.iter_lines():
+                    if done:  # read to the end, so the connection goes back to the pool
+                        continue
                     for data in decoder.feed(line):
                         if data == "[DONE]":
                             finished = done = True
@@ -250,8 +253,6 @@ class ChatClient:
                         finished = finished or chunk.finish_reason is not None
                         received.append(chunk)
                         yield chunk
-                    if done:
-                        break
                 if not done:
                     for data in decoder.flush():
                         finished = finished or data == "[DONE]"
@@ -274,7 +275,8 @@ class ChatClient:
         body = self._body(model, messages, params, stream=False)
         try:
             response = await _async_pool(self.endpoint.base_url).post(
-                self._url, json=body, headers=self._headers(stream=False), timeout=self._timeout
+                self._url, json=body, headers=self._headers(stream=False),
+                timeout=self._timeout(stream=False),
             )
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, model) from exc
@@ -291,7 +293,7 @@ class ChatClient:
         try:
             async with _async_pool(self.endpoint.base_url).stream(
                 "POST", self._url, json=body, headers=self._headers(stream=True),
-                timeout=self._timeout,
+                timeout=self._timeout(stream=True),
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
@@ -299,6 +301,8 @@ class ChatClient:
                                              response.content, model)
                 done = False
                 async for line in response.aiter_lines():
+                    if done:  # read to the end, so the connection goes back to the pool
+                        continue
                     for data in decoder.feed(line):
                         if data == "[DONE]":
                             finished = done = True
@@ -307,8 +311,6 @@ class ChatClient:
                         finished = finished or chunk.finish_reason is not None
                         received.append(chunk)
                         yield chunk
-                    if done:
-                        break
                 if not done:
                     for data in decoder.flush():
                         finished = finished or data == "[DONE]"
@@ -325,6 +327,18 @@ class ChatClient:
             raise self._interrupted(error, received)
 
     # request
+
+    def _timeout(self, *, stream: bool) -> httpx.Timeout:
+        """The socket limits of this call: the endpoint's, shortened by the fallback run's
+        attempt in progress (its deadline for the answer to start, and for a stream the
+        longest silence between chunks)."""
+        seconds = self.endpoint.timeout
+        limits = current_attempt_limits()
+        if limits is not None:
+            seconds = min(seconds, limits.first_byte_left())
+            if stream:
+                seconds = min(seconds, limits.stall_s)
+        return httpx.Timeout(seconds, pool=None)
 
     def _body(
         self, model: str, messages: list[Any], params: dict[str, Any], *, stream: bool

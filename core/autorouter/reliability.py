@@ -4,7 +4,8 @@ A transient failure (rate limit, 5xx, timeout, dropped connection) is retried on
 model with exponential backoff and jitter, within a time budget; then the next model of
 the ranking is tried. A model given up on cools down: while it cools, later rankings try
 it last. A failure that says the request itself is wrong (400, 401, 403) surfaces at once,
-unchanged. A stream falls back only before its first item; once the caller has text, a
+unchanged. A model whose answer has not started within the attempt's time limit (a share
+of the budget, so the next model still has time) is left at once, without a retry. A stream falls back only before its first item; once the caller has text, a
 break raises `StreamInterruptedError` instead.
 
 The policy knows nothing of HTTP: callers pass their own call function and, if their
@@ -14,6 +15,7 @@ exceptions are not autorouter's `ProviderError`s, a `classify` function for them
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import inspect
 import logging
@@ -40,11 +42,13 @@ from autorouter.errors import (
     FallbackExhaustedError,
     InvalidRequestError,
     ProviderError,
+    ProviderTimeoutError,
     StreamInterruptedError,
 )
 
 __all__ = [
     "Attempt",
+    "AttemptLimits",
     "AsyncFallbackStream",
     "Classify",
     "CooldownTracker",
@@ -53,6 +57,7 @@ __all__ = [
     "RetryPolicy",
     "arun_with_fallback",
     "astream_with_fallback",
+    "current_attempt_limits",
     "default_cooldowns",
     "retry_after_from_headers",
     "retry_after_of",
@@ -83,7 +88,16 @@ class RetryPolicy(BaseModel):
     )
     jitter: bool = Field(default=True, description="randomise backoffs so clients spread out")
     total_budget_s: float = Field(
-        default=30.0, gt=0, description="no new attempt starts after this many seconds"
+        default=120.0, gt=0, description="no new attempt starts after this many seconds"
+    )
+    attempt_timeout_s: float | None = Field(
+        default=None, gt=0, description="longest wait for one attempt's answer to start (a "
+        "plain call's response, a stream's first chunk); then the next model is tried. "
+        "None: half of total_budget_s, so a model that hangs leaves the next one time"
+    )
+    stall_timeout_s: float = Field(
+        default=30.0, gt=0, description="longest silence on the connection while a stream is "
+        "read: a stream quiet for longer is broken off"
     )
     cooldown_s: float = Field(
         default=30.0, ge=0, description="how long a model given up on is tried last; 0: never"
@@ -95,6 +109,43 @@ class RetryPolicy(BaseModel):
         if self.jitter:  # "equal jitter": spread out, yet never retry immediately
             delay = delay / 2 + (rng or random).uniform(0, delay / 2)
         return delay
+
+    @property
+    def attempt_limit_s(self) -> float:
+        """Seconds one attempt may wait for its answer to start."""
+        if self.attempt_timeout_s is not None:
+            return self.attempt_timeout_s
+        return self.total_budget_s / 2
+
+
+@dataclass(frozen=True)
+class AttemptLimits:
+    """The time limits of the attempt in progress, for the code that makes the call.
+
+    A client bounds its socket waits by them: `first_byte_left()` for the response to a
+    plain call and a stream's first chunk, `stall_s` for a silence inside a stream.
+    """
+
+    deadline: float  # time.monotonic() by which the answer must have started
+    stall_s: float
+
+    def first_byte_left(self) -> float:
+        """Seconds left until the deadline (never below a millisecond, so it stays a limit)."""
+        return max(0.001, self.deadline - time.monotonic())
+
+
+_attempt_limits: contextvars.ContextVar[AttemptLimits | None] = contextvars.ContextVar(
+    "autorouter_attempt_limits", default=None
+)
+
+
+def current_attempt_limits() -> AttemptLimits | None:
+    """The limits of the attempt a fallback run is making now; None outside one."""
+    return _attempt_limits.get()
+
+
+class _AttemptDeadlineError(ProviderTimeoutError):
+    """An attempt's answer did not start within its limit: leave the model, don't retry."""
 
 
 class CooldownTracker:
@@ -238,27 +289,45 @@ class _Run:
             verdict = isinstance(exc, ProviderError) and exc.retryable
         return verdict
 
+    def limits(self) -> AttemptLimits:
+        """The limits of an attempt starting now."""
+        return AttemptLimits(
+            time.monotonic() + self.policy.attempt_limit_s, self.policy.stall_timeout_s
+        )
+
+    def deadline_error(self, model: str) -> _AttemptDeadlineError:
+        return _AttemptDeadlineError(
+            f"{model}: no answer within the attempt limit of "
+            f"{self.policy.attempt_limit_s:g}s", model=model,
+        )
+
     def out_of_time(self) -> bool:
         if time.monotonic() - self.started < self.policy.total_budget_s:
             return False
         self.reason = f"time budget of {self.policy.total_budget_s:g}s spent"
         return True
 
-    def failed(self, model: str, number: int, exc: BaseException, t0: float) -> bool:
-        """Record a failed attempt; True when `exc` must surface unchanged."""
+    def failed(
+        self, model: str, number: int, exc: BaseException, t0: float, limits: AttemptLimits
+    ) -> BaseException | None:
+        """Record a failed attempt: the error to go on from, or None when `exc` must
+        surface unchanged."""
+        if isinstance(exc, ProviderTimeoutError) and time.monotonic() >= limits.deadline:
+            # The client's socket wait ran into the attempt's deadline: same as our own.
+            exc = _as_deadline_error(exc, model, self)
         self.attempts.append(Attempt(model, number, exc, time.monotonic() - t0))
         if not self.retryable(exc):
             logger.info("%s failed with %s: not retryable", model, _describe(exc))
-            return True
+            return None
         self.failures[model] = exc
-        return False
+        return exc
 
     def retry_delay(self, model: str, number: int, exc: BaseException) -> float | None:
         """Seconds to wait before retrying `model`, or None to give up on it."""
         delay: float | None
         asked = retry_after_of(exc)
-        if number >= self.policy.max_attempts_per_model:
-            delay = None
+        if number >= self.policy.max_attempts_per_model or isinstance(exc, _AttemptDeadlineError):
+            delay = None  # a model that let its attempt time run out would likely do it again
         elif asked is not None:
             # Honour Retry-After; if it asks for longer than we wait, try the next model.
             delay = asked if asked <= self.policy.max_delay else None
@@ -290,6 +359,14 @@ class _Run:
         return self.attempts[-1].error if self.attempts else None
 
 
+def _as_deadline_error(exc: BaseException, model: str, run: _Run) -> BaseException:
+    if isinstance(exc, _AttemptDeadlineError):
+        return exc
+    error = run.deadline_error(model)
+    error.__cause__ = exc
+    return error
+
+
 def _describe(exc: BaseException) -> str:
     # Type and status only: a provider's message may quote what it was sent.
     status = getattr(exc, "status_code", None)
@@ -318,17 +395,21 @@ def run_with_fallback(
             break
         for number in range(1, run.policy.max_attempts_per_model + 1):
             t0 = time.monotonic()
+            limits = run.limits()
+            token = _attempt_limits.set(limits)
             try:
                 value = call(model)
             except Exception as exc:
-                if run.failed(model, number, exc, t0):
+                if (error := run.failed(model, number, exc, t0, limits)) is None:
                     raise
-                delay = run.retry_delay(model, number, exc)
+                delay = run.retry_delay(model, number, error)
                 if delay is None:
                     break
                 time.sleep(delay)
             else:
                 return FallbackResult(value, model, run.succeeded(model, number, t0))
+            finally:
+                _attempt_limits.reset(token)
     raise run.exhausted() from run.last_error()
 
 
@@ -347,17 +428,25 @@ async def arun_with_fallback(
             break
         for number in range(1, run.policy.max_attempts_per_model + 1):
             t0 = time.monotonic()
+            limits = run.limits()
+            token = _attempt_limits.set(limits)
             try:
-                value = await call(model)
+                try:
+                    async with asyncio.timeout_at(_loop_time_of(limits.deadline)):
+                        value = await call(model)
+                except TimeoutError as exc:
+                    raise run.deadline_error(model) from exc
             except Exception as exc:
-                if run.failed(model, number, exc, t0):
+                if (error := run.failed(model, number, exc, t0, limits)) is None:
                     raise
-                delay = run.retry_delay(model, number, exc)
+                delay = run.retry_delay(model, number, error)
                 if delay is None:
                     break
                 await asyncio.sleep(delay)
             else:
                 return FallbackResult(value, model, run.succeeded(model, number, t0))
+            finally:
+                _attempt_limits.reset(token)
     raise run.exhausted() from run.last_error()
 
 
@@ -491,6 +580,8 @@ def stream_with_fallback(
             break
         for number in range(1, run.policy.max_attempts_per_model + 1):
             t0 = time.monotonic()
+            limits = run.limits()
+            token = _attempt_limits.set(limits)
             iterator: Iterator[T] | None = None
             try:
                 iterator = iter(open_stream(model))
@@ -500,15 +591,17 @@ def stream_with_fallback(
                 return FallbackStream(_StreamState(run, model, text_of), [], iter(()))
             except Exception as exc:
                 _close_quietly(iterator)
-                if run.failed(model, number, exc, t0):
+                if (error := run.failed(model, number, exc, t0, limits)) is None:
                     raise
-                delay = run.retry_delay(model, number, exc)
+                delay = run.retry_delay(model, number, error)
                 if delay is None:
                     break
                 time.sleep(delay)
             else:
                 run.succeeded(model, number, t0)
                 return FallbackStream(_StreamState(run, model, text_of), [first], iterator)
+            finally:
+                _attempt_limits.reset(token)
     raise run.exhausted() from run.last_error()
 
 
@@ -528,22 +621,28 @@ async def astream_with_fallback(
             break
         for number in range(1, run.policy.max_attempts_per_model + 1):
             t0 = time.monotonic()
+            limits = run.limits()
+            token = _attempt_limits.set(limits)
             iterator: AsyncIterator[T] | None = None
             try:
-                opened = open_stream(model)
-                if inspect.isawaitable(opened):
-                    opened = await opened
-                iterator = opened.__aiter__()
-                first = await iterator.__anext__()
+                try:
+                    async with asyncio.timeout_at(_loop_time_of(limits.deadline)):
+                        opened = open_stream(model)
+                        if inspect.isawaitable(opened):
+                            opened = await opened
+                        iterator = opened.__aiter__()
+                        first = await iterator.__anext__()
+                except TimeoutError as exc:
+                    raise run.deadline_error(model) from exc
             except StopAsyncIteration:  # an empty answer is still an answer
                 run.succeeded(model, number, t0)
                 assert iterator is not None
                 return AsyncFallbackStream(_StreamState(run, model, text_of), [], iterator)
             except Exception as exc:
                 await _aclose_quietly(iterator)
-                if run.failed(model, number, exc, t0):
+                if (error := run.failed(model, number, exc, t0, limits)) is None:
                     raise
-                delay = run.retry_delay(model, number, exc)
+                delay = run.retry_delay(model, number, error)
                 if delay is None:
                     break
                 await asyncio.sleep(delay)
@@ -551,7 +650,14 @@ async def astream_with_fallback(
                 run.succeeded(model, number, t0)
                 state = _StreamState(run, model, text_of)
                 return AsyncFallbackStream(state, [first], iterator)
+            finally:
+                _attempt_limits.reset(token)
     raise run.exhausted() from run.last_error()
+
+
+def _loop_time_of(deadline: float) -> float:
+    """A `time.monotonic()` instant on the running loop's clock (they may differ)."""
+    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
 
 
 def _close_quietly(iterator: Any) -> None:

@@ -382,6 +382,23 @@ async def test_async_clients_share_a_pool_per_event_loop(
     assert first.peer == second.peer
 
 
+def test_a_finished_stream_gives_its_connection_back(openai_server: OpenAIServer) -> None:
+    """Against a real provider a new connection is a new TLS handshake per streamed call."""
+    client = ChatClient(Endpoint(base_url=openai_server.base_url, api_key_env=None))
+    for _ in range(3):
+        assert "".join(c.text for c in client.stream("model-a", HELLO)) == "[model-a] hello world"
+    assert len({r.peer for r in openai_server.requests}) == 1
+
+
+async def test_a_finished_async_stream_gives_its_connection_back(
+    openai_server: OpenAIServer, async_pools: None
+) -> None:
+    client = ChatClient(Endpoint(base_url=openai_server.base_url, api_key_env=None))
+    for _ in range(3):
+        assert "".join([c.text async for c in client.astream("model-a", HELLO)])
+    assert len({r.peer for r in openai_server.requests}) == 1
+
+
 # --- keys ---------------------------------------------------------------------------
 
 

@@ -202,8 +202,10 @@ def test_time_budget_stops_new_attempts(
         run_with_fallback(["model-a", "model-b", "model-c"], ask(client), policy=policy,
                           cooldowns=cooldowns)
     assert time.monotonic() - start < 1.0
-    assert caught.value.models == ["model-a"]
-    assert set(openai_server.calls) == {"model-a"}  # its timeouts spent the budget
+    # Each hanging model is left after its attempt limit (half the budget), not retried;
+    # two of them spend the budget, so the third is never called.
+    assert caught.value.models == ["model-a", "model-b"]
+    assert dict(openai_server.calls) == {"model-a": 1, "model-b": 1}
 
 
 def test_backoff_longer_than_the_budget_skips_to_the_next_model(
@@ -497,7 +499,7 @@ def test_policy_backoff_and_validation() -> None:
         full = policy.backoff(n)
         assert full / 2 <= jittered.backoff(n, rng) <= full
     assert RetryPolicy() == RetryPolicy(max_attempts_per_model=2, base_delay=0.25, max_delay=4.0,
-                                        jitter=True, total_budget_s=30, cooldown_s=30)
+                                        jitter=True, total_budget_s=120, cooldown_s=30)
     with pytest.raises(ValidationError):
         RetryPolicy(max_attempts_per_model=0)
 
@@ -625,3 +627,140 @@ def test_fallback_logs_and_errors_never_show_the_key(
     for error in (exhausted.value, auth.value):
         texts += [str(error), repr(error), "".join(traceback.format_exception(error))]
     assert [t for t in texts if SECRET in t] == []
+
+
+# --- attempt and stall limits: a hanging model is left in time for the next ---------------
+
+
+@pytest.fixture
+def patient_client(openai_server: OpenAIServer) -> ChatClient:
+    """A client whose own socket timeout (60 s) is far longer than any test: only the
+    fallback run's limits can cut a wait short."""
+    return ChatClient(Endpoint(base_url=openai_server.base_url, api_key=SecretStr(SECRET)))
+
+
+HANG = "stall:30"
+
+
+def test_a_hanging_model_is_left_in_time_for_the_next(
+    patient_client: ChatClient, openai_server: OpenAIServer, cooldowns: CooldownTracker
+) -> None:
+    openai_server.script("model-a", [HANG])
+    policy = RetryPolicy(base_delay=0.01, total_budget_s=2)  # attempt limit: 1 s
+    start = time.monotonic()
+    result = run_with_fallback(AB, ask(patient_client), policy=policy, cooldowns=cooldowns)
+    assert result.model == "model-b"
+    assert 0.9 < time.monotonic() - start < 5
+    assert openai_server.calls["model-a"] == 1  # not retried: it would likely hang again
+    assert isinstance(result.attempts[0].error, ProviderTimeoutError)
+    assert "attempt limit of 1s" in str(result.attempts[0].error)
+    assert cooldowns.is_cooling("model-a")
+
+
+async def test_a_hanging_model_is_left_in_time_async(
+    patient_client: ChatClient, openai_server: OpenAIServer, cooldowns: CooldownTracker,
+    async_pools: None,
+) -> None:
+    openai_server.script("model-a", [HANG])
+    policy = RetryPolicy(base_delay=0.01, attempt_timeout_s=0.5, total_budget_s=30)
+    start = time.monotonic()
+    result = await arun_with_fallback(
+        AB, lambda m: patient_client.acomplete(m, HELLO), policy=policy, cooldowns=cooldowns
+    )
+    assert result.model == "model-b"
+    assert time.monotonic() - start < 5
+    assert openai_server.calls["model-a"] == 1
+
+
+async def test_the_attempt_limit_holds_for_any_coroutine(cooldowns: CooldownTracker) -> None:
+    """Adapters pass their framework's calls: the limit does not rely on our client."""
+
+    async def call(model: str) -> str:
+        if model == "model-a":
+            await asyncio.sleep(30)
+        return model
+
+    policy = RetryPolicy(base_delay=0.01, attempt_timeout_s=0.2)
+    start = time.monotonic()
+    result = await arun_with_fallback(AB, call, policy=policy, cooldowns=cooldowns)
+    assert result.value == "model-b"
+    assert time.monotonic() - start < 2
+
+
+def test_a_stream_that_never_starts_falls_back(
+    patient_client: ChatClient, openai_server: OpenAIServer, cooldowns: CooldownTracker
+) -> None:
+    openai_server.script("model-a", [HANG])
+    policy = RetryPolicy(base_delay=0.01, attempt_timeout_s=0.5)
+    start = time.monotonic()
+    stream = stream_with_fallback(
+        AB, lambda m: patient_client.stream(m, HELLO), policy=policy, cooldowns=cooldowns
+    )
+    text = "".join(c.text for c in stream)
+    assert stream.model == "model-b" and text == "[model-b] hello world"
+    assert time.monotonic() - start < 5
+
+
+async def test_a_stream_that_never_starts_falls_back_async(
+    patient_client: ChatClient, openai_server: OpenAIServer, cooldowns: CooldownTracker,
+    async_pools: None,
+) -> None:
+    openai_server.script("model-a", [HANG])
+    policy = RetryPolicy(base_delay=0.01, attempt_timeout_s=0.5)
+    start = time.monotonic()
+    stream = await astream_with_fallback(
+        AB, lambda m: patient_client.astream(m, HELLO), policy=policy, cooldowns=cooldowns
+    )
+    text = "".join([c.text async for c in stream])
+    assert stream.model == "model-b" and text == "[model-b] hello world"
+    assert time.monotonic() - start < 5
+
+
+def test_a_stream_gone_silent_is_broken_off_at_the_stall_limit(
+    patient_client: ChatClient, openai_server: OpenAIServer, cooldowns: CooldownTracker
+) -> None:
+    openai_server.script("model-a", ["pause:2:30"])
+    policy = RetryPolicy(base_delay=0.01, stall_timeout_s=0.5)
+    stream = stream_with_fallback(
+        AB, lambda m: patient_client.stream(m, HELLO), policy=policy, cooldowns=cooldowns
+    )
+    start = time.monotonic()
+    with pytest.raises(StreamInterruptedError) as caught:
+        for _ in stream:
+            pass
+    assert time.monotonic() - start < 5
+    assert caught.value.model == "model-a" and caught.value.chunks
+
+
+async def test_a_stream_gone_silent_is_broken_off_async(
+    patient_client: ChatClient, openai_server: OpenAIServer, cooldowns: CooldownTracker,
+    async_pools: None,
+) -> None:
+    openai_server.script("model-a", ["pause:2:30"])
+    policy = RetryPolicy(base_delay=0.01, stall_timeout_s=0.5)
+    stream = await astream_with_fallback(
+        AB, lambda m: patient_client.astream(m, HELLO), policy=policy, cooldowns=cooldowns
+    )
+    start = time.monotonic()
+    with pytest.raises(StreamInterruptedError):
+        async for _ in stream:
+            pass
+    assert time.monotonic() - start < 5
+
+
+def test_a_slow_but_live_stream_is_not_broken_off(
+    patient_client: ChatClient, openai_server: OpenAIServer, cooldowns: CooldownTracker
+) -> None:
+    openai_server.script("model-a", ["pause:2:0.3"])
+    policy = RetryPolicy(base_delay=0.01, stall_timeout_s=2)
+    stream = stream_with_fallback(
+        AB, lambda m: patient_client.stream(m, HELLO), policy=policy, cooldowns=cooldowns
+    )
+    assert "".join(c.text for c in stream) == "[model-a] hello world"
+
+
+def test_attempt_limit_defaults_to_half_the_budget() -> None:
+    assert RetryPolicy(total_budget_s=40).attempt_limit_s == 20
+    assert RetryPolicy(total_budget_s=40, attempt_timeout_s=5).attempt_limit_s == 5
+    with pytest.raises(ValidationError):
+        RetryPolicy(attempt_timeout_s=0)
