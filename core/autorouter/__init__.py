@@ -2,6 +2,12 @@
 
 __version__ = "0.1.0"
 
+import logging as _logging
+
+# A library logs to its loggers and lets the application decide where that goes: without
+# this, Python's last-resort handler would print our warnings to stderr by itself.
+_logging.getLogger("autorouter").addHandler(_logging.NullHandler())
+
 from .calling import AsyncRoutedStream, Endpoints, RoutedCompletion, RoutedStream  # noqa: E402
 from .client import Endpoint  # noqa: E402
 from .reliability import RetryPolicy  # noqa: E402

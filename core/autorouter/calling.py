@@ -41,6 +41,7 @@ from .errors import (
     InvalidRequestError,
     MissingAPIKeyError,
     ProviderConnectionError,
+    ProviderUnreachableError,
     ProviderError,
     StreamInterruptedError,
     UnknownModelError,
@@ -302,6 +303,7 @@ class _Call:
         self.session = session
         self.order, self.sticky = router._call_order(decision, session)
         self.targets: dict[str, tuple[ChatClient, EndpointTarget, dict[str, Any]]] = {}
+        self.unreachable: set[str] = set()  # base URLs that refused a connection this call
         from .client import ChatClient
 
         for i, model in enumerate(self.order):
@@ -322,20 +324,60 @@ class _Call:
         logger.debug("routed to %s; will try %s", decision.model, self.order)
 
     def call(self, model: str) -> ChatCompletion:
-        client, target, body = self.targets[model]
-        return client.complete(target.upstream_model, self.messages, **body)
+        client, target, body = self._target(model)
+        try:
+            return client.complete(target.upstream_model, self.messages, **body)
+        except ProviderUnreachableError:
+            self.unreachable.add(target.endpoint.base_url)
+            raise
 
     async def acall(self, model: str) -> ChatCompletion:
-        client, target, body = self.targets[model]
-        return await client.acomplete(target.upstream_model, self.messages, **body)
+        client, target, body = self._target(model)
+        try:
+            return await client.acomplete(target.upstream_model, self.messages, **body)
+        except ProviderUnreachableError:
+            self.unreachable.add(target.endpoint.base_url)
+            raise
 
     def open_stream(self, model: str) -> Iterator[ChatChunk]:
-        client, target, body = self.targets[model]
-        return _skip_empty_head(client.stream(target.upstream_model, self.messages, **body))
+        client, target, body = self._target(model)
+        chunks = client.stream(target.upstream_model, self.messages, **body)
+        return _skip_empty_head(self._noting_unreachable(chunks, target.endpoint.base_url))
 
     def aopen_stream(self, model: str) -> AsyncIterator[ChatChunk]:
+        client, target, body = self._target(model)
+        chunks = client.astream(target.upstream_model, self.messages, **body)
+        return _askip_empty_head(self._anoting_unreachable(chunks, target.endpoint.base_url))
+
+    def _target(self, model: str) -> tuple[ChatClient, EndpointTarget, dict[str, Any]]:
         client, target, body = self.targets[model]
-        return _askip_empty_head(client.astream(target.upstream_model, self.messages, **body))
+        base_url = target.endpoint.base_url
+        if base_url in self.unreachable:  # one refused connection per endpoint and call
+            raise ProviderUnreachableError(
+                f"{model}: not tried: {base_url} could not be reached", model=model
+            )
+        return client, target, body
+
+    def _noting_unreachable(self, chunks: Iterator[ChatChunk], base_url: str) -> Iterator[ChatChunk]:
+        try:
+            yield from chunks
+        except ProviderUnreachableError:
+            self.unreachable.add(base_url)
+            raise
+
+    async def _anoting_unreachable(
+        self, chunks: AsyncIterator[ChatChunk], base_url: str
+    ) -> AsyncIterator[ChatChunk]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except ProviderUnreachableError:
+            self.unreachable.add(base_url)
+            raise
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def answered(self, model: str) -> None:
         if self.session is not None:

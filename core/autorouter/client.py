@@ -29,6 +29,7 @@ from autorouter.errors import (
     ProviderError,
     ProviderServerError,
     ProviderTimeoutError,
+    ProviderUnreachableError,
     RateLimitError,
     StreamInterruptedError,
 )
@@ -500,14 +501,16 @@ class ChatClient:
     def _transport_error(self, exc: httpx.HTTPError, model: str) -> ProviderError:
         detail = self._scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
         if isinstance(exc, httpx.TimeoutException):
-            return ProviderTimeoutError(
-                f"{model}: no answer within {self.endpoint.timeout:g}s ({detail})", model=model
-            )
+            return ProviderTimeoutError(f"{model}: no answer in time ({detail})", model=model)
         if isinstance(exc, httpx.UnsupportedProtocol):
             return BadRequestError(f"{model}: bad base_url {self.endpoint.base_url!r}: {detail}",
                                    model=model)
         if isinstance(exc, httpx.DecodingError):
             return ProviderServerError(f"{model}: undecodable answer ({detail})", model=model)
+        if isinstance(exc, httpx.ConnectError):
+            return ProviderUnreachableError(
+                f"{model}: cannot reach {self.endpoint.base_url} ({detail})", model=model
+            )
         return ProviderConnectionError(f"{model}: connection failed ({detail})", model=model)
 
     @staticmethod

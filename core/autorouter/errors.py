@@ -106,6 +106,11 @@ class ProviderConnectionError(ProviderError):
     retryable = True
 
 
+class ProviderUnreachableError(ProviderConnectionError):
+    """The provider's host could not be reached (refused, unknown, no route): nothing was
+    sent. Other models on the same endpoint are not tried again within the call."""
+
+
 class BadRequestError(ProviderError):
     """The provider refused the request itself (400, 404, 422, other 4xx): do not resend it."""
 
@@ -153,8 +158,13 @@ class FallbackExhaustedError(AutorouterError):
 
     def __init__(self, failures: list[tuple[str, BaseException]], reason: str = "") -> None:
         self.failures = list(failures)
+        # Models that failed alike (one dead endpoint, say) are listed once, not 20 times.
+        groups: dict[tuple[str, str], list[str]] = {}
+        for model, error in self.failures:
+            text = str(error).removeprefix(f"{model}: ")
+            groups.setdefault((type(error).__name__, text), []).append(model)
         tried = "; ".join(
-            f"{model}: {type(error).__name__}: {error}" for model, error in self.failures
+            f"{', '.join(models)}: {kind}: {text}" for (kind, text), models in groups.items()
         )
         why = f" ({reason})" if reason else ""
         super().__init__(f"no model answered{why}; tried {tried or 'none'}")

@@ -43,6 +43,7 @@ from autorouter.errors import (
     InvalidRequestError,
     ProviderError,
     ProviderTimeoutError,
+    ProviderUnreachableError,
     StreamInterruptedError,
 )
 
@@ -326,8 +327,12 @@ class _Run:
         """Seconds to wait before retrying `model`, or None to give up on it."""
         delay: float | None
         asked = retry_after_of(exc)
-        if number >= self.policy.max_attempts_per_model or isinstance(exc, _AttemptDeadlineError):
-            delay = None  # a model that let its attempt time run out would likely do it again
+        if number >= self.policy.max_attempts_per_model or isinstance(
+            exc, _AttemptDeadlineError | ProviderUnreachableError
+        ):
+            # A model that let its attempt time run out would likely do it again, and a host
+            # that refuses connections refuses them a moment later too.
+            delay = None
         elif asked is not None:
             # Honour Retry-After; if it asks for longer than we wait, try the next model.
             delay = asked if asked <= self.policy.max_delay else None

@@ -662,3 +662,50 @@ def test_a_saved_router_with_garbled_prices_is_a_load_error(router, tmp_path, ba
     (tmp_path / "r" / "router.json").write_text(json.dumps(meta))
     with pytest.raises(autorouter.RouterLoadError, match="price"):
         autorouter.Router.load(tmp_path / "r", embedder=hash_embed)
+
+
+# --- a dead endpoint ------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_dead_endpoint_is_tried_once_per_call_and_reported_once(base_router):
+    r = copy.deepcopy(base_router)
+    dead = f"http://127.0.0.1:{_closed_port()}/v1"
+    r.set_endpoints(default=Endpoint(base_url=dead, api_key=SecretStr(KEY)))
+    r.retry_policy = RetryPolicy(cooldown_s=0)  # the default backoff: 0.25 s per retry
+    with pytest.raises(FallbackExhaustedError) as caught:
+        r.complete(MATH, tradeoff=0)
+    first, *others = caught.value.failures
+    assert "cannot reach" in str(first[1])
+    assert others and all("not tried" in str(e) for _, e in others)
+    message = str(caught.value)
+    assert message.count("not tried") == 1 and len(message) < 400  # one line for the rest
+    assert all(m in message for m in r.models_)
+
+
+async def test_a_dead_endpoint_is_skipped_for_the_live_one(base_router, openai_server, async_pools):
+    r = copy.deepcopy(base_router)
+    dead = Endpoint(base_url=f"http://127.0.0.1:{_closed_port()}/v1", api_key=SecretStr(KEY))
+    live = Endpoint(base_url=openai_server.base_url, api_key=SecretStr(KEY))
+    top, *rest = order(r, tradeoff=0)
+    r.set_endpoints({m: dead for m in [top, *rest[:-1]]} | {rest[-1]: live})
+    r.retry_policy = RetryPolicy(cooldown_s=0)
+    stream = await r.astream(MATH, tradeoff=0)
+    assert "".join([c.text async for c in stream]) == f"[{rest[-1]}] {MATH}"
+    assert [a.model for a in stream.attempts] == [top, *rest]  # one attempt each
+
+
+def test_the_library_never_writes_to_stderr_by_itself():
+    import subprocess
+    import sys
+
+    code = "import autorouter, logging; logging.getLogger('autorouter.calling').warning('x')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr == ""
