@@ -33,6 +33,7 @@ from .errors import (  # noqa: E402
     RouterLoadError,
     UnknownModelError,
 )
+from .feedback import Feedback, FeedbackLog  # noqa: E402
 from .policy import DEFAULT_LATENCY_WEIGHT, DEFAULT_TRADEOFF  # noqa: E402
 from .router import Router  # noqa: E402
 
@@ -62,6 +63,8 @@ __all__ = [
     "RankedModel",
     "ModelLimits",
     "ModelSpeed",
+    "Feedback",
+    "FeedbackLog",
     "RoutingDataset",
     "ModelPrice",
     "load_dataset",

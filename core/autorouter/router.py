@@ -29,6 +29,7 @@ from .errors import (
     UnknownModelError,
 )
 from .families import FAMILIES, family_of_benchmark
+from .feedback import DEFAULT_FEEDBACK_STRENGTH, Feedback, OutcomeCorrection
 from .policy import (
     DEFAULT_LATENCY_WEIGHT,
     DEFAULT_TRADEOFF,
@@ -110,6 +111,22 @@ def unit_scores(scores: np.ndarray) -> np.ndarray:
     return (scores - lo) / (hi - lo)
 
 
+def _outcome_scores(scores: Sequence[float]) -> np.ndarray:
+    try:
+        y = np.array([float(v) for v in scores], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidRequestError("scores must be numbers in [0, 1]") from None
+    if any(isinstance(v, bool) for v in scores):
+        raise InvalidRequestError("scores must be numbers in [0, 1], not booleans (use 1.0 and 0.0)")
+    bad = ~(np.isfinite(y) & (y >= 0.0) & (y <= 1.0))
+    if bad.any():
+        raise InvalidRequestError(
+            f"scores must be finite numbers in [0, 1]; got {y[bad][:3].tolist()}: rescale a "
+            "1-10 grade as (grade - 1) / 9"
+        )
+    return y
+
+
 def _check_arrays(a: Mapping[str, np.ndarray]) -> None:
     """Saved arrays are finite numbers (a ValueError otherwise, which `load` reports)."""
     for name, arr in a.items():
@@ -128,7 +145,7 @@ def _check_meta(meta: Mapping[str, Any]) -> None:
         if key in meta and not isinstance(meta[key], dict):
             raise TypeError(f"{key!r} must be an object")
     numbers = [meta["n_train"], meta["prototypes"]["temperature"], meta["prototypes"]["top"],
-               meta.get("placement_error_sd", 0.0)]
+               meta.get("placement_error_sd", 0.0), meta.get("feedback_strength", 1.0)]
     if meta["quality"] is not None:
         numbers += [meta["quality"][k] for k in ("blend", "l2", "shrink", "prior_weight")]
     for v in numbers:
@@ -265,6 +282,7 @@ class Router(CallingMixin):
         )
         self._warn_about_costs([ds.models[j] for j in guessed], from_catalog)
         self.data_models_ = list(ds.models)
+        self.feedback_ = OutcomeCorrection.empty(k, len(ds.models))
         self._calibrate()
         report("fit", 3, 3)
         return self
@@ -315,6 +333,7 @@ class Router(CallingMixin):
         self.family_params_: dict[str, tuple[float, float]] = {}
         self.placement_error_sd_ = PLACEMENT_ERROR_SD
         self.cost_ = CostModel("prices", np.zeros(0), np.zeros(0), np.zeros((k, 0)), np.zeros(0))
+        self.feedback_ = OutcomeCorrection.empty(k, 0)
         self.scale_ = TradeoffScale(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
         self.difficulty_cuts_ = np.array([0.0, 1.0])
         return labels
@@ -406,6 +425,7 @@ class Router(CallingMixin):
             pin / 1e6 / CHARS_PER_TOKEN, self.answer_tokens_ * answer_token_factor * pout / 1e6,
             base=thinking * pout / 1e6,
         )
+        self.feedback_ = self.feedback_.with_new_model()
         if limits is not None:
             self.limits_[name] = limits
         if speed is not None:
@@ -503,10 +523,58 @@ class Router(CallingMixin):
         self.fact_scores_ = np.delete(self.fact_scores_, j, axis=1)
         self.fact_sd_ = np.delete(self.fact_sd_, j, axis=1)
         self.cost_ = self.cost_.without_column(col)
+        self.feedback_ = self.feedback_.without_model(col)
         self.limits_.pop(name, None)
         self.speeds_.pop(name, None)
         if _recalibrate:
             self._calibrate()
+        return self
+
+    def partial_fit(self, prompts: Sequence[Any], model: str, scores: Sequence[float]) -> Router:
+        """Learn from new outcomes of one candidate without refitting; returns the router.
+
+        Each outcome is how good `model`'s answer to a prompt was (a score in [0, 1]: a judge's
+        grade, a thumbs up as 1 and down as 0). Predictions for similar prompts move toward the
+        outcomes, a little after a few and most of the way after many; it works the same for a
+        model learned from routing data and for one known only by facts (`add_model`,
+        `add_catalog_model`), whose uncertainty also narrows near the prompts it was judged on.
+        Updates are sums, so the order outcomes arrive in does not matter. `save` keeps them.
+
+        Raises:
+            UnknownModelError: `model` is not a candidate.
+            InvalidRequestError: prompts and scores differ in number, or a score is not a
+                finite number in [0, 1]. Nothing is learned from a call that raises.
+        """
+        self._check_fitted()
+        if model not in self.models_:
+            raise UnknownModelError(f"{model!r} is not a candidate of this router; candidates: {self.models_}")
+        if isinstance(prompts, str):
+            raise InvalidRequestError("partial_fit takes a list of prompts (one: [prompt])")
+        y = _outcome_scores(scores)
+        if len(y) != len(prompts):
+            raise InvalidRequestError(f"{len(prompts)} prompts but {len(y)} scores: give one score per prompt")
+        if not len(y):
+            return self
+        texts, chars = self._texts(prompts)
+        x = self._embed_checked(self.embedder_.embed(texts))
+        j = self.models_.index(model)
+        base = self._predict_from(x, chars, corrected=False)
+        self.feedback_.update(base[2], j, y - base[0][:, j])
+        self._calibrate()
+        return self
+
+    def apply_feedback(self, feedback: Sequence[Feedback]) -> Router:
+        """`partial_fit` on `Feedback` records (e.g. `FeedbackLog(path).read()`), per model.
+
+        Every record's model is checked first, so a bad log changes nothing."""
+        unknown = sorted({f.model for f in feedback} - set(self.models_))
+        if unknown:
+            raise UnknownModelError(f"feedback names models this router does not have: {unknown}")
+        by_model: dict[str, list[Feedback]] = {}
+        for f in feedback:
+            by_model.setdefault(f.model, []).append(f)
+        for model, records in by_model.items():
+            self.partial_fit([f.prompt for f in records], model, [f.score for f in records])
         return self
 
     def _embed_in_batches(self, texts: list[str], report: Callable[[str, int, int], None]) -> np.ndarray:
@@ -623,9 +691,12 @@ class Router(CallingMixin):
         return x
 
     def _predict_from(
-        self, x: np.ndarray, chars: np.ndarray
+        self, x: np.ndarray, chars: np.ndarray, *, corrected: bool = True
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Quality and cost (n, models), and the cluster and task weights the explanation reuses."""
+        """Quality and cost (n, models), and the cluster and task weights the explanation reuses.
+
+        `corrected=False` leaves out what outcomes taught (`partial_fit`): the base that
+        residuals are measured against."""
         proto_w = self.prototypes_.weights(x)
         task_w = self.profile_.task_probs(x)
         parts = []
@@ -634,17 +705,26 @@ class Router(CallingMixin):
         if self.fact_models_:
             parts.append(TaskProfile.quality_from(task_w, self.profile_.difficulty(x), self.fact_scores_))
         q = np.hstack(parts) if parts else np.zeros((len(x), 0))
+        if corrected and self.feedback_.outcomes:
+            q = np.clip(q + self.feedback_.offset(proto_w), 0.0, 1.0)
         return q, self.cost_.predict(chars, proto_w), proto_w, task_w
 
-    def _quality_sd(self, x: np.ndarray, task_w: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    def _quality_sd(
+        self, x: np.ndarray, proto_w: np.ndarray, task_w: np.ndarray, shape: tuple[int, ...]
+    ) -> np.ndarray:
         """(n, models) standard deviation of predicted quality: for models placed from facts,
-        their task scores' uncertainty carried through the task mix; 0 for models learned from
-        per-prompt data (their cross-validated predictor is taken at its word)."""
+        their task scores' uncertainty carried through the task mix, shrinking as outcomes of
+        similar prompts come in (`partial_fit`); 0 for models learned from per-prompt data
+        (their cross-validated predictor is taken at its word)."""
         sd = np.zeros(shape)
         if self.fact_models_:
-            sd[:, len(self.data_models_):] = TaskProfile.quality_sd_from(
+            n_data = len(self.data_models_)
+            sd[:, n_data:] = TaskProfile.quality_sd_from(
                 task_w, self.profile_.difficulty(x), self.fact_scores_, self.fact_sd_
             )
+            if self.feedback_.outcomes:
+                seen = self.feedback_.evidence(proto_w)[:, n_data:]
+                sd[:, n_data:] *= np.sqrt(self.feedback_.strength / (self.feedback_.strength + seen))
         return sd
 
     def _latency(self, proto_w: np.ndarray) -> np.ndarray:
@@ -749,7 +829,7 @@ class Router(CallingMixin):
         mu = check_latency_weight(self.latency_weight if latency_weight is None else latency_weight)
         allowed = self._allowed(candidates)
         q, c, proto_w, task_w = self._predict_from(x, chars)
-        sd = self._quality_sd(x, task_w, q.shape)
+        sd = self._quality_sd(x, proto_w, task_w, q.shape)
         lat = self._latency(proto_w)
         lam = self.scale_.lam_for(t)
         scores = policy_scores(q, c, lam)
@@ -919,6 +999,7 @@ class Router(CallingMixin):
             },
             "prototypes": {"temperature": self.prototypes_.temperature, "top": self.prototypes_.top},
             "proto_groups": self.proto_groups_,
+            "feedback_strength": self.feedback_.strength,
         }
         arrays = {
             "centroids": self.prototypes_.centroids,
@@ -938,6 +1019,8 @@ class Router(CallingMixin):
             "scale_t": self.scale_.t,
             "scale_lam": self.scale_.lam,
             "difficulty_cuts": self.difficulty_cuts_,
+            "feedback_weight": self.feedback_.weight,
+            "feedback_residual": self.feedback_.residual,
         }
         if q is not None:
             arrays["logit_w"] = q.logit_w
@@ -1024,6 +1107,14 @@ class Router(CallingMixin):
             router.proto_groups_ = list(meta["proto_groups"])
             router.limits_ = {name: ModelLimits(**lim) for name, lim in meta["limits"].items()}
             router.n_train_ = int(meta["n_train"])
+            # routers saved before feedback was learned: none of it
+            router.feedback_ = (
+                OutcomeCorrection(
+                    a["feedback_weight"], a["feedback_residual"],
+                    float(meta.get("feedback_strength", DEFAULT_FEEDBACK_STRENGTH)),
+                )
+                if "feedback_weight" in a else OutcomeCorrection.empty(k, m)
+            )
             n_tasks = len(router.profile_.tasks)
             shapes_ok = (
                 a["cost_proto_extra"].shape == (k, m)
@@ -1032,6 +1123,9 @@ class Router(CallingMixin):
                 and router.fact_sd_.shape == a["fact_scores"].shape
                 and router.strength_.shape in ((0,), (m,))
                 and a["task_diff_w"].shape == (d + 1,)
+                and router.feedback_.weight.shape == router.feedback_.residual.shape == (k, m)
+                and router.feedback_.strength > 0
+                and bool(np.all(router.feedback_.weight >= 0))
                 and len(router.proto_groups_) == k
                 and (router.quality_ is None or a["logit_w"].shape == (d + 1, len(router.data_models_)))
             )

@@ -1,0 +1,150 @@
+"""What a router learns from outcomes after it was fitted, and the log that keeps them.
+
+`OutcomeCorrection` is the learner behind `Router.partial_fit`: for each prompt cluster and
+candidate it holds the summed weight of the outcomes seen and of their residuals (score minus
+the router's own prediction before any feedback). Its correction of a prediction is the
+residuals' mean shrunk toward zero by `strength` pseudo-outcomes, so a few outcomes nudge a
+model and many outweigh what it was first placed by. Sums make updates exact and
+order-free: fitting on all outcomes at once or one at a time gives the same state.
+
+`FeedbackLog` is an append-only JSON Lines file of `Feedback` records (the prompt, the model
+that answered, the score): durable, replayable with `autorouter train --feedback FILE`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InvalidRequestError
+
+__all__ = ["DEFAULT_FEEDBACK_STRENGTH", "Feedback", "FeedbackLog", "OutcomeCorrection"]
+
+#: pseudo-outcomes of the router's own prediction per prompt cluster
+DEFAULT_FEEDBACK_STRENGTH = 5.0
+
+
+@dataclass
+class OutcomeCorrection:
+    """Per cluster (k) and model (m): summed outcome weight and summed residual."""
+
+    weight: np.ndarray  # (k, m)
+    residual: np.ndarray  # (k, m)
+    strength: float = DEFAULT_FEEDBACK_STRENGTH
+
+    @classmethod
+    def empty(cls, clusters: int, models: int, strength: float = DEFAULT_FEEDBACK_STRENGTH) -> OutcomeCorrection:
+        return cls(np.zeros((clusters, models)), np.zeros((clusters, models)), strength)
+
+    def update(self, cluster_w: np.ndarray, model: int, residual: np.ndarray) -> None:
+        """Add outcomes of `model`: `cluster_w` (n, k) soft cluster weights, `residual` (n,)."""
+        self.weight[:, model] += cluster_w.sum(axis=0)
+        self.residual[:, model] += cluster_w.T @ residual
+
+    def offset(self, cluster_w: np.ndarray) -> np.ndarray:
+        """(n, m) correction to add to predicted quality."""
+        return cluster_w @ (self.residual / (self.strength + self.weight))
+
+    def evidence(self, cluster_w: np.ndarray) -> np.ndarray:
+        """(n, m) outcomes seen near each prompt, in units of whole outcomes."""
+        return cluster_w @ self.weight
+
+    def with_new_model(self) -> OutcomeCorrection:
+        k = len(self.weight)
+        return OutcomeCorrection(
+            np.hstack([self.weight, np.zeros((k, 1))]),
+            np.hstack([self.residual, np.zeros((k, 1))]),
+            self.strength,
+        )
+
+    def without_model(self, model: int) -> OutcomeCorrection:
+        return OutcomeCorrection(
+            np.delete(self.weight, model, axis=1), np.delete(self.residual, model, axis=1),
+            self.strength,
+        )
+
+    @property
+    def outcomes(self) -> float:
+        """Outcomes learned so far (each counts 1 whatever its cluster weights)."""
+        return float(self.weight.sum())
+
+
+class Feedback(BaseModel):
+    """One outcome: how good `model`'s answer to `prompt` was, as a score in [0, 1]."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = Field(min_length=1, description="the prompt's text as the router read it")
+    model: str = Field(min_length=1, description="the candidate that answered")
+    score: float = Field(ge=0.0, le=1.0, description="0 = useless, 1 = as good as it gets")
+    response_id: str | None = Field(default=None, description="the answer's id, if it had one")
+    time: float = Field(default_factory=time.time, description="when it was given (Unix time)")
+
+    @field_validator("score")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("the score must be a finite number in [0, 1]")
+        return v
+
+
+class FeedbackLog:
+    """An append-only JSON Lines file of `Feedback`; safe to share between threads.
+
+    Each record is written and flushed as one line, so a crash loses at most the line being
+    written, and `read()` reports a torn or edited line by its number instead of guessing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FeedbackLog({str(self.path)!r})"
+
+    def append(self, feedback: Feedback) -> None:
+        line = json.dumps(feedback.model_dump(), ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def read(self) -> list[Feedback]:
+        """Every record, in the order given; raises `InvalidRequestError` naming a bad line."""
+        return list(self)
+
+    def __iter__(self) -> Iterator[Feedback]:
+        if not self.path.is_file():
+            raise InvalidRequestError(f"no feedback file at {self.path}")
+        with self.path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                yield _parse(line, self.path, number)
+
+
+def _parse(line: str, path: Path, number: int) -> Feedback:
+    try:
+        raw: Any = json.loads(line)
+        return Feedback.model_validate(raw)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise InvalidRequestError(f"{path}:{number}: not a JSON object: {e}") from None
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "record"
+        raise InvalidRequestError(
+            f"{path}:{number}: field {where!r}: {first['msg']} (a feedback line holds prompt, "
+            "model and score in [0, 1])"
+        ) from None
