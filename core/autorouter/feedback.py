@@ -46,10 +46,14 @@ class OutcomeCorrection:
     def empty(cls, clusters: int, models: int, strength: float = DEFAULT_FEEDBACK_STRENGTH) -> OutcomeCorrection:
         return cls(np.zeros((clusters, models)), np.zeros((clusters, models)), strength)
 
-    def update(self, cluster_w: np.ndarray, model: int, residual: np.ndarray) -> None:
-        """Add outcomes of `model`: `cluster_w` (n, k) soft cluster weights, `residual` (n,)."""
-        self.weight[:, model] += cluster_w.sum(axis=0)
-        self.residual[:, model] += cluster_w.T @ residual
+    def updated(self, cluster_w: np.ndarray, model: int, residual: np.ndarray) -> OutcomeCorrection:
+        """A copy with outcomes of `model` added: `cluster_w` (n, k) soft cluster weights,
+        `residual` (n,). A copy, so a router routing in another thread meanwhile sees the old
+        state or the new one, never half of it."""
+        weight, res = self.weight.copy(), self.residual.copy()
+        weight[:, model] += cluster_w.sum(axis=0)
+        res[:, model] += cluster_w.T @ residual
+        return OutcomeCorrection(weight, res, self.strength)
 
     def offset(self, cluster_w: np.ndarray) -> np.ndarray:
         """(n, m) correction to add to predicted quality."""

@@ -559,7 +559,7 @@ class Router(CallingMixin):
         x = self._embed_checked(self.embedder_.embed(texts))
         j = self.models_.index(model)
         base = self._predict_from(x, chars, corrected=False)
-        self.feedback_.update(base[2], j, y - base[0][:, j])
+        self.feedback_ = self.feedback_.updated(base[2], j, y - base[0][:, j])
         self._calibrate()
         return self
 
