@@ -183,8 +183,10 @@ class KNNRouter(Baseline):
             nb = _topk_cosine(X, X, self.k, exclude_self=True)
             knn = S[nb].mean(axis=1)
             k = nb.shape[1]
+            mean = self.mean_quality_
+            assert mean is not None  # set by _fit_common
             errs = [
-                float(np.mean(((k * knn + a * self.mean_quality_) / (k + a) - S) ** 2))
+                float(np.mean(((k * knn + a * mean) / (k + a) - S) ** 2))
                 for a in self.shrinkage_grid
             ]
             self.shrinkage_ = float(self.shrinkage_grid[int(np.argmin(errs))])
@@ -200,7 +202,9 @@ class KNNRouter(Baseline):
         X = self._check_fitted(X)
         nb = self._neighbours(X)
         k, a = nb.shape[1], self.shrinkage_
-        return (k * self.S_[nb].mean(axis=1) + a * self.mean_quality_) / (k + a)
+        mean = self.mean_quality_
+        assert mean is not None  # fitted
+        return (k * self.S_[nb].mean(axis=1) + a * mean) / (k + a)
 
     def predict_cost(self, X: Any) -> np.ndarray:
         X = self._check_fitted(X)
@@ -208,4 +212,7 @@ class KNNRouter(Baseline):
             raise RuntimeError("fitted without costs: pass costs to fit to predict them")
         nb = self._neighbours(X)
         pred = np.nanmean(self.C_[nb], axis=1)
-        return np.where(np.isfinite(pred), pred, self.mean_cost_)
+        mean_cost = self.mean_cost_
+        assert mean_cost is not None  # fitted with costs
+        out: np.ndarray = np.where(np.isfinite(pred), pred, mean_cost)
+        return out

@@ -31,7 +31,16 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Generator, Hashable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Hashable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -646,9 +655,9 @@ class CallingMixin:
     if TYPE_CHECKING:  # provided by Router
         prices: Any
 
-        def route(self, prompt: Any, **kwargs: Any) -> RoutingDecision: ...
-
-        async def aroute(self, prompt: Any, **kwargs: Any) -> RoutingDecision: ...
+        # Router's own signatures: the calls pass its keyword options through.
+        route: Callable[..., RoutingDecision]
+        aroute: Callable[..., Awaitable[RoutingDecision]]
 
     # --- configuration
 

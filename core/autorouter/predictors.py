@@ -182,6 +182,7 @@ class CostModel:
         base, per_char = np.zeros(m), np.zeros(m)
         extra, floor = np.zeros((k, m)), np.zeros(m)
         if observed.any():
+            assert cost_usd is not None  # observed columns come from it
             resid = np.zeros((len(chars), m))
             for j in np.flatnonzero(observed):
                 ok = np.isfinite(cost_usd[:, j])
@@ -194,15 +195,16 @@ class CostModel:
                 floor[j] = max(np.min(cost_usd[ok, j]), 0.0) * 0.5
             extra = cluster_means(proto_labels, k, resid, np.zeros(m), 5.0)
         if priced.any():  # list price x tokens for every model without observed costs
+            assert prices is not None  # priced columns come from it
             per_char[priced] = prices[priced, 0] / 1e6 / CHARS_PER_TOKEN
             extra[:, priced] = answer[:, priced] * prices[priced, 1] / 1e6
         # neither: such a model costs what a typical other model costs
         known = observed | priced
         guessed = [int(j) for j in np.flatnonzero(~known)]
-        for j in guessed:
-            base[j], per_char[j] = np.median(base[known]), np.median(per_char[known])
-            extra[:, j] = np.median(extra[:, known], axis=1)
-            floor[j] = np.median(floor[known])
+        for g in guessed:
+            base[g], per_char[g] = np.median(base[known]), np.median(per_char[known])
+            extra[:, g] = np.median(extra[:, known], axis=1)
+            floor[g] = np.median(floor[known])
         return cls("observed" if observed.any() else "prices", base, per_char, extra, floor), guessed
 
     @staticmethod
@@ -211,6 +213,7 @@ class CostModel:
         known = np.isfinite(output_chars) if output_chars is not None else np.zeros((0, m), bool)
         if not known.any():
             return np.full((k, m), DEFAULT_OUTPUT_TOKENS)
+        assert output_chars is not None  # else nothing is known
         values = np.where(known, output_chars, 0.0)
         counts = known.sum(axis=0)
         overall = values.sum() / counts.sum()

@@ -141,5 +141,5 @@ class TaskProfile:
         known = {t: float(v) for t, v in facts.items() if t in self.tasks}
         if not known and fallback is None:
             raise ValueError(f"no score for any known task {self.tasks}")
-        fill = float(np.mean(list(known.values()))) if known else float(fallback)
+        fill = float(np.mean(list(known.values()))) if known or fallback is None else float(fallback)
         return np.array([known.get(t, fill) for t in self.tasks])

@@ -78,7 +78,7 @@ class _fit_method:
 
     def __init__(self, func: Callable[..., Router]) -> None:
         self.func = func
-        functools.update_wrapper(self, func)
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]  # a descriptor, not a function
 
     def __get__(self, obj: Router | None, cls: type[Router]) -> Callable[..., Router]:
         if obj is not None:
@@ -205,6 +205,14 @@ class Router(CallingMixin):
         seed: random seed for clustering and folds.
     """
 
+    # Learned state, set by `fit` (or `load`); each is documented where it is learned.
+    quality_: QualityModel | None
+    data_models_: list[str]
+    fact_models_: list[str]
+    limits_: dict[str, ModelLimits]
+    speeds_: dict[str, ModelSpeed]
+    feedback_: OutcomeCorrection
+
     def __init__(
         self,
         embedder: EmbedderSpec = None,
@@ -328,7 +336,7 @@ class Router(CallingMixin):
         self.fact_scores_ = np.zeros((len(self.profile_.tasks), 0))
         self.fact_sd_ = np.zeros((len(self.profile_.tasks), 0))
         self.limits_ = {}
-        self.speeds_: dict[str, ModelSpeed] = {}
+        self.speeds_ = {}
         self.strength_ = np.zeros(0)
         self.family_params_: dict[str, tuple[float, float]] = {}
         self.placement_error_sd_ = PLACEMENT_ERROR_SD
@@ -1025,8 +1033,10 @@ class Router(CallingMixin):
         if q is not None:
             arrays["logit_w"] = q.logit_w
             arrays["proto_means"] = q.proto_means
+            assert q.prior is not None  # QualityModel.fit always learns it
             arrays["quality_prior"] = q.prior
-        np.savez_compressed(path / "arrays.npz", **arrays)
+        # numpy's stub types **kwds as its own allow_pickle flag; these are named arrays
+        np.savez_compressed(path / "arrays.npz", **arrays)  # type: ignore[arg-type]
         (path / "router.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return path
 
