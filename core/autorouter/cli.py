@@ -1,22 +1,37 @@
-"""The `autorouter` command: train a router, route a prompt, evaluate a router on data."""
+"""The `autorouter` command: train a router, route a prompt, evaluate a router on data,
+answer a prompt with the chosen model, serve an OpenAI-compatible endpoint."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import sys
+import textwrap
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from .errors import AutorouterError
+from .dataset import DEFAULT_SPLIT_SEED
+from .errors import AutorouterError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from .decision import RoutingDecision
+    from .router import Router
 
 app = typer.Typer(
     add_completion=False,
@@ -35,14 +50,79 @@ MaxLatencyOption = Annotated[
 LatencyWeightOption = Annotated[
     Optional[float], typer.Option(help="quality points one second of predicted latency costs (default 0.0005)")
 ]
+PromptArgument = Annotated[
+    Optional[str],
+    typer.Argument(metavar="PROMPT", help="the prompt; '-' reads it from stdin (or use --file)", show_default=False),
+]
+PromptFileOption = Annotated[
+    Optional[Path], typer.Option("--file", "-f", help="read the prompt from this UTF-8 file ('-': stdin)")
+]
+ApiKeyEnvOption = Annotated[
+    str, typer.Option("--api-key-env", help="variable holding the upstream key ('' for none)")
+]
+TestFractionOption = Annotated[
+    Optional[float],
+    typer.Option("--test-fraction", help="hold out this fraction of the prompts (0..1) for testing: "
+                 "train on the rest, evaluate on it (split by a seeded hash of each prompt)"),
+]
+SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="seed of the --test-fraction split")]
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _fail(e: Exception) -> None:
+def _fail(e: Exception) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(str(e))}")  # messages hold [brackets]: not markup
     raise typer.Exit(code=2)
+
+
+def _warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def _read_prompt(prompt: str | None, file: Path | None) -> str:
+    """The prompt from the argument, stdin (`-`) or `--file`, for prompts too long to type.
+
+    One trailing line break is dropped (files and `echo` end with one); nothing else is.
+    """
+    if prompt is not None and file is not None:
+        raise InvalidRequestError("give the prompt either as an argument or with --file, not both")
+    if prompt is None and file is None:
+        raise InvalidRequestError("no prompt: give it as an argument, '-' to read it from stdin, or --file PATH")
+    if prompt == "-" or (file is not None and str(file) == "-"):
+        try:
+            text, source = sys.stdin.read(), "stdin"
+        except UnicodeDecodeError as e:
+            raise InvalidRequestError(
+                f"stdin is not text in this terminal's encoding ({e.encoding}: {e.reason}): "
+                "pass the prompt with --file FILE (read as UTF-8)"
+            ) from e
+    elif file is not None:
+        try:
+            text, source = file.read_text(encoding="utf-8"), str(file)
+        except UnicodeDecodeError as e:
+            raise InvalidRequestError(f"the prompt file {file} is not UTF-8 text ({e.reason}): save it as UTF-8") from e
+        except OSError as e:
+            raise InvalidRequestError(f"cannot read the prompt file {file}: {e.strerror or e}") from e
+    else:
+        return str(prompt)
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text.strip():
+        raise InvalidRequestError(f"the prompt read from {source} is empty")
+    return text
+
+
+def _table(*headers: str) -> Table:
+    """A borderless table, columns one space apart: box borders and padding would cost a
+    7-column table 22 of 80 columns."""
+    return Table(*headers, box=box.SIMPLE_HEAD, pad_edge=False, padding=0, show_edge=False)
+
+
+def _numbers(table: Table, first: int) -> None:
+    """Columns from `first` on hold numbers: right-aligned and never wrapped, so that when
+    space runs out rich narrows the wrappable (name) columns, not these to `0.00…`."""
+    for col in table.columns[first:]:
+        col.justify, col.no_wrap = "right", True
 
 
 @contextlib.contextmanager
@@ -54,7 +134,7 @@ def _printed_warnings() -> Iterator[None]:
             yield
         finally:
             for w in caught:
-                err.print(f"[yellow]warning:[/] {escape(str(w.message))}")
+                _warn(str(w.message))
 
 
 @app.command()
@@ -67,21 +147,33 @@ def train(
         Optional[Path],
         typer.Option(help="JSON {model: [USD per 1M input tokens, per 1M output tokens]}"),
     ] = None,
+    test_fraction: TestFractionOption = None,
+    split_seed: SplitSeedOption = DEFAULT_SPLIT_SEED,
 ) -> None:
-    """Learn a router from routing data and save it to a folder."""
+    """Learn a router from routing data and save it to a folder.
+
+    With --test-fraction F, about F of the prompts are held out (chosen by a seeded hash of
+    each prompt's text, whatever the file order) and the router learns from the rest; then
+    `autorouter eval DIR DATA --test-fraction F` (same --split-seed) tests it on exactly those.
+    """
     from .dataset import load_dataset
     from .router import Router
 
     try:
         with _printed_warnings():
             ds = load_dataset(data)
+        held = ""
+        if test_fraction is not None:
+            ds, test = ds.split(test_fraction, seed=split_seed)
+            held = (f" (holding out {len(test)} for `autorouter eval {out} DATA --test-fraction {test_fraction:g}"
+                    f"{'' if split_seed == DEFAULT_SPLIT_SEED else f' --split-seed {split_seed}'}`)")
         price_map = json.loads(prices.read_text()) if prices else None
-        console.print(f"training on {len(ds)} prompts, {len(ds.models)} models")
+        console.print(f"training on {len(ds)} prompts, {len(ds.models)} models{held}", highlight=False)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err, transient=False,
         ) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def report(stage: str, done: int, total: int) -> None:
                 if stage not in tasks:
@@ -96,7 +188,7 @@ def train(
     console.print(f"saved router to {out}  (cost from: {router.cost_.mode})")
 
 
-def _load_router(folder: Optional[Path]):
+def _load_router(folder: Optional[Path]) -> Router:
     from .router import Router
 
     if folder is None:
@@ -104,9 +196,66 @@ def _load_router(folder: Optional[Path]):
     return Router.load(folder)
 
 
+def _prompt_profile(r: Router, prompt: str) -> tuple[str | None, str]:
+    """The family (or task) the router takes `prompt` for and its difficulty for the router
+    (easy / medium / hard), as the decision's explanation names them.
+
+    A `RoutingDecision` carries them only inside its explanation text, so they are computed
+    again here the way `Router._decide` does, from the same embedding.
+    """
+    texts, chars = r._texts([prompt])
+    x = r._embed_checked(r.embedder_.embed(texts))
+    q, _, proto_w, task_w = r._predict_from(x, chars)
+    family = r._domains(proto_w, task_w)[0] or None
+    mean_q = float(q[0].mean())
+    cuts = r.difficulty_cuts_
+    difficulty = "hard" if mean_q < cuts[0] else "easy" if mean_q > cuts[1] else "medium"
+    return family, difficulty
+
+
+def _decision_json(d: RoutingDecision, family: str | None, difficulty: str) -> dict[str, Any]:
+    """The decision as `route --json` prints it: its fields, plus the fallbacks (a property,
+    which pydantic leaves out), the prompt's family and difficulty; the ranking last."""
+    fields = d.model_dump(mode="json")
+    head = {"model": fields.pop("model"), "fallbacks": d.fallbacks, "family": family, "difficulty": difficulty}
+    ranking = fields.pop("ranking")
+    return {**head, **fields, "ranking": ranking}
+
+
+def _print_decision(d: RoutingDecision) -> None:
+    """The pick, its explanation one clause per line, and the ranking, within 80 columns."""
+    from .report import format_usd
+
+    console.print(f"[bold]{escape(d.model)}[/]")
+    # The explanation is "<model>: <why>; prompt looks like ...; tradeoff T": the model is
+    # printed above, and one clause per line reads better than one sentence wrapped at 80.
+    why = d.explanation.removeprefix(f"{d.model}: ")
+    for clause in why.split("; "):
+        console.print(clause, highlight=False, markup=False)
+    table = _table("#", "model", "quality", "cost", "~s", "score", "note")
+    table.columns[0].justify = "right"
+    table.columns[1].overflow = "fold"
+    _numbers(table, 2)
+    table.columns[6].justify = "left"
+    excluded = []
+    for i, c in enumerate(d.ranking, 1):
+        latency = "" if c.latency_s is None else f"{c.latency_s:.1f}"
+        note = "chosen" if i == 1 else "" if c.eligible else "excluded"
+        if not c.eligible:
+            excluded.append(f"{c.model}: {c.excluded_because}")
+        table.add_row(str(i), c.model, f"{c.quality:.3f}", format_usd(c.cost_usd), latency, f"{c.score:.4f}", note)
+    console.print(table)
+    if excluded:  # below the table: a reason in a column would leave the others no room
+        console.print("excluded:", highlight=False)
+        for line in excluded:
+            wrapped = textwrap.fill(line, width=max(40, console.width), initial_indent="  ", subsequent_indent="    ")
+            console.print(wrapped, highlight=False, markup=False, soft_wrap=True)
+
+
 @app.command()
 def route(
-    prompt: Annotated[str, typer.Argument(help="the prompt to route")],
+    prompt: PromptArgument = None,
+    file: PromptFileOption = None,
     router: RouterFolder = None,
     tradeoff: TradeoffOption = None,
     max_cost: MaxCostOption = None,
@@ -114,25 +263,23 @@ def route(
     latency_weight: LatencyWeightOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the decision as JSON")] = False,
 ) -> None:
-    """Pick a model for PROMPT and show the full ranking."""
+    """Pick a model for PROMPT and show the full ranking.
+
+    The JSON holds the decision's fields plus `fallbacks` (eligible models after the chosen
+    one, in order), `family` (what the prompt looks like) and `difficulty` (easy / medium / hard).
+    """
     try:
+        text = _read_prompt(prompt, file)
         r = _load_router(router)
-        d = r.route(prompt, tradeoff=tradeoff, max_cost=max_cost, max_latency_s=max_latency_s,
+        d = r.route(text, tradeoff=tradeoff, max_cost=max_cost, max_latency_s=max_latency_s,
                     latency_weight=latency_weight)
+        profile = _prompt_profile(r, text) if as_json else None
     except AutorouterError as e:
         _fail(e)
-    if as_json:
-        sys.stdout.write(d.model_dump_json(indent=2) + "\n")
+    if profile is not None:
+        sys.stdout.write(json.dumps(_decision_json(d, *profile), indent=2, ensure_ascii=False) + "\n")
         return
-    console.print(f"[bold]{escape(d.model)}[/]")
-    console.print(d.explanation, highlight=False, markup=False)
-    table = Table("#", "model", "quality", "cost $", "~s", "score", "note")
-    table.columns[1].no_wrap = True
-    for i, c in enumerate(d.ranking, 1):
-        latency = "" if c.latency_s is None else f"{c.latency_s:.1f}"
-        table.add_row(str(i), c.model, f"{c.quality:.3f}", f"{c.cost_usd:.6f}", latency, f"{c.score:.4f}",
-                      c.excluded_because or ("chosen" if i == 1 else ""))
-    console.print(table)
+    _print_decision(d)
 
 
 @app.command("eval")
@@ -146,16 +293,38 @@ def evaluate(
     points: Annotated[int, typer.Option(help="tradeoff settings swept from 0 to 1")] = 21,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
     plot: Annotated[Optional[Path], typer.Option(help="draw the cost-quality curves to this PNG")] = None,
+    test_fraction: TestFractionOption = None,
+    split_seed: SplitSeedOption = DEFAULT_SPLIT_SEED,
 ) -> None:
-    """Figures of evaluation.md for a router on test data, with the reference points beside it."""
-    from .dataset import load_dataset
-    from .report import evaluation_report, plot_report, true_costs
+    """Figures of docs/evaluation.md for a router on test data, with the reference points beside it.
 
+    Figures on prompts the router was trained on are in-sample: eval warns when it finds test
+    prompts among the router's training prompts (compared by embedding with the sample of them a
+    saved router keeps). For an honest split, train and evaluate with the same --test-fraction
+    (and --split-seed): eval then tests only on the held-out prompts, and the kNN baseline learns
+    only from the others.
+    """
+    from .dataset import load_dataset
+    from .report import (
+        evaluation_report,
+        format_usd,
+        overlap_warning,
+        plot_report,
+        true_costs,
+    )
+
+    split_note = ""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = load_dataset(data)
             knn_ds = load_dataset(knn_train) if knn_train else None
+        if test_fraction is not None:
+            n_rows = len(ds)
+            _, ds = ds.split(test_fraction, seed=split_seed)
+            if knn_ds is not None:  # else the kNN baseline would be scored on its own training rows
+                knn_ds, _ = knn_ds.split(test_fraction, seed=split_seed)
+            split_note = f" (held out of {n_rows} by --test-fraction {test_fraction:g}, --split-seed {split_seed})"
         router = _load_router(router_dir)
         price_map = json.loads(prices.read_text()) if prices else None
         costs, cost_note = true_costs(ds, price_map)
@@ -163,6 +332,18 @@ def evaluate(
         report["cost_source"] = cost_note
     except (AutorouterError, OSError, json.JSONDecodeError) as e:
         _fail(e)
+    if test_fraction is not None:
+        report["split"] = {"test_fraction": test_fraction, "split_seed": split_seed}
+        hint = ("was the router trained with `autorouter train ... --test-fraction "
+                f"{test_fraction:g} --split-seed {split_seed}`?")
+    else:
+        hint = ("test on prompts it never saw: `autorouter train DATA --out DIR --test-fraction 0.2`, "
+                "then `autorouter eval DIR DATA --test-fraction 0.2`")
+    if (warning := overlap_warning(report["training_overlap"], hint)) is not None:
+        _warn(warning)
+    if report.get("knn_train_overlap"):
+        _warn(f"{report['knn_train_overlap']} of the {len(ds)} test prompts are also in the --knn-train "
+              "data: the kNN baseline's figures are in-sample")
     if plot:
         try:
             plot_report(report, plot)
@@ -171,16 +352,19 @@ def evaluate(
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
-    console.print(f"{len(ds)} test prompts; cost: {cost_note}")
-    table = Table("router", "AIQ", "saving95", "lift", "gap", "max quality", "mean cost (USD)")
+    console.print(f"{len(ds)} test prompts{split_note}; cost: {cost_note}", highlight=False)
+    table = _table("router", "AIQ", "saving95", "lift", "gap", "max quality", "mean cost")
+    _numbers(table, 1)
     for name, f in report["figures"].items():
         s95 = "n/a" if f["saving95"] is None else f"{f['saving95']:.3f}"
         table.add_row(name, f"{f['aiq']:.3f}", s95, f"{f['lift']:+.3f}", f"{f['gap']:.2f}",
-                      f"{f['max_quality']:.3f}", f"{f['mean_cost']:.6f}")
+                      f"{f['max_quality']:.3f}", format_usd(f["mean_cost"]))
     console.print(table)
-    singles = Table("single model", "quality", "mean cost (USD)")
+    singles = _table("single model", "quality", "mean cost")
+    singles.columns[0].overflow = "fold"
+    _numbers(singles, 1)
     for m, (q, c) in report["single_models"].items():
-        singles.add_row(m, f"{q:.3f}", f"{c:.6f}")
+        singles.add_row(m, f"{q:.3f}", format_usd(c))
     console.print(singles)
     if plot:
         console.print(f"curves drawn to {plot}")
@@ -188,7 +372,8 @@ def evaluate(
 
 @app.command()
 def chat(
-    prompt: Annotated[str, typer.Argument(help="the prompt to answer")],
+    prompt: PromptArgument = None,
+    file: PromptFileOption = None,
     router: RouterFolder = None,
     stream: Annotated[bool, typer.Option("--stream", help="print the answer as it arrives")] = False,
     tradeoff: TradeoffOption = None,
@@ -199,25 +384,25 @@ def chat(
         Optional[str],
         typer.Option("--base-url", help="OpenAI-compatible API root to call instead of OpenRouter"),
     ] = None,
+    api_key_env: ApiKeyEnvOption = "OPENROUTER_API_KEY",
 ) -> None:
     """Route PROMPT, call the chosen model, print its answer, then the model, tokens and cost.
 
-    The key comes from OPENROUTER_API_KEY (also with --base-url).
+    The key comes from the variable --api-key-env names (OPENROUTER_API_KEY unless told
+    otherwise, also with --base-url); --api-key-env '' sends none, for a local server.
     """
-    from rich.markup import escape
-
-    from .client import Endpoint
+    from .client import DEFAULT_BASE_URL, Endpoint
     from .errors import MissingAPIKeyError, StreamInterruptedError
-    from .router import Router
 
-    knobs = {"tradeoff": tradeoff, "max_cost": max_cost, "max_latency_s": max_latency_s,
-             "latency_weight": latency_weight}
     try:
-        r = Router.load(router) if router is not None else Router.default()
-        if base_url:
-            r.set_endpoints(default=Endpoint(base_url=base_url))
+        text = _read_prompt(prompt, file)
+        r = _load_router(router)
+        # As `serve` does: one endpoint for every model, its key read from the named variable.
+        r.set_endpoints(default=Endpoint(base_url=base_url or DEFAULT_BASE_URL,
+                                         api_key_env=api_key_env.strip() or None))
         if stream:
-            s = r.stream(prompt, **knobs)
+            s = r.stream(text, tradeoff=tradeoff, max_cost=max_cost, max_latency_s=max_latency_s,
+                         latency_weight=latency_weight)
             with s:
                 for chunk in s:
                     sys.stdout.write(chunk.text)
@@ -225,15 +410,18 @@ def chat(
             sys.stdout.write("\n")
             answer = s.result
         else:
-            answer = r.complete(prompt, **knobs)
-            text = answer.text or "\n".join(
+            answer = r.complete(text, tradeoff=tradeoff, max_cost=max_cost, max_latency_s=max_latency_s,
+                                latency_weight=latency_weight)
+            shown = answer.text or "\n".join(
                 f"(tool call) {c.name}({c.arguments})" for c in answer.tool_calls
             )
-            sys.stdout.write(text + "\n")
+            sys.stdout.write(shown + "\n")
     except MissingAPIKeyError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e))}; or name another variable with --api-key-env VAR "
+                  "(--api-key-env '' for an endpoint that needs no key)", highlight=False, soft_wrap=True)
         try:
-            d = r.route(prompt, **knobs)
+            d = r.route(text, tradeoff=tradeoff, max_cost=max_cost, max_latency_s=max_latency_s,
+                        latency_weight=latency_weight)
         except AutorouterError as e2:
             _fail(e2)
         console.print(f"the router would send this prompt to [bold]{escape(d.model)}[/]",
@@ -256,7 +444,7 @@ def chat(
     if answer.cost_usd is None:
         cost = "unknown (no price for this model)"
     else:
-        digits = 6 if answer.cost_usd >= 1e-4 else 8
+        digits = 6 if answer.cost_usd >= 1e-4 else 8  # one line, no table: room for the digits
         cost = f"${answer.cost_usd:.{digits}f}" + (
             " (reported by the provider)" if answer.cost_source == "provider" else " (list price)"
         )
@@ -276,9 +464,7 @@ def serve(
         Optional[str],
         typer.Option("--base-url", help="OpenAI-compatible API root the models are called at (default: OpenRouter)"),
     ] = None,
-    api_key_env: Annotated[
-        str, typer.Option("--api-key-env", help="variable holding the upstream key ('' for none)")
-    ] = "OPENROUTER_API_KEY",
+    api_key_env: ApiKeyEnvOption = "OPENROUTER_API_KEY",
     max_body_bytes: Annotated[Optional[int], typer.Option(min=1, help="request-body limit (default 8 MiB)")] = None,
     access_log: Annotated[bool, typer.Option(help="log each request line")] = True,
 ) -> None:

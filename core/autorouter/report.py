@@ -1,8 +1,10 @@
 """Build the evaluation report `autorouter eval` prints: the router's figures beside the
-single models, the zero-router, the oracle and a kNN baseline, and draw the curves."""
+single models, the zero-router, the oracle and a kNN baseline, and draw the curves; check
+whether the test prompts are ones the router was trained on; format costs for people."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,13 @@ import numpy as np
 
 from .dataset import ModelPrice, RoutingDataset
 from .errors import AutorouterError
+from .evaluation import (
+    RoutingFigures,
+    evaluate_picks,
+    oracle_picks,
+    zero_router_figures,
+)
 from .predictors import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS
-from .evaluation import RoutingFigures, evaluate_picks, oracle_picks, zero_router_figures
 
 
 def true_costs(
@@ -46,10 +53,98 @@ def true_costs(
     return tokens_in * pin + out * pout, note
 
 
+def format_usd(usd: float, digits: int = 3) -> str:
+    """A dollar amount a person can read at any size: `$0.000017`, `$0.00768`, `$0.184`, `$12.30`.
+
+    Fixed decimals either print small costs as `0.000000` or big ones with needless digits;
+    here small amounts keep `digits` significant figures (trailing zeros dropped), and
+    amounts of a cent or more keep at least two decimals. Never scientific notation, which
+    people misread in a table of prices.
+    """
+    if not math.isfinite(usd):
+        return f"${usd}"
+    if usd == 0:
+        return "$0"
+    # decimals that keep `digits` significant figures, at least 2 (cents), at most 12
+    decimals = min(12, max(2, digits - 1 - math.floor(math.log10(abs(usd)))))
+    text = f"{abs(usd):.{decimals}f}"
+    if "." in text:
+        whole, frac = text.split(".")
+        frac = frac.rstrip("0").ljust(2, "0")  # keep cents: $0.10, not $0.1
+        text = f"{whole}.{frac}"
+    return ("-$" if usd < 0 else "$") + text
+
+
+def embed_prompts(router: Any, prompts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The router's embedding of each prompt, and each prompt's length, as routing computes them."""
+    x_texts, chars = router._texts(prompts)
+    return router._embed_checked(router.embedder_.embed(x_texts)), chars
+
+
+def training_overlap(router: Any, x: np.ndarray) -> dict[str, Any]:
+    """How many of the prompts embedded as `x` the router was trained on, as far as it can tell.
+
+    A saved router keeps no hashes or texts of its training prompts; it keeps the embeddings
+    of a random sample of them (`calib_x_`, up to 1,024, stored as float16) and their number
+    (`n_train_`). A test prompt counts as seen when its embedding equals one of the sample's
+    at that precision: an identical text (or one the router cannot tell from it). When the
+    sample is all of the training prompts the count is exact; otherwise each seen prompt is
+    found with probability sample / n_train, and `estimated_seen` scales the count up.
+
+    Returns a dict: `seen` (test prompts matched), `n_test`, `sample` (training prompts
+    compared against), `n_train`, `exact` (whether the sample is every training prompt),
+    `estimated_seen`.
+    """
+    calib = np.asarray(getattr(router, "calib_x_", np.zeros((0, x.shape[1]))), dtype=np.float32)
+    n_train = int(getattr(router, "n_train_", len(calib)))
+    out: dict[str, Any] = {"seen": 0, "n_test": len(x), "sample": len(calib), "n_train": n_train,
+                           "exact": len(calib) >= n_train, "estimated_seen": 0}
+    if not len(calib) or not len(x) or calib.shape[1] != x.shape[1]:
+        return out
+    # Both sides at the float16 precision the router is saved with, so that a router loaded
+    # from disk and one fitted in this process give the same answer.
+    test = x.astype(np.float16).astype(np.float32)
+    calib64 = calib.astype(np.float16).astype(np.float64)
+    calib_sq = (calib64**2).sum(axis=1)
+    seen = 0
+    for lo in range(0, len(test), 2048):  # bounded memory: a 2048 x sample distance block at a time
+        block = test[lo : lo + 2048].astype(np.float64)
+        d2 = (block**2).sum(axis=1)[:, None] - 2.0 * block @ calib64.T + calib_sq[None, :]
+        nearest = calib64[d2.argmin(axis=1)]
+        # Equal up to a float16 step or two (1e-3 relative each): re-embedding the same text in
+        # another batch may differ in the last bits, which can flip a rounding.
+        tol = 2e-3 * np.abs(block).max(axis=1) + 1e-6
+        seen += int((np.abs(block - nearest).max(axis=1) <= tol).sum())
+    out["seen"] = seen
+    scale = 1.0 if out["exact"] else n_train / len(calib)
+    out["estimated_seen"] = int(min(len(x), round(seen * scale)))
+    return out
+
+
+def overlap_warning(overlap: dict[str, Any], how_to_split: str) -> str | None:
+    """One line warning that the figures are (partly) in-sample, or None when no test prompt
+    matched the router's training prompts."""
+    seen, n = overlap["seen"], overlap["n_test"]
+    if not seen:
+        return None
+    if overlap["exact"]:
+        found = f"{seen} of the {n} test prompts are prompts this router was trained on"
+    else:
+        found = (
+            f"{seen} of the {n} test prompts match the router's sample of {overlap['sample']:,} of its "
+            f"{overlap['n_train']:,} training prompts, so about {overlap['estimated_seen']} of them are "
+            "training prompts"
+        )
+    return f"{found}: those figures are in-sample and flatter the router; {how_to_split}"
+
+
 def tradeoff_sweep(router: Any, prompts: list[str], points: int) -> list[np.ndarray]:
     """The router's picks (model columns in `router.models_`) at `points` tradeoffs from 0 to 1."""
-    x_texts, chars = router._texts(prompts)
-    x = router._embed_checked(router.embedder_.embed(x_texts))
+    x, chars = embed_prompts(router, prompts)
+    return _sweep(router, x, chars, points)
+
+
+def _sweep(router: Any, x: np.ndarray, chars: np.ndarray, points: int) -> list[np.ndarray]:
     picks = []
     for t in np.linspace(0.0, 1.0, points):
         decisions = router._decide(x, chars, float(t), None, None)
@@ -80,14 +175,19 @@ def evaluation_report(
     *,
     points: int = 21,
 ) -> dict[str, Any]:
-    """Figures for the router and the reference points on `ds` scored with true `costs`."""
+    """Figures for the router and the reference points on `ds` scored with true `costs`.
+
+    Also reports, as `training_overlap` (see `training_overlap`), how many test prompts the
+    router was trained on, and as `knn_train_overlap` how many are in `knn_train`.
+    """
     missing = [m for m in router.models_ if m not in ds.models]
     if missing:
         raise AutorouterError(f"the test data has no scores for the router's models {missing}")
     cols = [ds.models.index(m) for m in router.models_]
     s, c = ds.scores[:, cols], costs[:, cols]
+    x, chars = embed_prompts(router, ds.prompts)  # once, for the sweep and the overlap check
     figures: dict[str, dict[str, Any]] = {}
-    figures["router"] = _row(evaluate_picks(s, c, tradeoff_sweep(router, ds.prompts, points)))
+    figures["router"] = _row(evaluate_picks(s, c, _sweep(router, x, chars, points)))
     figures["zero-router"] = _row(zero_router_figures(s, c))
     oracle = oracle_picks(s, c)
     figures["oracle"] = _row(evaluate_picks(s, c, [oracle]))
@@ -103,7 +203,12 @@ def evaluation_report(
         ck = knn.predict_cost(xe) if kc is not None else np.tile(c.mean(axis=0), (len(s), 1))
         figures["kNN (k=100)"] = _row(evaluate_picks(s, c, sweep_picks(qk, ck)))
     singles = {m: (float(s[:, j].mean()), float(c[:, j].mean())) for j, m in enumerate(router.models_)}
-    return {"n_test": len(ds), "figures": figures, "single_models": singles}
+    report: dict[str, Any] = {"n_test": len(ds), "figures": figures, "single_models": singles,
+                              "training_overlap": training_overlap(router, x)}
+    if knn_train is not None:  # its prompts are at hand, so this count is exact
+        known = set(knn_train.prompts)
+        report["knn_train_overlap"] = sum(p in known for p in ds.prompts)
+    return report
 
 
 def plot_report(report: dict[str, Any], path: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import warnings
 
@@ -177,3 +178,148 @@ def test_negative_prices_in_models_json_are_ignored_with_a_warning(tmp_path, row
     with pytest.warns(UserWarning, match=r"models\.json: the price of 'big'"):
         ds = load_dataset(tmp_path / "d.jsonl")
     assert "big" not in ds.prices and ds.prices["tiny"] == autorouter.ModelPrice(0.1, 0.2)
+
+
+# --- files that once raised raw errors: each is a DatasetError naming the file, line and field
+
+
+def test_a_csv_prompt_longer_than_pythons_default_field_limit_loads(tmp_path):
+    """Few-shot prompts pass csv's default limit of 131,072 characters; the limit is raised
+    while reading and put back afterwards (it is process-wide)."""
+    long_prompt = "Q: what is 2+2?\nA: 4\n" * 10_000  # 210,000 characters
+    p = tmp_path / "long.csv"
+    with open(p, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, ["prompt", "scores"])
+        w.writeheader()
+        w.writerow({"prompt": long_prompt, "scores": json.dumps({"a": 1.0, "b": 0.0})})
+        w.writerow({"prompt": "short", "scores": json.dumps({"a": 0.0, "b": 1.0})})
+    before = csv.field_size_limit()
+    ds = load_dataset(p)
+    assert ds.prompts == [long_prompt, "short"]
+    assert csv.field_size_limit() == before
+
+
+def test_a_csv_field_beyond_any_prompt_is_a_clear_error(tmp_path):
+    """An unclosed quote swallows the rest of the file into one field: past the raised limit
+    that is an error naming the line, not a row that silently holds the whole file."""
+    from autorouter.dataset import CSV_FIELD_LIMIT
+
+    p = tmp_path / "unclosed.csv"
+    p.write_text('prompt,scores.a\nfine,1\n"unclosed,1\n' + "x" * (CSV_FIELD_LIMIT + 10) + "\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"unclosed\.csv, line \d+: a field is longer than 16,777,216 characters"):
+        load_dataset(p)
+
+
+def _gzipped_rows(rows) -> bytearray:
+    return bytearray(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode(), mtime=0))
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("truncated", r"truncated\.jsonl\.gz: the gzip data is corrupt or truncated after line \d+ \(EOFError"),
+    ("garbled", r"garbled\.jsonl\.gz: the gzip data is corrupt or truncated .*\(zlib\.error"),
+    ("not-gzip", r"not-gzip\.jsonl\.gz is not gzip-compressed .*drop the \.gz"),
+])
+def test_a_corrupt_gzip_is_a_dataset_error(tmp_path, rows, damage, match):
+    data = _gzipped_rows(rows)
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "garbled":
+        data[40:60] = b"\xff" * 20  # the deflate stream itself: zlib.error, not OSError
+    else:
+        data = bytearray("".join(json.dumps(r) + "\n" for r in rows).encode())
+    p = tmp_path / f"{damage}.jsonl.gz"
+    p.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(p)
+
+
+def test_a_file_named_parquet_that_is_not_parquet(tmp_path):
+    pytest.importorskip("pyarrow")
+    p = tmp_path / "data.parquet"
+    p.write_text("prompt,scores.a\nhello,1\n")
+    with pytest.raises(DatasetError, match=r"data\.parquet is not a readable Parquet file .*renamed to \.parquet"):
+        load_dataset(p)
+
+
+@pytest.mark.parametrize("scores", [[0.5, 1.0], [[0.5, 1.0]]])
+def test_list_typed_parquet_scores_are_refused_with_the_row_and_field(tmp_path, scores):
+    """A list of scores names no models; a list of number pairs would have turned into
+    {0.5: 1.0}. Both are refused; real map columns still load."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "lists.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "a", "scores": scores}]), p)
+    with pytest.raises(DatasetError, match=r"lists\.parquet, row 1: field 'scores' is a list .*not a map"):
+        load_dataset(p)
+
+    as_map = pa.table({"prompt": ["a", "b"], "scores": pa.array([[("x", 1.0), ("y", 0.0)], [("x", 0.0), ("y", 1.0)]],
+                                                                 type=pa.map_(pa.string(), pa.float64()))})
+    pq.write_table(as_map, tmp_path / "map.parquet")
+    ds = load_dataset(tmp_path / "map.parquet")
+    assert ds.models == ["x", "y"] and ds.scores.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_deeply_nested_json_is_a_dataset_error_not_a_recursion_error(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    p = tmp_path / "deep.jsonl"
+    p.write_text('{"prompt": "a", "scores": {"m": 1}}\n{"prompt": "b", "scores": ' + deep + "}\n")
+    with pytest.raises(DatasetError, match=r"deep\.jsonl, line 2: JSON nested too deeply"):
+        load_dataset(p)
+    c = tmp_path / "deep.csv"
+    c.write_text(f'prompt,scores\na,"{deep}"\n')
+    with pytest.raises(DatasetError, match=r"deep\.csv, line 2, field 'scores': JSON nested too deeply"):
+        load_dataset(c)
+
+
+def test_other_unreadable_lines_name_their_line(tmp_path):
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"prompt": "a", "scores": {"m": 1}}\n{"prompt": "caf\xe9", "scores": {"m": 1}}\n')
+    with pytest.raises(DatasetError, match=r"latin\.jsonl, line 2: not UTF-8 text"):  # not line 1
+        load_dataset(latin)
+    extra = tmp_path / "extra.csv"
+    extra.write_text("prompt,scores.m\nhello, world,1\n")  # an unquoted comma
+    with pytest.raises(DatasetError, match=r"extra\.csv, line 2: the row has 1 more field\(s\) than the header"):
+        load_dataset(extra)
+    bad_json = tmp_path / "bad.csv"
+    bad_json.write_text('prompt,scores\nhello,"{not json"\n')
+    with pytest.raises(DatasetError, match=r"bad\.csv, line 2, field 'scores': must hold a JSON object"):
+        load_dataset(bad_json)
+
+
+def test_a_spreadsheets_byte_order_mark_does_not_hide_the_prompt_column(tmp_path):
+    p = tmp_path / "excel.csv"
+    p.write_text("prompt,scores.m\nhello,1\n", encoding="utf-8-sig")
+    assert load_dataset(p).prompts == ["hello"]
+
+
+def test_an_unreadable_models_json_is_warned_about(tmp_path, rows):
+    write_jsonl(rows, tmp_path / "d.jsonl")
+    (tmp_path / "models.json").write_text("[" * 100_000)
+    with pytest.warns(UserWarning, match=r"models\.json is not readable JSON \(RecursionError\)"):
+        ds = load_dataset(tmp_path / "d.jsonl")
+    assert ds.prices == {}
+
+
+# --- the seeded split behind `--test-fraction`
+
+
+def test_split_is_seeded_by_prompt_and_independent_of_row_order(tmp_path, rows):
+    ds = load_dataset(write_jsonl(rows, tmp_path / "a.jsonl"))
+    train, test = ds.split(0.25)
+    assert len(train) + len(test) == len(ds) and not set(train.prompts) & set(test.prompts)
+    assert 0.15 < len(test) / len(ds) < 0.35
+    shuffled = load_dataset(write_jsonl(rows[::-1], tmp_path / "b.jsonl"))
+    assert sorted(shuffled.split(0.25)[1].prompts) == sorted(test.prompts)  # same prompts, any order
+    assert ds.split(0.25, seed=8)[1].prompts != test.prompts
+    # a copy differing only in case and spacing cannot land on the other side
+    from autorouter.dataset import in_test_split
+
+    assert all(in_test_split("  " + p.upper().replace(" ", "   "), 0.25) for p in test.prompts)
+    assert np.array_equal(test.scores, ds.scores[[ds.prompts.index(p) for p in test.prompts]])
+
+    for bad in (0, 1, 1.5, -0.1, True):
+        with pytest.raises(autorouter.InvalidRequestError, match="strictly between 0 and 1"):
+            ds.split(bad)
+    with pytest.raises(DatasetError, match="leaves 0 test"):
+        ds.subset([0, 1, 2]).split(1e-9)
