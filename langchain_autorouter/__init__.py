@@ -26,11 +26,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+_EXTRA_HINT = "pip install 'autorouter[langchain]'"
+
+
+def _missing(what: str) -> ModuleNotFoundError:
+    return ModuleNotFoundError(f"{__name__} needs {what}, which is not installed: {_EXTRA_HINT}")
+
+
+def _require_framework() -> None:
+    """Fail at import, with the install command, when the framework is missing: the classes
+    load lazily, so without this check the first use would raise a bare
+    `ModuleNotFoundError`. `find_spec` only looks the package up (it imports nothing of it),
+    which keeps this import cheap."""
+    from importlib.util import find_spec
+
+    try:
+        found = find_spec("langchain_core") is not None
+    except (ImportError, ValueError):  # a parent package missing, or a broken module entry
+        found = False
+    if not found:
+        raise _missing("langchain-core") from None
+
+
+_require_framework()
+
 if TYPE_CHECKING:
     from langchain_autorouter.chat_models import ChatAutoRouter
     from langchain_autorouter.errors import classify_error
 
 __all__ = ["ChatAutoRouter", "classify_error"]
+
+_FRAMEWORK_ROOTS = frozenset({"langchain_core", "langsmith"})
+"""Top-level packages of the extra's dependencies: a missing one means the extra is incomplete."""
 
 _LAZY = {
     "ChatAutoRouter": "langchain_autorouter.chat_models",
@@ -44,7 +71,14 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        # A dependency of the framework missing (a partial install): the same fix applies.
+        if (e.name or "").split(".")[0] in _FRAMEWORK_ROOTS:
+            raise _missing(e.name or "its framework") from e
+        raise
+    value = getattr(loaded, name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

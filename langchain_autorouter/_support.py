@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import sys
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -20,7 +21,7 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
-from autorouter.delegation import catalog_card
+from autorouter.delegation import catalog_card, own_retries_warning, warn_caller
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
@@ -36,6 +37,73 @@ def model_name_of(model: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+# --- the candidates' own clients ---------------------------------------------------------
+
+
+def _openai_family(model: Any) -> bool:
+    """Whether `model` is a langchain-openai chat model (ChatOpenAI, AzureChatOpenAI, and the
+    partner models built on `BaseChatOpenAI`). Not imported here: if langchain-openai was
+    never imported, no candidate can be one."""
+    module = sys.modules.get("langchain_openai.chat_models.base")
+    family = getattr(module, "BaseChatOpenAI", None)
+    return isinstance(family, type) and isinstance(model, family)
+
+
+def without_own_retries(model: BaseChatModel, key: str) -> BaseChatModel:
+    """The candidate as the router calls it: without retries of its own.
+
+    autorouter's policy retries each model, then falls back to the next one; a candidate
+    that also retries (ChatOpenAI's SDK client does twice by default) multiplies the
+    requests of every attempt and delays the fallback. For langchain-openai models this is
+    a copy with `max_retries=0` whose SDK clients are the original's with retries off (the
+    same connection pools); the original is left as it was. Any other model that has a
+    nonzero `max_retries` is kept as it is, with a warning: how it builds its clients is
+    its own business.
+    """
+    retries = getattr(model, "max_retries", None)
+    if _openai_family(model):
+        if retries == 0:
+            return model
+        clients = {"root_client": "client", "root_async_client": "async_client"}
+        if any(getattr(model, root, None) is None and getattr(model, sub, None) is not None
+               for root, sub in clients.items()):
+            # A client of the user's own, without the SDK root it came from: it cannot be
+            # copied with other options.
+            warn_caller(own_retries_warning("chat model", key, model, retries))
+            return model
+        update: dict[str, Any] = {"max_retries": 0}
+        for root, sub in clients.items():
+            sdk = getattr(model, root, None)
+            if sdk is not None:
+                update[root] = sdk.with_options(max_retries=0)
+                update[sub] = update[root].chat.completions
+        return model.model_copy(update=update)
+    if "max_retries" in type(model).model_fields and isinstance(retries, int) and retries > 0:
+        warn_caller(own_retries_warning("chat model", key, model, retries))
+    return model
+
+
+def for_this_loop(model: BaseChatModel) -> BaseChatModel:
+    """A copy of the candidate for async calls in the running event loop (one per loop,
+    kept by `autorouter.delegation.LoopLocal`): its async SDK client is the original's with
+    an HTTP connection pool of its own. langchain-openai shares one cached async pool per
+    base URL and timeout, whose connections belong to the loop that opened them; from a
+    later `asyncio.run(...)` a request on one of them is sent, fails, and is sent again.
+
+    Models with an async HTTP client of the caller's own (`http_async_client`, or a proxy)
+    and other model classes are used as they are.
+    """
+    if not _openai_family(model):
+        return model
+    sdk = getattr(model, "root_async_client", None)
+    if sdk is None or getattr(model, "http_async_client", None) is not None:
+        return model
+    import openai
+
+    root = sdk.with_options(http_client=openai.DefaultAsyncHttpxClient())
+    return model.model_copy(update={"root_async_client": root, "async_client": root.chat.completions})
 
 
 # --- what a request needs -------------------------------------------------------------

@@ -44,6 +44,9 @@ ROUTER_KEY = dlg.ROUTER_KEY
 _ROUTER_KWARGS = ("model", "tradeoff", "max_cost", "max_latency_s", "latency_weight", "stream")
 _TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict", "response_format")
 _NOT_FORCING = (None, False, "auto", "none")
+# Other frameworks' names for settings this class takes under LangChain's names, for the
+# message of the TypeError they raise (LlamaIndex's OpenAI LLMs say `api_base`).
+_SYNONYMS = {"api_base": "base_url", "openai_api_base": "base_url", "openai_api_key": "api_key"}
 
 
 @dataclass
@@ -123,9 +126,22 @@ class ChatAutoRouter(BaseChatModel):
             router builds itself; candidates you pass keep their own settings.
         stop: default stop sequences, passed to the candidate when a call gives none.
         streaming: whether `invoke` streams from the candidate.
-        retry_policy: an `autorouter.reliability.RetryPolicy`; None: the default one.
+        retry_policy: an `autorouter.reliability.RetryPolicy`; None: the default one
+            (2 tries per model, then the next model).
+        max_retries: LangChain's usual setting, as retries per model under that policy
+            (`max_attempts_per_model = max_retries + 1`); None: the policy's.
         api_key, base_url, timeout: for the candidates built through OpenRouter
             (`api_key` defaults to the `OPENROUTER_API_KEY` environment variable).
+
+    Candidates retry nothing themselves: the policy is the one that retries. A
+    langchain-openai candidate (`ChatOpenAI`, ...) is therefore used as a copy with
+    `max_retries=0` (`candidates` holds the copies; your objects are left as they are); any
+    other candidate with a nonzero `max_retries` is used as it is, with a warning. Async
+    calls use a copy of each langchain-openai candidate per event loop, with a connection
+    pool of its own, so that repeated `asyncio.run(llm.ainvoke(...))` send each request once.
+
+    Unknown keyword arguments are a `TypeError` naming them (a typo such as `tradoff=`, or
+    `api_base=`, LlamaIndex's name for `base_url`), not silently dropped.
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -142,6 +158,7 @@ class ChatAutoRouter(BaseChatModel):
     stop: list[str] | None = None
     streaming: bool = False
     retry_policy: Any = Field(default=None, exclude=True)
+    max_retries: int | None = Field(default=None, ge=0)
     openrouter_api_key: SecretStr | None = Field(
         alias="api_key", default_factory=secret_from_env("OPENROUTER_API_KEY", default=None)
     )
@@ -149,6 +166,7 @@ class ChatAutoRouter(BaseChatModel):
     request_timeout: float | None = Field(default=None, alias="timeout")
 
     _caps_cache: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
+    _loop_candidates: dlg.LoopLocal[BaseChatModel] = PrivateAttr(default_factory=dlg.LoopLocal)
 
     # ------------------------------------------------------------------ construction
     @model_validator(mode="before")
@@ -156,6 +174,7 @@ class ChatAutoRouter(BaseChatModel):
     def _resolve_router_and_candidates(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
+        dlg.check_arguments(cls.__name__, data, _accepted_names(cls), _SYNONYMS)
         data = dict(data)
         router = data.get("router")
         if router is None:
@@ -168,8 +187,14 @@ class ChatAutoRouter(BaseChatModel):
             dlg.check_candidate_keys(candidates, known, "chat model")
             if not candidates:
                 raise ValueError(_NO_CANDIDATES)
+            # Non-models are left for pydantic to refuse with its own message.
+            data["candidates"] = {
+                k: sup.without_own_retries(m, k) if isinstance(m, BaseChatModel) else m
+                for k, m in candidates.items()
+            }
         elif isinstance(candidates, Sequence) and not isinstance(candidates, str):
-            data["candidates"] = _candidates_by_name(list(candidates), known)
+            by_name = _candidates_by_name(list(candidates), known)
+            data["candidates"] = {k: sup.without_own_retries(m, k) for k, m in by_name.items()}
         return data
 
     @model_validator(mode="after")
@@ -186,6 +211,9 @@ class ChatAutoRouter(BaseChatModel):
         *,
         base_url: str = OPENROUTER_BASE_URL,
         api_key: str | SecretStr | None = None,
+        timeout: float | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
         **kwargs: Any,
     ) -> ChatAutoRouter:
         """Reach every model of `router` through one OpenAI-compatible endpoint.
@@ -193,17 +221,26 @@ class ChatAutoRouter(BaseChatModel):
         Builds one `ChatOpenAI` (from `langchain-openai`, the `langchain` extra) per router
         model, named by the catalog's id for it where the catalog knows it, pointed at
         `base_url` (OpenRouter unless you say otherwise), with `max_retries=0` so that
-        autorouter's policy is the one that retries.
+        autorouter's policy is the one that retries. `AutoRouterLLM.from_openrouter` takes
+        the same arguments.
 
         Args:
             router: a fitted `autorouter.Router`; None: `Router.default()`.
             base_url: any OpenAI-compatible endpoint that serves the router's models.
             api_key: its key; None: the `OPENROUTER_API_KEY` environment variable.
-            **kwargs: other fields of `ChatAutoRouter` (`tradeoff`, `temperature`, ...).
+            timeout: seconds per request of the built clients; None: the SDK's default.
+            temperature, max_tokens: for the built clients (and reported to tracing).
+            **kwargs: other fields of `ChatAutoRouter` (`tradeoff`, `max_cost`, ...).
+
+        Raises:
+            MissingAPIKeyError: no `api_key`, and `OPENROUTER_API_KEY` is unset.
+            TypeError: an argument `ChatAutoRouter` does not take.
         """
         params: dict[str, Any] = {"router": router, "candidates": None, "base_url": base_url, **kwargs}
-        if api_key is not None:
-            params["api_key"] = api_key
+        for name, value in (("api_key", api_key), ("timeout", timeout),
+                            ("temperature", temperature), ("max_tokens", max_tokens)):
+            if value is not None:
+                params[name] = value
         return cls(**params)
 
     # ------------------------------------------------------------------ LangChain surface
@@ -504,10 +541,20 @@ class ChatAutoRouter(BaseChatModel):
         return self._plan_from(req, decision)
 
     # ------------------------------------------------------------------ delegation
-    def _target(self, key: str, bind: Mapping[str, Any]) -> tuple[Runnable[Any, Any], dict[str, Any], dict[str, Any] | None]:
-        """What to call for candidate `key`: (runnable, kwargs, config). The config is None
-        when the runnable is not the bare candidate and must run in a cleared context."""
+    def _policy(self) -> Any:
+        return dlg.retry_policy(self.retry_policy, self.max_retries)
+
+    def _async_candidate(self, key: str) -> BaseChatModel:
+        """Candidate `key` as async calls in the running event loop use it (`for_this_loop`)."""
         model = self.candidates[key]
+        return self._loop_candidates.get(key, model, lambda: sup.for_this_loop(model))
+
+    @staticmethod
+    def _target(
+        model: BaseChatModel, bind: Mapping[str, Any]
+    ) -> tuple[Runnable[Any, Any], dict[str, Any], dict[str, Any] | None]:
+        """What to call on candidate `model`: (runnable, kwargs, config). The config is None
+        when the runnable is not the bare candidate and must run in a cleared context."""
         tools = bind.get("tools")
         if tools and sup.overrides_bind_tools(model):
             extra = {k: bind[k] for k in _TOOL_KWARGS[1:] if bind.get(k) is not None}
@@ -520,7 +567,7 @@ class ChatAutoRouter(BaseChatModel):
         return model, extra, {"callbacks": []}
 
     def _invoke(self, key: str, messages: list[BaseMessage], plan: _Plan) -> BaseMessage:
-        target, kwargs, config = self._target(key, plan.bind)
+        target, kwargs, config = self._target(self.candidates[key], plan.bind)
         kwargs = {**kwargs, **plan.rest}
         if config is not None:
             return target.invoke(messages, config=config, stop=plan.stop, **kwargs)  # type: ignore[arg-type]
@@ -529,7 +576,7 @@ class ChatAutoRouter(BaseChatModel):
         )
 
     async def _ainvoke(self, key: str, messages: list[BaseMessage], plan: _Plan) -> BaseMessage:
-        target, kwargs, config = self._target(key, plan.bind)
+        target, kwargs, config = self._target(self._async_candidate(key), plan.bind)
         kwargs = {**kwargs, **plan.rest}
         if config is not None:
             return await target.ainvoke(messages, config=config, stop=plan.stop, **kwargs)  # type: ignore[arg-type]
@@ -538,7 +585,7 @@ class ChatAutoRouter(BaseChatModel):
         )
 
     def _open_stream(self, key: str, messages: list[BaseMessage], plan: _Plan) -> Iterator[Any]:
-        target, kwargs, config = self._target(key, plan.bind)
+        target, kwargs, config = self._target(self.candidates[key], plan.bind)
         kwargs = {**kwargs, **plan.rest}
         if config is not None:
             stream = target.stream(messages, config=config, stop=plan.stop, **kwargs)  # type: ignore[arg-type]
@@ -549,7 +596,7 @@ class ChatAutoRouter(BaseChatModel):
         return sup.hold_empty_head(stream)
 
     def _aopen_stream(self, key: str, messages: list[BaseMessage], plan: _Plan) -> AsyncIterator[Any]:
-        target, kwargs, config = self._target(key, plan.bind)
+        target, kwargs, config = self._target(self._async_candidate(key), plan.bind)
         kwargs = {**kwargs, **plan.rest}
         if config is not None:
             stream = target.astream(messages, config=config, stop=plan.stop, **kwargs)  # type: ignore[arg-type]
@@ -592,7 +639,7 @@ class ChatAutoRouter(BaseChatModel):
         with sup.no_tracing():
             result = run_with_fallback(
                 plan.order, lambda key: self._invoke(key, messages, plan), classify_error,
-                policy=self.retry_policy,
+                policy=self._policy(),
             )
         message = self._finish(result.value, result.model, plan, result.attempts)
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -610,7 +657,7 @@ class ChatAutoRouter(BaseChatModel):
         with sup.no_tracing():
             result = await arun_with_fallback(
                 plan.order, lambda key: self._ainvoke(key, messages, plan), classify_error,
-                policy=self.retry_policy,
+                policy=self._policy(),
             )
         message = self._finish(result.value, result.model, plan, result.attempts)
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -628,7 +675,7 @@ class ChatAutoRouter(BaseChatModel):
         with sup.no_tracing():
             stream = stream_with_fallback(
                 plan.order, lambda key: self._open_stream(key, messages, plan), classify_error,
-                policy=self.retry_policy, text_of=_chunk_text,
+                policy=self._policy(), text_of=_chunk_text,
             )
         relay = _Relay(self, plan, stream.model, stream.attempts)
         try:
@@ -662,7 +709,7 @@ class ChatAutoRouter(BaseChatModel):
         with sup.no_tracing():
             stream = await astream_with_fallback(
                 plan.order, lambda key: self._aopen_stream(key, messages, plan), classify_error,
-                policy=self.retry_policy, text_of=_chunk_text,
+                policy=self._policy(), text_of=_chunk_text,
             )
         relay = _Relay(self, plan, stream.model, stream.attempts)
         try:
@@ -770,6 +817,15 @@ def _chunk_text(chunk: Any) -> str:
 
 
 # --- construction helpers -----------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _accepted_names(cls: type[ChatAutoRouter]) -> frozenset[str]:
+    """The keyword arguments `cls(...)` takes: its fields, by name and by alias."""
+    names = set(cls.model_fields)
+    names |= {f.alias for f in cls.model_fields.values() if f.alias}
+    return frozenset(names)
+
 
 _NO_CANDIDATES = dlg.no_candidates_message("chat model")
 

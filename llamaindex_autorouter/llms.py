@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
@@ -44,6 +45,11 @@ CANDIDATE_KEY = dlg.CANDIDATE_KEY
 """`additional_kwargs` key (of the response and of its message) naming the candidate that answered."""
 
 _TOOLS_KWARG = "_autorouter_tools"  # the provider-neutral tool request, from _prepare_chat_with_tools
+# Arguments of the constructor that are no fields: settings of the candidates built through
+# OpenRouter (`api_base` is LlamaIndex's own name for `base_url`, as in `OpenAILike`), and the
+# `class_name` that LlamaIndex's `to_dict()` adds (and `from_dict()` drops).
+_OPENROUTER_SETTINGS = ("api_key", "base_url", "api_base", "timeout", "temperature", "max_tokens")
+_SERIALIZATION_KEYS = ("class_name",)
 _ROUTER_KWARGS = ("model", "tradeoff", "max_cost", "max_latency_s", "latency_weight")
 _ASSISTANT_ROLES = {"assistant", "chatbot", "model"}
 _ROUTING_ROLES = {"system", "developer", "user", "assistant", "tool", "function", "chatbot", "model"}
@@ -102,8 +108,13 @@ class AutoRouterLLM(FunctionCallingLLM):
     retried and then falls back down the router's ranking, under autorouter's one
     retry-and-fallback policy (`autorouter.reliability`); a stream falls back only before
     its first output; an error that says the request itself is wrong (400, 401, ...)
-    surfaces unchanged. Give the candidates `max_retries=0` so that the policy is the one
-    that retries.
+    surfaces unchanged. The policy is the only one that retries: an OpenAI-family candidate
+    (`OpenAI`, `OpenAILike`, ...) is used as a copy with `max_retries=0` (which turns off
+    both its SDK's retries and LlamaIndex's retry decorator); any other candidate with a
+    nonzero `max_retries` is used as it is, with a warning: build it with `max_retries=0`.
+    Async calls use a copy of each OpenAI-family candidate per event loop, with a client of
+    its own, so that repeated `asyncio.run(llm.acomplete(...))` send each request once (a
+    pooled connection of a closed loop would send it, fail, and send it again).
 
     Within an agent run the model stays put: when the messages after the last user message
     hold an answer from one of the candidates (tool-call and tool-result turns), that
@@ -148,7 +159,16 @@ class AutoRouterLLM(FunctionCallingLLM):
         latency_weight: quality points one second of predicted latency costs in the score;
             None: the router's default.
         model_name: the name the router reports as its model (`metadata.model_name`).
-        retry_policy: an `autorouter.reliability.RetryPolicy`; None: the default one.
+        retry_policy: an `autorouter.reliability.RetryPolicy`; None: the default one (2
+            tries per model, then the next model).
+        max_retries: retries per model under that policy (`max_attempts_per_model =
+            max_retries + 1`), the name LlamaIndex LLMs use; None: the policy's.
+        api_key, base_url, timeout, temperature, max_tokens: for the candidates built
+            through OpenRouter, when `candidates` is omitted (see `from_openrouter`;
+            `api_base`, LlamaIndex's name for `base_url`, is accepted too).
+
+    Unknown keyword arguments are a `TypeError` naming them (a typo such as `tradoff=`), not
+    silently dropped.
     """
 
     model_config = ConfigDict(protected_namespaces=())
@@ -171,11 +191,15 @@ class AutoRouterLLM(FunctionCallingLLM):
     )
     model_name: str = Field(default="autorouter", description="the name this LLM reports as its model")
     retry_policy: Any = Field(default=None, exclude=True, description="autorouter.reliability.RetryPolicy")
+    max_retries: Optional[int] = Field(
+        default=None, ge=0, description="retries per model under the retry policy; None: the policy's"
+    )
 
     _caps_cache: Dict[str, Dict[str, Any]] = PrivateAttr(default_factory=dict)
     # ReAct's reasoning turns come back as fresh messages without our tag: remember each
     # run's model by the conversation up to its user message instead.
     _runs: Any = PrivateAttr(default_factory=dlg.RunMemory)
+    _loop_candidates: Any = PrivateAttr(default_factory=dlg.LoopLocal)
 
     # ------------------------------------------------------------------ construction
     @model_validator(mode="before")
@@ -183,14 +207,18 @@ class AutoRouterLLM(FunctionCallingLLM):
     def _resolve_router_and_candidates(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
+        accepted = {*cls.model_fields, *(f.alias for f in cls.model_fields.values() if f.alias)}
+        dlg.check_arguments(cls.__name__, data, {*accepted, *_OPENROUTER_SETTINGS, *_SERIALIZATION_KEYS})
         data = dict(data)
+        for name in _SERIALIZATION_KEYS:
+            data.pop(name, None)
+        settings = {name: data.pop(name) for name in _OPENROUTER_SETTINGS if name in data}
         if data.get("router") is None:
             data["router"] = dlg.default_router()
         known = dlg.router_models(data["router"])
-        api_key, api_base = data.pop("api_key", None), data.pop("api_base", None)  # for OpenRouter
         candidates = data.get("candidates")
         if candidates is None:
-            candidates = _openrouter_candidates(data["router"], api_key=api_key, api_base=api_base)
+            candidates = _openrouter_candidates(data["router"], **settings)
         elif isinstance(candidates, Mapping):
             dlg.check_candidate_keys(candidates, known, "LLM")
             bad = {k: type(v).__name__ for k, v in candidates.items() if not isinstance(v, LLM)}
@@ -205,7 +233,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             )
         if not candidates:
             raise ValueError(_NO_CANDIDATES)
-        data["candidates"] = {k: _isolated(v) for k, v in candidates.items()}
+        data["candidates"] = {k: _isolated(v, k) for k, v in candidates.items()}
         return data
 
     @classmethod
@@ -213,25 +241,45 @@ class AutoRouterLLM(FunctionCallingLLM):
         cls,
         router: Any = None,
         *,
+        base_url: str | None = None,
         api_key: str | None = None,
-        api_base: str = OPENROUTER_BASE_URL,
+        timeout: float | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        api_base: str | None = None,
         **kwargs: Any,
     ) -> AutoRouterLLM:
         """Reach every model of `router` through one OpenAI-compatible endpoint.
 
         Builds one `OpenAILike` (from `llama-index-llms-openai-like`, the `llamaindex`
         extra) per router model, named by the catalog's id for it where the catalog knows it,
-        with the catalog's context window and tool support, pointed at `api_base`
+        with the catalog's context window and tool support, pointed at `base_url`
         (OpenRouter unless you say otherwise), with `max_retries=0` so that autorouter's
-        policy is the one that retries.
+        policy is the one that retries. `ChatAutoRouter.from_openrouter` takes the same
+        arguments.
 
         Args:
             router: a fitted `autorouter.Router`; None: `Router.default()`.
+            base_url: any OpenAI-compatible endpoint that serves the router's models; None:
+                OpenRouter's (`OPENROUTER_BASE_URL`).
             api_key: the endpoint's key; None: the `OPENROUTER_API_KEY` environment variable.
-            api_base: any OpenAI-compatible endpoint that serves the router's models.
+            timeout: seconds per request of the built LLMs; None: `OpenAILike`'s default.
+            temperature, max_tokens: for the built LLMs; None: `OpenAILike`'s defaults.
+            api_base: LlamaIndex's name for `base_url` (as in `OpenAILike(api_base=...)`);
+                give one of the two.
             **kwargs: other fields of `AutoRouterLLM` (`tradeoff`, `max_cost`, `max_latency_s`, ...).
+
+        Raises:
+            MissingAPIKeyError: no `api_key`, and `OPENROUTER_API_KEY` is unset.
+            TypeError: an argument `AutoRouterLLM` does not take, or `base_url` and
+                `api_base` naming different endpoints.
         """
-        return cls(router=router, candidates=None, api_key=api_key, api_base=api_base, **kwargs)
+        params: dict[str, Any] = {"router": router, "candidates": None, **kwargs}
+        for name, value in (("base_url", base_url), ("api_key", api_key), ("timeout", timeout),
+                            ("temperature", temperature), ("max_tokens", max_tokens), ("api_base", api_base)):
+            if value is not None:
+                params[name] = value
+        return cls(**params)
 
     @classmethod
     def class_name(cls) -> str:
@@ -384,6 +432,14 @@ class AutoRouterLLM(FunctionCallingLLM):
             yield role, key
 
     # ------------------------------------------------------------------ one candidate call
+    def _policy(self) -> Any:
+        return dlg.retry_policy(self.retry_policy, self.max_retries)
+
+    def _async_candidate(self, key: str) -> LLM:
+        """Candidate `key` as async calls in the running event loop use it (`_for_this_loop`)."""
+        llm = self.candidates[key]
+        return self._loop_candidates.get(key, llm, lambda: _for_this_loop(llm))  # type: ignore[no-any-return]
+
     def _chat_once(self, key: str, messages: Sequence[ChatMessage], plan: _Plan) -> ChatResponse:
         llm = self.candidates[key]
         if plan.tools is not None and isinstance(llm, FunctionCallingLLM):
@@ -393,7 +449,7 @@ class AutoRouterLLM(FunctionCallingLLM):
         return llm.chat(messages, **plan.rest)
 
     async def _achat_once(self, key: str, messages: Sequence[ChatMessage], plan: _Plan) -> ChatResponse:
-        llm = self.candidates[key]
+        llm = self._async_candidate(key)
         if plan.tools is not None and isinstance(llm, FunctionCallingLLM):
             return await llm.achat_with_tools(
                 plan.tools.tools, chat_history=list(messages), **plan.tools.kwargs(), **plan.rest
@@ -413,7 +469,7 @@ class AutoRouterLLM(FunctionCallingLLM):
     async def _aopen_chat_stream(
         self, key: str, messages: Sequence[ChatMessage], plan: _Plan
     ) -> AsyncIterator[ChatResponse]:
-        llm = self.candidates[key]
+        llm = self._async_candidate(key)
         if plan.tools is not None and isinstance(llm, FunctionCallingLLM):
             stream = await llm.astream_chat_with_tools(
                 plan.tools.tools, chat_history=list(messages), **plan.tools.kwargs(), **plan.rest
@@ -429,7 +485,7 @@ class AutoRouterLLM(FunctionCallingLLM):
     async def _aopen_completion_stream(
         self, key: str, prompt: str, formatted: bool, plan: _Plan
     ) -> AsyncIterator[Any]:
-        stream = await self.candidates[key].astream_complete(prompt, formatted=formatted, **plan.rest)
+        stream = await self._async_candidate(key).astream_complete(prompt, formatted=formatted, **plan.rest)
         return _askip_empty_head(stream, _completion_has_output)
 
     # ------------------------------------------------------------------ the answer
@@ -458,7 +514,7 @@ class AutoRouterLLM(FunctionCallingLLM):
         info = self._info(result.model, plan, result.attempts, _usage(result.value))
         return self._tag(result.value, result.model, info)
 
-    def _relay(self, stream: Any, plan: _Plan, run: _LLMRun) -> Iterator[Any]:
+    def _relay(self, stream: Any, plan: _Plan, run: _LLMRun) -> Generator[Any, None, None]:
         usage = None
         last = None
         try:
@@ -476,7 +532,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             stream.close()
         run.end(last)
 
-    async def _arelay(self, stream: Any, plan: _Plan, run: _LLMRun) -> AsyncIterator[Any]:
+    async def _arelay(self, stream: Any, plan: _Plan, run: _LLMRun) -> AsyncGenerator[Any, None]:
         usage = None
         last = None
         try:
@@ -529,7 +585,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             outgoing = _untagged(messages)
             result = run_with_fallback(
                 plan.order, lambda key: self._chat_once(key, outgoing, plan), dlg.classify_error,
-                policy=self.retry_policy,
+                policy=self._policy(),
             )
             response = self._finish(result, plan)
             run.end(response)
@@ -544,7 +600,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             outgoing = _untagged(messages)
             result = await arun_with_fallback(
                 plan.order, lambda key: self._achat_once(key, outgoing, plan), dlg.classify_error,
-                policy=self.retry_policy,
+                policy=self._policy(),
             )
             response = self._finish(result, plan)
             run.end(response)
@@ -559,7 +615,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             outgoing = _untagged(messages)
             stream = stream_with_fallback(
                 plan.order, lambda key: self._open_chat_stream(key, outgoing, plan), dlg.classify_error,
-                policy=self.retry_policy, text_of=_delta,
+                policy=self._policy(), text_of=_delta,
             )
             return self._relay(stream, plan, run)
 
@@ -572,7 +628,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             outgoing = _untagged(messages)
             stream = await astream_with_fallback(
                 plan.order, lambda key: self._aopen_chat_stream(key, outgoing, plan), dlg.classify_error,
-                policy=self.retry_policy, text_of=_delta,
+                policy=self._policy(), text_of=_delta,
             )
             return self._arelay(stream, plan, run)
 
@@ -585,7 +641,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             result = run_with_fallback(
                 plan.order,
                 lambda key: self.candidates[key].complete(prompt, formatted=formatted, **plan.rest),
-                dlg.classify_error, policy=self.retry_policy,
+                dlg.classify_error, policy=self._policy(),
             )
             response = self._finish(result, plan)
             run.end(response)
@@ -599,8 +655,8 @@ class AutoRouterLLM(FunctionCallingLLM):
             plan = await self._aroute(prompt, kwargs)
             result = await arun_with_fallback(
                 plan.order,
-                lambda key: self.candidates[key].acomplete(prompt, formatted=formatted, **plan.rest),
-                dlg.classify_error, policy=self.retry_policy,
+                lambda key: self._async_candidate(key).acomplete(prompt, formatted=formatted, **plan.rest),
+                dlg.classify_error, policy=self._policy(),
             )
             response = self._finish(result, plan)
             run.end(response)
@@ -614,7 +670,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             plan = self._route(prompt, kwargs)
             stream = stream_with_fallback(
                 plan.order, lambda key: self._open_completion_stream(key, prompt, formatted, plan),
-                dlg.classify_error, policy=self.retry_policy, text_of=_delta,
+                dlg.classify_error, policy=self._policy(), text_of=_delta,
             )
             return self._relay(stream, plan, run)
 
@@ -628,7 +684,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             plan = await self._aroute(prompt, kwargs)
             stream = await astream_with_fallback(
                 plan.order, lambda key: self._aopen_completion_stream(key, prompt, formatted, plan),
-                dlg.classify_error, policy=self.retry_policy, text_of=_delta,
+                dlg.classify_error, policy=self._policy(), text_of=_delta,
             )
             return self._arelay(stream, plan, run)
 
@@ -688,7 +744,7 @@ class _LLMRun:
         self.kind = kind
         self.prompt = prompt
         self.done = False
-        payload = {
+        payload: Dict[str, Any] = {
             EventPayload.ADDITIONAL_KWARGS: kwargs,
             EventPayload.SERIALIZED: llm.to_payload(),
             (EventPayload.MESSAGES if kind == "chat" else EventPayload.PROMPT): prompt,
@@ -699,6 +755,7 @@ class _LLMRun:
         if self.done:
             return
         self.done = True
+        payload: Dict[str, Any]
         if self.kind == "chat":
             payload = {EventPayload.MESSAGES: self.prompt, EventPayload.RESPONSE: response}
         else:
@@ -900,17 +957,64 @@ def _own_name(llm: Any) -> str | None:
     return name if isinstance(name, str) and name and name != "unknown" else None
 
 
-def _isolated(llm: LLM) -> LLM:
-    """A copy of `llm` with a callback manager of its own and no handlers.
+def _openai_family(llm: Any) -> bool:
+    """Whether `llm` is one of llama-index's OpenAI LLMs (`OpenAI`, `OpenAILike`, and the
+    integrations built on them). Not imported here: if llama-index-llms-openai was never
+    imported, no candidate can be one."""
+    module = sys.modules.get("llama_index.llms.openai.base")
+    family = getattr(module, "OpenAI", None)
+    return isinstance(family, type) and isinstance(llm, family)
+
+
+def _isolated(llm: LLM, key: str) -> LLM:
+    """A copy of `llm` with a callback manager of its own and no handlers, and without
+    retries of its own where it can be told so.
 
     `CallbackManager([])` adopts the handlers of `Settings.callback_manager` at construction,
     so an LLM built after `Settings.callback_manager = ...` would count each routed call a
-    second time (the router already emits the call's event on its own manager). The copy
-    shares the original's clients; the original is left as it was."""
-    copy = llm.model_copy()
+    second time (the router already emits the call's event on its own manager).
+
+    autorouter's policy retries each model, then falls back to the next; an LLM that also
+    retries multiplies the requests of every attempt (OpenAI's default `max_retries=3`
+    drives both a retry decorator and the SDK client's own retries) and delays the
+    fallback. An OpenAI-family copy gets `max_retries=0` and builds its SDK clients afresh,
+    with that setting, on first use; any other LLM with a nonzero `max_retries` keeps it,
+    with a warning. Otherwise the copy shares the original's clients; the original is left
+    as it was."""
+    retries = getattr(llm, "max_retries", None)
+    copy: Any  # an OpenAI-family copy has the private client attributes LLM lacks
+    if _openai_family(llm) and retries != 0:
+        copy = llm.model_copy(update={"max_retries": 0})
+        copy._client = None  # built with the old max_retries: rebuilt lazily by _get_client()
+        copy._aclient = None
+    else:
+        copy = llm.model_copy()
+        if "max_retries" in type(llm).model_fields and isinstance(retries, int) and retries > 0:
+            dlg.warn_caller(dlg.own_retries_warning("LLM", key, llm, retries))
     manager = CallbackManager([])
     manager.handlers = []  # passing [] is not enough: it adopts the Settings handlers
     copy.callback_manager = manager
+    return copy
+
+
+def _for_this_loop(llm: LLM) -> LLM:
+    """A copy of the candidate for async calls in the running event loop (one per loop, kept
+    by `autorouter.delegation.LoopLocal`): an OpenAI-family LLM with `reuse_client` keeps one
+    async SDK client, whose pooled connections belong to the loop that opened them; the
+    copy builds its own on first use, over a connection pool of its own. LLMs given an `async_http_client` of the caller's own,
+    and other classes, are used as they are."""
+    if not _openai_family(llm) or not getattr(llm, "reuse_client", False):
+        return llm  # without reuse_client, every call builds a fresh client anyway
+    if getattr(llm, "_async_http_client", None) is not None:
+        return llm
+    import openai
+
+    copy: Any = llm.model_copy()  # an OpenAI-family copy: it has the private client attributes
+    copy._aclient = None
+    # A plain httpx client (the SDK's defaults), not the one the SDK would make itself: that
+    # one closes itself when collected by scheduling `aclose()` on the loop running then,
+    # which fails ("Event loop is closed") for the connections of the loop this copy served.
+    copy._async_http_client = openai.DefaultAsyncHttpxClient()
     return copy
 
 
@@ -929,11 +1033,31 @@ def _candidates_by_name(llms: list[Any], known: list[str]) -> dict[str, Any]:
     return dlg.candidates_by_name(llms, known, _own_name, "LLM")
 
 
-def _openrouter_candidates(router: Any, *, api_key: str | None, api_base: str | None) -> dict[str, Any]:
+def _openrouter_candidates(
+    router: Any,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    api_base: str | None = None,
+    timeout: float | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+) -> dict[str, Any]:
     """One `OpenAILike` per router model through an OpenAI-compatible endpoint (OpenRouter)."""
+    if base_url is not None and api_base is not None and base_url != api_base:
+        raise TypeError(
+            f"base_url={base_url!r} and api_base={api_base!r} name two endpoints; api_base "
+            "is LlamaIndex's name for base_url: pass one of them"
+        )
+    endpoint = base_url or api_base or OPENROUTER_BASE_URL
+    settings = {
+        name: value
+        for name, value in (("timeout", timeout), ("temperature", temperature), ("max_tokens", max_tokens))
+        if value is not None
+    }
     key = dlg.openrouter_api_key(api_key, "LLM")
     try:
-        from llama_index.llms.openai_like import OpenAILike
+        from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(
             "building candidates through OpenRouter needs llama-index-llms-openai-like: "
@@ -945,12 +1069,13 @@ def _openrouter_candidates(router: Any, *, api_key: str | None, api_base: str | 
         caps = getattr(card, "capabilities", None)
         out[name] = OpenAILike(
             model=getattr(card, "id", None) or name,
-            api_base=api_base or OPENROUTER_BASE_URL,
+            api_base=endpoint,
             api_key=key,
             is_chat_model=True,
             is_function_calling_model=bool(getattr(caps, "tools", False)),
             context_window=getattr(card, "context_window", None) or DEFAULT_CONTEXT_WINDOW,
             max_retries=0,  # autorouter's policy retries, then falls back to the next model
             default_headers={"X-Title": "autorouter"},
+            **settings,
         )
     return out

@@ -15,7 +15,10 @@ the adapters agree on them:
 - `call_cost_usd`: the cost of an answered call at the catalog's list prices;
 - `decision_info`: the routing report every answer carries under `ROUTER_KEY`;
 - `default_router`, `router_models`, `candidates_by_name`, `forced_candidate`: building an
-  adapter (the router, its candidates keyed by router model name) and a call's `model=`.
+  adapter (the router, its candidates keyed by router model name) and a call's `model=`;
+- `check_arguments`, `openrouter_api_key`, `retry_policy`, `own_retries_warning`: what an
+  adapter's constructor accepts, and how its settings reach the core;
+- `LoopLocal`: the per-event-loop copies of candidates that async calls use.
 
 Nothing here imports a framework; each adapter turns its own messages into the plain values
 these functions take.
@@ -23,24 +26,32 @@ these functions take.
 
 from __future__ import annotations
 
+import asyncio
+import difflib
 import functools
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeGuard, TypeVar
 
-from .errors import NoCandidateError, RouterLoadError, UnknownModelError
+from .errors import MissingAPIKeyError, NoCandidateError, RouterLoadError, UnknownModelError
+
+T = TypeVar("T")
 
 __all__ = [
     "CANDIDATE_KEY",
     "CHARS_PER_TOKEN",
     "NEEDS",
+    "OPENROUTER_KEY_ENV",
     "ROUTER_KEY",
+    "LoopLocal",
     "RunMemory",
     "call_cost_usd",
     "call_order",
     "candidates_by_name",
     "catalog_card",
+    "check_arguments",
     "check_candidate_keys",
     "classify_error",
     "decision_info",
@@ -50,10 +61,13 @@ __all__ = [
     "forced_candidate",
     "no_candidates_message",
     "openrouter_api_key",
+    "own_retries_warning",
     "resolve_name",
-    "run_key",
+    "retry_policy",
     "router_models",
+    "run_key",
     "sticky_candidate",
+    "warn_caller",
 ]
 
 ROUTER_KEY = "autorouter"
@@ -137,7 +151,7 @@ def eligible_candidates(
         keys = kept
     if prompt_tokens is not None:
         windows = {k: capabilities[k].get("context_window") for k in keys}
-        fits = [k for k in keys if not _positive_int(windows[k]) or windows[k] >= prompt_tokens]
+        fits = [k for k in keys if not _positive_int(window := windows[k]) or window >= prompt_tokens]
         if not fits:
             raise NoCandidateError(
                 f"the request (~{prompt_tokens} tokens) fits the context window of none of {keys} "
@@ -150,7 +164,7 @@ def eligible_candidates(
     return keys, excluded
 
 
-def _positive_int(value: Any) -> bool:
+def _positive_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
@@ -362,14 +376,147 @@ def no_candidates_message(kind: str, *, api_key_hint: bool = False) -> str:
     )
 
 
+OPENROUTER_KEY_ENV = "OPENROUTER_API_KEY"
+"""The environment variable the candidates an adapter builds through OpenRouter read their key from."""
+
+
 def openrouter_api_key(api_key: Any, kind: str) -> Any:
     """The key for candidates built through OpenRouter: `api_key`, else the
-    `OPENROUTER_API_KEY` environment variable; ValueError (saying what to pass) when neither."""
-    key = api_key or os.environ.get("OPENROUTER_API_KEY")
+    `OPENROUTER_API_KEY` environment variable.
+
+    Raises:
+        MissingAPIKeyError: neither is set; it names the variable and says what to pass
+            (`kind` names a candidate: "chat model", "LLM").
+    """
+    key = api_key or os.environ.get(OPENROUTER_KEY_ENV)
     if not key:
-        raise ValueError(no_candidates_message(kind, api_key_hint=True))
+        error = MissingAPIKeyError(OPENROUTER_KEY_ENV)
+        # The core's message points at `Endpoint(api_key=...)`, which adapter users never see;
+        # say what an adapter takes instead (`env_var` stays the variable, for handlers).
+        message = (
+            f"no API key for the {kind}s built through OpenRouter: set the {OPENROUTER_KEY_ENV} "
+            f"environment variable, pass api_key=..., or pass candidates={{router model name: "
+            f"{kind}}} with {kind}s of your own"
+        )
+        error.args = (message,)
+        raise error
     return key
 
+
+def check_arguments(
+    owner: str,
+    given: Iterable[str],
+    accepted: Iterable[str],
+    synonyms: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse keyword arguments an adapter does not take, instead of dropping them.
+
+    The frameworks' pydantic models ignore unknown fields, so a typo (`tradoff=0.9`) or
+    another framework's name for a setting (`api_base=` where `base_url=` is meant) would
+    otherwise be lost without a word, and with it, say, the endpoint the key is sent to.
+    `synonyms` maps such other names to the accepted one, for the message.
+
+    Raises:
+        TypeError: naming each unknown argument (with the accepted name it likely means, if
+            any) and listing the accepted ones; `owner` names the class in the message.
+    """
+    names = sorted(set(accepted))
+    unknown = [name for name in given if name not in names]
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        meant = (synonyms or {}).get(name)
+        close = [meant] if meant else difflib.get_close_matches(name, names, n=1)
+        parts.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    plural = "s" if len(unknown) > 1 else ""
+    raise TypeError(
+        f"{owner} got unexpected keyword argument{plural} {', '.join(parts)}; "
+        f"it accepts: {', '.join(names)}"
+    )
+
+
+def retry_policy(policy: Any, max_retries: int | None) -> Any:
+    """The retry policy an adapter runs its calls under: `policy` (None: the default one),
+    with `max_retries`, when given, as the retries per model before the next model is
+    tried (`max_attempts_per_model = max_retries + 1`). A translation of the frameworks'
+    usual `max_retries` setting, so that the one policy stays the only one retrying.
+
+    Raises:
+        ValueError: `max_retries` is negative.
+    """
+    from .reliability import RetryPolicy
+
+    if max_retries is None:
+        return policy
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be an int >= 0, not {max_retries!r}")
+    base = policy if policy is not None else RetryPolicy()
+    return RetryPolicy.model_validate({**base.model_dump(), "max_attempts_per_model": max_retries + 1})
+
+
+def own_retries_warning(kind: str, key: str, model: Any, retries: Any) -> str:
+    """What to warn (with `warn_caller`) when a candidate retries failed calls itself and the
+    adapter cannot turn that off: each attempt of autorouter's policy may then send several
+    requests."""
+    sends = f"up to {retries + 1}" if isinstance(retries, int) and not isinstance(retries, bool) else "several"
+    return (
+        f"candidate {key!r} ({type(model).__name__}) retries failed calls itself "
+        f"(max_retries={retries!r}), on top of autorouter's retry-and-fallback policy: each "
+        f"attempt may send {sends} requests, and the fallback to the next model comes later; "
+        f"build the {kind} with max_retries=0"
+    )
+
+
+# Packages whose frames stand between a user's call and an adapter's construction code.
+_CONSTRUCTION_PACKAGES = frozenset(
+    {"autorouter", "langchain_autorouter", "llamaindex_autorouter", "pydantic", "langchain_core", "llama_index"}
+)
+
+
+def warn_caller(message: str) -> None:
+    """`warnings.warn(message)` (a UserWarning) attributed to the user's line: the first frame
+    outside autorouter, its adapters and the frameworks' pydantic machinery, however deep the
+    validators that noticed it run."""
+    import warnings
+
+    frame = sys._getframe(1)
+    level = 2  # 1 would name this function; 2, its caller
+    while frame.f_back is not None and (
+        str(frame.f_globals.get("__name__", "")).split(".")[0] in _CONSTRUCTION_PACKAGES
+    ):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, UserWarning, stacklevel=level)
+
+
+class LoopLocal(Generic[T]):
+    """One value per asyncio event loop and key: the copies of candidates async calls use.
+
+    An async HTTP client pools connections bound to the event loop that opened them. Used
+    again from another loop (each `asyncio.run(...)` makes a new one), a pooled connection
+    still sends the request, then fails to read the answer, and the request goes out a
+    second time. So each event loop gets its own copy of a candidate, with clients of its
+    own; copies for closed loops are dropped (their connections cannot be used again).
+    Thread-safe; values are made with the lock held, so `make` must be quick and do no I/O.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_loop: dict[asyncio.AbstractEventLoop, dict[str, tuple[Any, T]]] = {}
+
+    def get(self, key: str, base: Any, make: Callable[[], T]) -> T:
+        """The value for `key` in the running event loop, made by `make()` on first use; a
+        value made from another `base` object (the candidate was replaced) is made again."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for old in [old for old in self._by_loop if old.is_closed()]:
+                del self._by_loop[old]
+            values = self._by_loop.setdefault(loop, {})
+            entry = values.get(key)
+            if entry is None or entry[0] is not base:
+                entry = values[key] = (base, make())
+            return entry[1]
 
 def candidates_by_name(
     models: Iterable[Any], known: Sequence[str], name_of: Callable[[Any], str | None], kind: str

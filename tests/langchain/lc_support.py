@@ -75,8 +75,10 @@ def chat_openai(server: OpenAIServer, name: str, **kwargs: Any) -> Any:
 
     Its timeout is an `openai.Timeout` object on purpose: with a plain number, langchain-openai
     shares one cached async HTTP client per base URL between instances, and a client that
-    served one test's event loop fails on the next test's ("Event loop is closed"), with or
-    without the router. With a Timeout object each instance builds its own clients.
+    served one test's event loop fails on the next test's ("Event loop is closed") when a
+    test calls the model directly. (The router calls a copy per event loop, with a pool of
+    its own: test_candidates_and_arguments.py builds candidates without this precaution.)
+    With a Timeout object each instance builds its own clients.
     """
     import openai
     from langchain_openai import ChatOpenAI

@@ -19,6 +19,7 @@ import pytest
 from autorouter.errors import (
     FallbackExhaustedError,
     InvalidRequestError,
+    MissingAPIKeyError,
     NoCandidateError,
     StreamInterruptedError,
     UnknownModelError,
@@ -683,7 +684,7 @@ def test_from_openrouter_builds_one_client_per_router_model(
     from langchain_openai import ChatOpenAI
 
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
-    with pytest.raises(ValueError, match="OPENROUTER_API_KEY"):
+    with pytest.raises(MissingAPIKeyError, match="OPENROUTER_API_KEY"):
         ChatAutoRouter.from_openrouter(router)
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-secret")
     llm = ChatAutoRouter.from_openrouter(router, tradeoff=0.2)

@@ -164,7 +164,7 @@ def test_openrouter_candidates(catalog_router: autorouter.Router, openai_server:
 
 def test_openrouter_needs_a_key(monkeypatch: pytest.MonkeyPatch, router: autorouter.Router) -> None:
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
-    with pytest.raises(ValueError, match="OPENROUTER_API_KEY"):
+    with pytest.raises(autorouter.MissingAPIKeyError, match="OPENROUTER_API_KEY"):
         AutoRouterLLM(router=router)
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-from-env")
     llm = AutoRouterLLM(router=router)
