@@ -1,6 +1,6 @@
 """Added latency of the `autorouter serve` gateway over calling the upstream directly.
 
-    python benchmarks/gateway_latency.py [--requests 400] [--quick] [--no-default]
+    python benchmarks/gateway_latency.py [--requests 400] [--quick] [--no-default] [--out FILE]
 
 Three processes on 127.0.0.1: the OpenAI-compatible test server (tests/openai_server.py) as
 the upstream, the gateway (`autorouter serve`, one uvicorn worker) in front of it, and this
@@ -12,10 +12,15 @@ at 1 and at 50 concurrent clients, for two routers:
   - static: a router on the bundled static embedder (the fastest), fitted on the tests'
     synthetic data (3 models);
   - default: the bundled default router (MiniLM embedder, 20 catalog models).
+and once more for the static router behind `autorouter serve --workers 2` at 1 client: uvicorn's
+multi-worker socket is bound without naming IPPROTO_TCP, so under the plain asyncio loop its
+connections keep Nagle's algorithm on and every keep-alive request waits ~40 ms for a delayed
+ACK (uvicorn issue #3149); this row shows whether the gateway's event loop (uvloop, from the
+`serve` extra) or protocol sets TCP_NODELAY. The loop in use is recorded with the results.
 Added latency = gateway percentile - direct percentile (p50 and p99, ms). Prints a table and
-writes benchmarks/results/gateway_latency.json. The machine's core count and load average are
-recorded: client, gateway and upstream share the CPUs, so at 50 clients the figures include
-queueing on a small machine.
+writes benchmarks/results/gateway_latency.json (or --out). The machine's core count and load
+average are recorded: client, gateway and upstream share the CPUs, so at 50 clients the figures
+include queueing on a small machine.
 """
 
 from __future__ import annotations
@@ -91,10 +96,12 @@ def start_upstream() -> tuple[subprocess.Popen[str], str]:
     return proc, base
 
 
-def start_gateway(upstream: str, router_dir: Path | None) -> tuple[subprocess.Popen[Any], str]:
+def start_gateway(upstream: str, router_dir: Path | None,
+                  workers: int = 1) -> tuple[subprocess.Popen[Any], str]:
     port = free_port()
     cmd = [sys.executable, "-m", "autorouter.cli", "serve", "--port", str(port),
-           "--base-url", upstream, "--api-key-env", "", "--no-access-log"]
+           "--base-url", upstream, "--api-key-env", "", "--no-access-log",
+           "--workers", str(workers)]
     if router_dir is not None:
         cmd += ["--router", str(router_dir)]
     env = {k: v for k, v in os.environ.items() if k != "AUTOROUTER_SERVER_KEY"}
@@ -137,6 +144,24 @@ async def timed_run(base: str, model: str, clients: int, requests: int, warmup: 
     return latencies
 
 
+def event_loop() -> str:
+    """The loop `autorouter serve` runs on here: uvicorn's "auto" picks uvloop when it imports."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    return f"uvloop {getattr(uvloop, '__version__', '?')}"
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if q < 100 else max(values)
 
@@ -152,6 +177,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="timed requests per cell (x5 at 50 clients)")
     parser.add_argument("--quick", action="store_true", help="100 requests per cell")
     parser.add_argument("--no-default", action="store_true", help="skip the default (MiniLM) router")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args()
     n = 100 if args.quick else args.requests
 
@@ -160,60 +186,63 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            routers: list[tuple[str, Path | None, str]] = [
-                ("static", static_router_dir(Path(tmp)), "coder")]
+            static = static_router_dir(Path(tmp))
+            # (router, its folder, a concrete model, worker processes, client counts)
+            setups: list[tuple[str, Path | None, str, int, tuple[int, ...]]] = [
+                ("static", static, "coder", 1, (1, 50))]
             if not args.no_default:
-                routers.append(("default", None, "openai/gpt-4o-mini-2024-07-18"))
-            for name, router_dir, concrete in routers:
-                proc, gateway = start_gateway(upstream, router_dir)
+                setups.append(("default", None, "openai/gpt-4o-mini-2024-07-18", 1, (1, 50)))
+            setups.append(("static", static, "coder", 2, (1,)))
+            for name, router_dir, concrete, workers, client_counts in setups:
+                proc, gateway = start_gateway(upstream, router_dir, workers)
                 procs.append(proc)
-                for clients in (1, 50):
+                for clients in client_counts:
                     requests = n if clients == 1 else n * 5
                     warmup = max(20, clients * 2)
                     direct = measure(upstream, concrete, clients, requests, warmup)
                     for label, model in (("auto", "auto"), ("concrete", concrete)):
                         via = measure(gateway, model, clients, requests, warmup)
                         rows.append({
-                            "router": name, "model": label, "clients": clients,
+                            "router": name, "model": label, "workers": workers, "clients": clients,
                             "direct_p50_ms": direct["p50_ms"], "direct_p99_ms": direct["p99_ms"],
                             "gateway_p50_ms": via["p50_ms"], "gateway_p99_ms": via["p99_ms"],
                             "added_p50_ms": via["p50_ms"] - direct["p50_ms"],
                             "added_p99_ms": via["p99_ms"] - direct["p99_ms"],
                             "requests": requests,
                         })
-                        print(f"  {name:8} {label:9} clients={clients:3}  direct p50 {direct['p50_ms']:7.2f}  "
-                              f"gateway p50 {via['p50_ms']:7.2f}  p99 {via['p99_ms']:7.2f}", flush=True)
-                proc.terminate()
-                proc.wait(timeout=15)
+                        print(f"  {name:8} {label:9} workers={workers} clients={clients:3}  "
+                              f"direct p50 {direct['p50_ms']:7.2f}  gateway p50 {via['p50_ms']:7.2f}  "
+                              f"p99 {via['p99_ms']:7.2f}", flush=True)
+                stop(proc)
     finally:
         for proc in procs:
             if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop(proc)
 
     print()
-    header = f"{'router':8} {'model':9} {'clients':>7} {'direct p50':>10} {'direct p99':>10} " \
-             f"{'gw p50':>8} {'gw p99':>8} {'added p50':>9} {'added p99':>9}"
+    header = f"{'router':8} {'model':9} {'workers':>7} {'clients':>7} {'direct p50':>10} " \
+             f"{'direct p99':>10} {'gw p50':>8} {'gw p99':>8} {'added p50':>9} {'added p99':>9}"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['router']:8} {r['model']:9} {r['clients']:>7} {r['direct_p50_ms']:>10.2f} "
+        print(f"{r['router']:8} {r['model']:9} {r['workers']:>7} {r['clients']:>7} {r['direct_p50_ms']:>10.2f} "
               f"{r['direct_p99_ms']:>10.2f} {r['gateway_p50_ms']:>8.2f} {r['gateway_p99_ms']:>8.2f} "
               f"{r['added_p50_ms']:>9.2f} {r['added_p99_ms']:>9.2f}")
-    print("(ms; added = gateway - direct at the same percentile)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    loop = event_loop()
+    print(f"(ms; added = gateway - direct at the same percentile; gateway loop: {loop})")
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
         "benchmark": "gateway_latency",
-        "setup": "client, gateway (1 uvicorn worker) and upstream test server as three processes on "
-                 "127.0.0.1; non-streamed chat completions; added = gateway minus direct percentile",
+        "setup": "client, gateway (`autorouter serve`, 1 uvicorn worker, and 2 for the workers=2 "
+                 "row) and upstream test server as separate processes on 127.0.0.1; non-streamed "
+                 "chat completions on kept-alive connections; added = gateway minus direct "
+                 "percentile",
         "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(), "gateway_loop": loop},
         "rows": rows,
     }, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out}")
 
 
 if __name__ == "__main__":

@@ -33,11 +33,40 @@ What the response adds (standard clients ignore it):
         carries `usage.cost`.
 
 Errors are OpenAI error objects `{"error": {"message", "type", "param", "code"}}`: 400 for a
-malformed or invalid request (and `no_candidate` when constraints leave no model), 401 for a
-missing or wrong server key, 404 for an unknown model, 413 for a body over the limit, 502 when
-the upstream models failed after every retry and fallback (429 when each failure was a rate
-limit), 503 when the gateway has no upstream key configured. Upstream API keys are never sent
-to the caller nor logged.
+malformed or invalid request (also for values JSON cannot carry: a number that overflows a
+double such as 1e999, NaN, a lone UTF-16 surrogate in a string; and `no_candidate` when
+constraints leave no model), 401 for a missing or wrong server key, 404 for an unknown model,
+408 for a request whose headers or body did not arrive in time, 413 for a body over the limit,
+502 when the upstream models failed after every retry and fallback (429 when each failure was
+a rate limit), 503 when the gateway has no upstream key configured. Upstream API keys are never
+sent to the caller nor logged; in a stream they are blanked out over the joined text, so a key
+the model echoes split over two chunks is caught too.
+
+A client that disconnects while the gateway waits for the upstream (a plain request, or a
+stream before its first chunk) cancels the router call: its upstream connection is closed and
+no further retry or fallback starts. (After the first chunk, the stream stops with the client.)
+
+Serving beyond loopback (`--host 0.0.0.0`): what protects a public bind is
+    - the bearer key (AUTOROUTER_SERVER_KEY, at least 32 characters, compared in constant time):
+      `autorouter serve` and `app_from_env` refuse to serve without it off loopback;
+    - the body limit (`max_body_bytes`, AUTOROUTER_MAX_BODY_BYTES, 8 MiB): larger gets a 413,
+      before it is read when Content-Length says so;
+    - the body deadline (`body_timeout_s`, AUTOROUTER_BODY_TIMEOUT_S, 30 s): the whole body must
+      arrive within it after the headers, else a 408 and the connection is closed, so a client
+      that lies about Content-Length or trickles its body holds a request that long at most;
+    - the header deadline (AUTOROUTER_HEADER_TIMEOUT_S, 10 s): a connection must deliver each
+      request's headers within it (from connecting, or from the previous answer when kept
+      alive), else a 408 and it is closed. uvicorn has no such limit (its keep-alive timeout,
+      5 s, only covers a silent kept-alive connection, and any byte resets it), so the gateway
+      brings its own h11 protocol, `gateway_http_protocol`: `uvicorn_options()` gives the
+      uvicorn settings that select it. Pass them wherever uvicorn runs the app
+      (`uvicorn.run(app, **uvicorn_options())`, `uvicorn.Config`); `BackgroundServer` does;
+    - TCP_NODELAY on every connection, from the same protocol and from uvloop (the `serve`
+      extra): uvicorn's multi-worker socket leaves Nagle's algorithm on under the plain asyncio
+      loop, which adds ~40 ms to every kept-alive request.
+A public bind still wants a reverse proxy in front for TLS and a cap on open connections
+(uvicorn's `limit_concurrency` answers 503 beyond a number of connections): deadlines bound
+how long one slow connection is held, not how many are open at once.
 
 `GET /v1/models` lists `auto` and the router's candidates with their catalog facts;
 `GET /health` answers load balancers (no key needed).
@@ -49,19 +78,22 @@ replicas behind any load balancer.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
 import ipaddress
 import json
 import logging
 import math
 import os
+import re
 import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -91,13 +123,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUTO_MODELS",
+    "DEFAULT_BODY_TIMEOUT_S",
+    "DEFAULT_HEADER_TIMEOUT_S",
     "DEFAULT_MAX_BODY_BYTES",
     "BackgroundServer",
     "ChatRequest",
     "app_from_env",
     "create_app",
+    "gateway_http_protocol",
     "is_loopback",
+    "uvicorn_options",
 ]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("autorouter.server")
 
@@ -106,6 +144,17 @@ AUTO_MODELS = frozenset({"auto", "autorouter/auto", "openrouter/auto"})
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 """Largest request body accepted (8 MiB: room for a few base64 images); larger gets a 413."""
+
+DEFAULT_BODY_TIMEOUT_S = 30.0
+"""Seconds a request's whole body may take to arrive after its headers; slower gets a 408.
+(8 MiB in 30 s is ~280 KB/s: any client that means it sends faster.)"""
+
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+"""Seconds a connection may take to send a request's headers, from connecting or from the
+previous answer on a kept-alive connection; slower gets a 408 and is closed."""
+
+DEFAULT_KEEP_ALIVE_S = 5
+"""Seconds uvicorn keeps a silent kept-alive connection open (its own default)."""
 
 # Environment variables `app_from_env` reads (the CLI sets them for its workers).
 ENV_ROUTER_DIR = "AUTOROUTER_ROUTER_DIR"
@@ -119,6 +168,9 @@ ENV_ALLOW_NO_SERVER_KEY = "AUTOROUTER_ALLOW_NO_SERVER_KEY"
 #: Shortest gateway key accepted: `python -c "import secrets; print(secrets.token_urlsafe(32))"`.
 MIN_SERVER_KEY_CHARS = 32
 ENV_MAX_BODY_BYTES = "AUTOROUTER_MAX_BODY_BYTES"
+ENV_BODY_TIMEOUT_S = "AUTOROUTER_BODY_TIMEOUT_S"
+#: Read by `gateway_http_protocol` for each connection (so it reaches every worker).
+ENV_HEADER_TIMEOUT_S = "AUTOROUTER_HEADER_TIMEOUT_S"
 
 # Request fields the gateway consumes; every other field goes to the model as given.
 _OWN_FIELDS = frozenset({
@@ -224,6 +276,15 @@ class _APIError(Exception):
                           "code": self.code}}
 
 
+class _ClientGone(_APIError):
+    """The client closed its connection before its answer was ready. The answer (nginx's 499)
+    reaches nobody: the ASGI server drops what is sent to a closed connection."""
+
+    def __init__(self, when: str) -> None:
+        super().__init__(499, f"The client closed the connection {when}.",
+                         code="client_disconnected")
+
+
 def _param(loc: Sequence[Any]) -> str:
     out = ""
     for part in loc:
@@ -257,17 +318,49 @@ _UNION_TAGS = frozenset({"str", "list", "dict", "literal", "function-after", "no
                          "float", "int", "bool"})
 
 
+class _NotJSON(ValueError):
+    """NaN, Infinity or -Infinity: Python's json reads them, JSON has no such values."""
+
+
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _NotJSON(name)
+
+
+# A lone surrogate can only come from a \uD800-\uDFFF escape (as raw UTF-8 it fails to
+# decode); json pairs high and low escapes into one character, so any left is unpaired.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _parse_json(raw: bytes) -> dict[str, Any]:
+    """The request body as a dict of values JSON can carry on, or a 400."""
     if not raw.strip():
         raise _APIError(400, "The request body is empty; send a JSON object.",
                         code="invalid_json")
+    overflowed = False
+
+    def parse_float(text: str) -> float:
+        # 1e999 is valid JSON syntax but overflows to inf: no JSON encoder can send it on.
+        nonlocal overflowed
+        value = float(text)
+        overflowed = overflowed or not math.isfinite(value)
+        return value
+
+    encoding = json.detect_encoding(raw)
     try:
-        body = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        # Strictly decoded (json.loads of bytes would let UTF-8-encoded surrogates through).
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        raise _APIError(400, f"The request body is not valid {encoding.upper()} text; send "
+                        "JSON encoded as UTF-8.", code="invalid_json") from None
+    try:
+        body = json.loads(text, parse_constant=_no_constant, parse_float=parse_float)
+    except _NotJSON as exc:
+        raise _APIError(
+            400, f"The JSON body contains {exc}, which is not a JSON value: numbers must be "
+            "finite.", code="invalid_json",
+        ) from None
+    except (ValueError, RecursionError):
         raise _APIError(
             400, "We could not parse the JSON body of your request. Send a JSON object "
             "(Content-Type: application/json).", code="invalid_json",
@@ -276,7 +369,64 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
         raise _APIError(400, "The request body must be a JSON object, not "
                         f"{type(body).__name__ if body is not None else 'null'}.",
                         code="invalid_json")
+    if overflowed or _SURROGATE_ESCAPE.search(text):  # rare: only then walk the whole body
+        _check_values(body)
     return body
+
+
+def _check_values(body: dict[str, Any]) -> None:
+    """A 400 naming the first value the upstream call could not encode: a non-finite number
+    (in any field, the passed-through ones too) or a string or key with a lone surrogate.
+
+    Iterative, since json accepts nesting deeper than a recursive walk could follow here."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(body, ())]
+    while stack:
+        value, loc = stack.pop()
+        param = _param(loc)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _APIError(
+                400, f"Invalid value for '{param}': the number is too large to represent "
+                "(it overflows a double); send a finite number.", param=param,
+                code="invalid_value",
+            )
+        if isinstance(value, str) and _LONE_SURROGATE.search(value):
+            raise _APIError(
+                400, f"Invalid value for '{param}': the text contains a lone UTF-16 surrogate "
+                "(an unpaired \\uD800-\\uDFFF escape), which is not valid Unicode.",
+                param=param or None, code="invalid_value",
+            )
+        if isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if _LONE_SURROGATE.search(key):
+                    where = f"'{param}'" if param else "the request body"
+                    raise _APIError(
+                        400, f"Invalid field name in {where}: it contains a lone UTF-16 "
+                        "surrogate (an unpaired \\uD800-\\uDFFF escape), which is not valid "
+                        "Unicode.", param=param or None, code="invalid_value",
+                    )
+                stack.append((item, (*loc, key)))
+        elif isinstance(value, list):
+            stack.extend((value[i], (*loc, i)) for i in range(len(value) - 1, -1, -1))
+
+
+def _dumps(payload: Any) -> str:
+    """JSON text for a client. Values JSON cannot carry that came from an upstream (NaN, or a
+    number that overflowed) become null rather than the invalid `NaN`/`Infinity` tokens that
+    `json.dumps` would write and no strict client can parse."""
+    try:
+        return json.dumps(payload, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(payload), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 # --- redaction ----------------------------------------------------------------------------
@@ -284,7 +434,11 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
 
 class _Redactor:
     """Blanks out every upstream credential the router's endpoints hold (explicit keys, the
-    values of their key variables, and custom header values) from text leaving the gateway."""
+    values of their key variables, and custom header values) from text leaving the gateway.
+
+    `secrets` are the raw values (for decoded text: a stream's deltas); calling it on JSON
+    text also catches their JSON-escaped forms (a header value with a quote or a non-ASCII
+    character is written escaped by `json.dumps`)."""
 
     def __init__(self, router: Router) -> None:
         self.secrets: list[str] = []
@@ -303,12 +457,124 @@ class _Redactor:
                 self.secrets.append(os.environ.get(endpoint.api_key_env, "").strip())
             self.secrets.extend(endpoint.headers.values())
         self.secrets = sorted({s for s in self.secrets if len(s) >= 4}, key=len, reverse=True)
+        escaped = {json.dumps(s)[1:-1] for s in self.secrets} - set(self.secrets)
+        self._forms = sorted({*self.secrets, *escaped}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in self._forms:
             if secret in text:
                 text = text.replace(secret, "**********")
         return text
+
+
+# Text fields of a chunk's `delta` that carry the model's words (OpenAI's, and the reasoning
+# fields OpenRouter and DeepSeek add); a tool call's `function.arguments` is handled apart.
+_DELTA_TEXT = ("content", "refusal", "reasoning", "reasoning_content")
+
+
+class _StreamRedactor:
+    """Redacts upstream secrets over the joined text of a stream, not event by event.
+
+    A key the model echoes can arrive split over chunks ("sk-ab" then "cd..."), which no
+    per-event check sees. So each text channel (a choice's content, refusal or reasoning, a
+    tool call's arguments) holds back the shortest tail that could still grow into a secret
+    and sends it with the channel's next delta, once it cannot or blanked out once it did;
+    the choice's finishing chunk, or a last chunk at the end, carries what is still held.
+    Only text that may start a secret waits (a few characters, rarely), so the stream keeps
+    streaming, and the joined text is the whole answer redacted at once."""
+
+    def __init__(self, redact: _Redactor) -> None:
+        self.redact = redact
+        self.secrets = redact.secrets
+        self.held: dict[tuple[int, str, int], str] = {}  # (choice, field, tool call) -> tail
+
+    def chunk(self, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` (an upstream chunk, not modified) with its delta texts redacted and held."""
+        choices = data.get("choices")
+        if not self.secrets or not isinstance(choices, list):
+            return data
+        out: list[Any] = []
+        for position, choice in enumerate(choices):
+            if not isinstance(choice, dict):
+                out.append(choice)
+                continue
+            index = choice["index"] if isinstance(choice.get("index"), int) else position
+            choice = dict(choice)
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                delta = dict(delta)
+                for field in _DELTA_TEXT:
+                    if isinstance(delta.get(field), str):
+                        delta[field] = self._feed((index, field, 0), delta[field])
+                if isinstance(delta.get("tool_calls"), list):
+                    delta["tool_calls"] = [self._tool_call(index, n, call)
+                                           for n, call in enumerate(delta["tool_calls"])]
+                choice["delta"] = delta
+            if choice.get("finish_reason") is not None:
+                choice["delta"] = self._release(index, choice.get("delta"))
+            out.append(choice)
+        return {**data, "choices": out}
+
+    def rest(self, template: dict[str, Any]) -> dict[str, Any] | None:
+        """A chunk (like `template`) with every tail still held, or None: for a stream that
+        ended, or broke, before a choice finished."""
+        if not self.held:
+            return None
+        indexes = sorted({choice for choice, _, _ in self.held})
+        return {**template, "choices": [
+            {"index": i, "delta": self._release(i, {}), "finish_reason": None} for i in indexes]}
+
+    def _feed(self, key: tuple[int, str, int], text: str) -> str:
+        text = self.redact(self.held.pop(key, "") + text)
+        hold = _secret_start_at_end(text, self.secrets)
+        if hold:
+            self.held[key] = text[-hold:]
+            return text[:-hold]
+        return text
+
+    def _tool_call(self, choice: int, position: int, call: Any) -> Any:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("arguments"), str):
+            return call
+        index = call["index"] if isinstance(call.get("index"), int) else position
+        arguments = self._feed((choice, "tool_calls", index), function["arguments"])
+        return {**call, "function": {**function, "arguments": arguments}}
+
+    def _release(self, choice: int, delta: Any) -> dict[str, Any]:
+        """`delta` with the choice's held tails appended (they follow its own text)."""
+        out = dict(delta) if isinstance(delta, dict) else {}
+        for key in sorted(k for k in self.held if k[0] == choice):
+            tail = self.held.pop(key)
+            _, field, index = key
+            if field != "tool_calls":
+                out[field] = (out.get(field) or "") + tail
+                continue
+            calls = list(out.get("tool_calls") or [])
+            for n, call in enumerate(calls):
+                if (isinstance(call, dict) and call.get("index", n) == index
+                        and isinstance(call.get("function"), dict)):
+                    function = call["function"]
+                    calls[n] = {**call, "function": {
+                        **function, "arguments": (function.get("arguments") or "") + tail}}
+                    break
+            else:
+                calls.append({"index": index, "function": {"arguments": tail}})
+            out["tool_calls"] = calls
+        return out
+
+
+def _secret_start_at_end(text: str, secrets: Sequence[str]) -> int:
+    """The length of the longest end of `text` that is the start (not the whole) of a secret:
+    what must wait for the next chunk."""
+    longest = 0
+    for secret in secrets:
+        at = text.find(secret[0], max(0, len(text) - len(secret) + 1))
+        while at != -1:
+            if secret.startswith(text[at:]):
+                longest = max(longest, len(text) - at)
+                break
+            at = text.find(secret[0], at + 1)
+    return longest
 
 
 # --- the gateway --------------------------------------------------------------------------
@@ -317,7 +583,7 @@ class _Redactor:
 class _Gateway:
     def __init__(
         self, router: Router, catalog: Catalog | None, server_key: str | None,
-        max_body_bytes: int,
+        max_body_bytes: int, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     ) -> None:
         router._check_fitted()
         self.router = router
@@ -331,6 +597,7 @@ class _Gateway:
         self.catalog = catalog
         self.server_key = server_key or None
         self.max_body_bytes = int(max_body_bytes)
+        self.body_timeout_s = float(body_timeout_s)
         self.models: list[str] = list(router.models_)
         self.redact = _Redactor(router)
         self.names: dict[str, str] = {}  # folded name, catalog id or alias -> candidate
@@ -389,6 +656,11 @@ class _Gateway:
             )
 
     async def read_body(self, request: Request) -> bytes:
+        """The request body: a 413 past `max_body_bytes`, a 408 (closing the connection) when
+        it has not all arrived within `body_timeout_s` (a Content-Length larger than what is
+        sent, a trickle), `_ClientGone` when the client leaves half-way."""
+        from starlette.requests import ClientDisconnect
+
         too_big = _APIError(
             413, f"The request body is larger than this gateway accepts "
             f"({self.max_body_bytes} bytes).", code="request_too_large",
@@ -398,11 +670,24 @@ class _Gateway:
             raise too_big
         parts: list[bytes] = []
         size = 0
-        async for part in request.stream():
-            size += len(part)
-            if size > self.max_body_bytes:
-                raise too_big
-            parts.append(part)
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                async for part in request.stream():
+                    size += len(part)
+                    if size > self.max_body_bytes:
+                        raise too_big
+                    parts.append(part)
+        except TimeoutError:
+            logger.info("request body incomplete after %gs (%d bytes): answered 408",
+                        self.body_timeout_s, size)
+            raise _APIError(
+                408, f"The request body did not arrive within {self.body_timeout_s:g} seconds "
+                f"({size} bytes came); send it at once, with a Content-Length that matches it.",
+                code="request_timeout", headers={"Connection": "close"},
+            ) from None
+        except ClientDisconnect:
+            logger.info("the client disconnected while sending its request body")
+            raise _ClientGone("while sending its request body") from None
         return b"".join(parts)
 
     # --- endpoints
@@ -485,9 +770,15 @@ class _Gateway:
         )
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return await self._stream(body["messages"], call, routed, include_usage, started)
+            return await self._stream(request, body["messages"], call, routed, include_usage,
+                                      started)
         try:
-            answer = await self.router.acomplete(body["messages"], **call)
+            answer = await _unless_client_leaves(
+                request, self.router.acomplete(body["messages"], **call))
+        except _ClientGone:
+            logger.info("chat model=%s: the client disconnected after %.0fms; the upstream "
+                        "call was cancelled", req.model[:80], (time.perf_counter() - started) * 1000)
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error object
             raise self._upstream_error(exc) from None
         from starlette.responses import Response
@@ -500,26 +791,36 @@ class _Gateway:
             **{k: v for k, v in raw.items() if k not in ("id", "object", "created")},
             "model": answer.model,
         }
-        if isinstance(out.get("usage"), dict) or answer.usage is not None:
-            out["usage"] = {**(out.get("usage") or answer.usage.model_dump(exclude={"cost"})),
-                            "cost": answer.cost_usd}
+        usage = out.get("usage") if isinstance(out.get("usage"), dict) else None
+        if not usage and answer.usage is not None:
+            usage = answer.usage.model_dump(exclude={"cost"})
+        if usage is not None:
+            out["usage"] = {**usage, "cost": answer.cost_usd}
         out["autorouter"] = _extra(
             answer.decision, routed=routed, model=answer.model, attempts=answer.attempts,
             cost=answer.cost_usd, cost_source=answer.cost_source, sticky=answer.sticky,
         )
         logger.info("chat model=%s answered=%s attempts=%d %.0fms", req.model[:80], answer.model,
                     len(answer.attempts), (time.perf_counter() - started) * 1000)
-        return Response(self.redact(json.dumps(out)), media_type="application/json")
+        return Response(self.redact(_dumps(out)), media_type="application/json")
 
     async def _stream(
-        self, messages: Any, call: dict[str, Any], routed: bool, include_usage: bool,
-        started: float,
+        self, request: Request, messages: Any, call: dict[str, Any], routed: bool,
+        include_usage: bool, started: float,
     ) -> Response:
         from starlette.responses import StreamingResponse
 
         stream = self.router.astream(messages, **call)
         try:
-            await stream  # routes and waits for the first chunk: failures still get a status
+            # Routes and waits for the first chunk, so failures still get a status; a client
+            # that leaves meanwhile cancels it (after it, the streaming response notices).
+            await _unless_client_leaves(request, stream)
+        except _ClientGone:
+            await _quiet_close(stream)
+            logger.info("chat stream: the client disconnected after %.0fms, before the first "
+                        "chunk; the upstream call was cancelled",
+                        (time.perf_counter() - started) * 1000)
+            raise
         except Exception as exc:  # noqa: BLE001
             await _quiet_close(stream)
             raise self._upstream_error(exc) from None
@@ -529,14 +830,24 @@ class _Gateway:
                        cost=None, cost_source=None, sticky=stream.sticky)
         ident = _new_id()
         redact = self.redact
+        joined = _StreamRedactor(redact)  # secrets split over chunks; `redact` then per event
 
         def event(data: dict[str, Any]) -> bytes:
-            return f"data: {redact(json.dumps(data))}\n\n".encode()
+            return f"data: {redact(_dumps(data))}\n\n".encode()
 
         async def events() -> AsyncIterator[bytes]:
             first = True
             ident_used = ident
-            held: list[dict[str, Any]] = []  # chunks carrying usage: sent last, with the cost
+            held: list[dict[str, Any]] = []  # usage chunks: sent last, with the cost
+
+            def rest() -> dict[str, Any] | None:
+                """What the redactor still holds, as a last content chunk."""
+                return joined.rest({
+                    "id": ident_used, "object": "chat.completion.chunk",
+                    "created": int(time.time()), "model": model,
+                    **({"usage": None} if include_usage else {}),
+                })
+
             try:
                 async for chunk in stream:
                     data = dict(chunk.raw)
@@ -555,20 +866,25 @@ class _Gateway:
                         ident_used = data["id"]
                         first = False
                     if data.get("usage"):
-                        held.append(data)
-                        continue
+                        # The usage waits for the cost (known at the end) on a chunk of its
+                        # own, as OpenAI sends it; any choices it came with go now, in order.
+                        if not data.get("choices"):
+                            held.append(data)
+                            continue
+                        held.append({**{k: v for k, v in data.items() if k != "autorouter"},
+                                     "choices": []})
                     if include_usage:
                         data["usage"] = None
                     else:
                         data.pop("usage", None)
-                    yield event(data)
+                    yield event(joined.chunk(data))
+                if (tail := rest()) is not None:
+                    yield event(tail)
                 result = stream.result
                 for data in held:
                     usage = {**data["usage"], "cost": result.cost_usd if result else None}
                     if include_usage:
                         yield event({**data, "usage": usage})
-                    elif data.get("choices"):
-                        yield event({k: v for k, v in data.items() if k != "usage"})
                 if include_usage and not held and result is not None and result.usage is not None:
                     yield event({
                         "id": ident_used, "object": "chat.completion.chunk",
@@ -582,6 +898,8 @@ class _Gateway:
             except Exception as exc:  # noqa: BLE001 - a break after the first chunk
                 error = self._upstream_error(exc)
                 logger.warning("stream from %s broke: %s", model, type(exc).__name__)
+                if (tail := rest()) is not None:  # the text that came, before the error
+                    yield event(tail)
                 yield event(error.payload())
             finally:
                 await _quiet_close(stream)
@@ -688,6 +1006,43 @@ def _new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
+async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """`await work`, cancelled (then `_ClientGone`) as soon as the client disconnects.
+
+    Nothing reads from the client while a handler awaits the upstream, so the ASGI server's
+    `http.disconnect` would go unnoticed and the router call (its retries and fallbacks
+    included) would run on for nobody. A watcher waits for that message alongside; when it
+    comes first the router call is cancelled, which closes its upstream connection, and
+    awaited, so no further attempt starts once this returns.
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and watcher.exception() is not None:
+            await asyncio.wait((task,))  # the server's receive failed: nothing to watch for
+    except BaseException:  # this handler was cancelled itself (shutdown): stop both
+        task.cancel()
+        watcher.cancel()
+        raise
+    gone = not task.done()
+    watcher.cancel()
+    task.cancel()  # a no-op when it is done
+    await asyncio.wait((task, watcher))  # both unwound: no attempt can start after this
+    if gone:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+        raise _ClientGone("before its answer was ready")
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the server reports the client gone (the body has been read by then, so
+    `receive` has nothing else to say)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _quiet_close(stream: Any) -> None:
     try:
         await stream.aclose()
@@ -704,8 +1059,13 @@ def create_app(
     catalog: Catalog | None = None,
     server_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> Starlette:
     """The OpenAI-compatible ASGI app serving `router` (see the module docstring).
+
+    The app guards what it reads (the key, the body's size and arrival time); the request's
+    headers come before the app sees a request, so their deadline is the server's: serve it
+    with `uvicorn_options()` (as `BackgroundServer` does) on anything but loopback.
 
     Args:
         router: a fitted router, with its endpoints, retry policy and limits set; it is only
@@ -714,6 +1074,9 @@ def create_app(
             the router's endpoints' catalog, else `Catalog.default()`, if None.
         server_key: when set, every route but `/health` needs `Authorization: Bearer <key>`.
         max_body_bytes: larger request bodies get a 413.
+        body_timeout_s: a request body not all arrived this many seconds after the headers
+            gets a 408 and the connection is closed (a Content-Length larger than what is
+            sent, a slow trickle), so one connection holds a request that long at most.
     """
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -722,8 +1085,9 @@ def create_app(
 
     if max_body_bytes <= 0:
         raise ServerConfigError(f"max_body_bytes must be > 0, not {max_body_bytes!r}")
+    _check_seconds("body_timeout_s", body_timeout_s)
     check_server_key(server_key)
-    gateway = _Gateway(router, catalog, server_key, max_body_bytes)
+    gateway = _Gateway(router, catalog, server_key, max_body_bytes, body_timeout_s)
 
     def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, _APIError)
@@ -775,6 +1139,10 @@ def app_from_env() -> Starlette:
     AUTOROUTER_SERVER_KEY: the bearer token callers must send, at least 32 characters; without
         it the factory refuses to start unless AUTOROUTER_ALLOW_NO_SERVER_KEY=1 (loopback only).
     AUTOROUTER_MAX_BODY_BYTES: the request-body limit.
+    AUTOROUTER_BODY_TIMEOUT_S: seconds the body may take to arrive (30 if unset).
+    AUTOROUTER_HEADER_TIMEOUT_S: seconds the headers may take (10 if unset); read by
+        `gateway_http_protocol` for each connection, and checked here so a bad value stops
+        the start rather than being ignored.
     """
     from .catalog import Catalog
     from .client import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, Endpoint
@@ -800,9 +1168,31 @@ def app_from_env() -> Starlette:
         max_body = int(limit) if limit else DEFAULT_MAX_BODY_BYTES
     except ValueError:
         raise ServerConfigError(f"{ENV_MAX_BODY_BYTES} must be a number of bytes") from None
+    body_timeout = _env_seconds(ENV_BODY_TIMEOUT_S, DEFAULT_BODY_TIMEOUT_S)
+    _env_seconds(ENV_HEADER_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S)
     if key_env is not None and not env.get(key_env, "").strip():
         logger.warning("%s is not set: calls will answer 503 until it is", key_env)
-    return create_app(router, catalog=catalog, server_key=server_key, max_body_bytes=max_body)
+    return create_app(router, catalog=catalog, server_key=server_key, max_body_bytes=max_body,
+                      body_timeout_s=body_timeout)
+
+
+def _check_seconds(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value <= 0:
+        raise ServerConfigError(f"{name} must be a number of seconds > 0, not {value!r}")
+    return float(value)
+
+
+def _env_seconds(name: str, default: float) -> float:
+    """Seconds from the environment variable `name` (`default` if unset)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ServerConfigError(f"{name} must be a number of seconds, not {text!r}") from None
+    return _check_seconds(name, value)
 
 
 def check_server_key(key: str | None) -> None:
@@ -824,19 +1214,154 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# --- the HTTP server's side: header deadline, TCP_NODELAY --------------------------------
+
+
+def uvicorn_options(*, header_timeout_s: float | None = None) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run(...)` / `uvicorn.Config(...)` that make uvicorn fit
+    to face clients beyond loopback (see "Serving beyond loopback" in the module docstring):
+    the gateway's h11 protocol (`gateway_http_protocol`: a deadline for each request's
+    headers, TCP_NODELAY on every connection), no WebSocket upgrades (the gateway has no
+    WebSocket route), and uvicorn's keep-alive timeout said explicitly.
+
+    Args:
+        header_timeout_s: the header deadline; None reads AUTOROUTER_HEADER_TIMEOUT_S (10 s if
+            unset) in each worker. A value is kept in-process (a `functools.partial`), which
+            `--workers` > 1 can carry too: it is pickled by reference.
+    """
+    protocol: Any = "autorouter.server:gateway_http_protocol"
+    if header_timeout_s is not None:
+        protocol = functools.partial(gateway_http_protocol, header_timeout_s=_check_seconds(
+            "header_timeout_s", header_timeout_s))
+    return {"http": protocol, "ws": "none", "timeout_keep_alive": DEFAULT_KEEP_ALIVE_S}
+
+
+def gateway_http_protocol(
+    config: Any, server_state: Any, app_state: Any, _loop: Any = None, *,
+    header_timeout_s: float | None = None,
+) -> asyncio.Protocol:
+    """A connection's protocol for uvicorn (`http=`): uvicorn's h11 protocol, plus
+
+    - a header deadline: each request's headers must have arrived `header_timeout_s` after
+      the connection opened or the previous answer ended, or the connection is answered 408
+      (when part of a request came) and closed. uvicorn has none of its own for h11 (its
+      keep-alive timer covers only silence, and any byte resets it), so slowloris clients
+      could hold connections forever;
+    - TCP_NODELAY: asyncio sets it only on sockets whose listening socket named IPPROTO_TCP,
+      which uvicorn's own bind (`--workers`, `--fd`) does not, leaving Nagle's algorithm to
+      delay every kept-alive answer by ~40 ms (uvicorn issue #3149).
+
+    uvicorn calls it with its config and state, as it would a protocol class; the class is
+    built on first use so this module imports without uvicorn.
+    """
+    seconds = header_timeout_s if header_timeout_s is not None else _header_timeout_from_env()
+    protocol: asyncio.Protocol = _guarded_h11()(config, server_state, app_state, _loop,
+                                                 header_timeout_s=seconds)
+    return protocol
+
+
+def _header_timeout_from_env() -> float:
+    try:
+        return _env_seconds(ENV_HEADER_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S)
+    except ServerConfigError:  # app_from_env refuses it at startup; a connection must not fail
+        return DEFAULT_HEADER_TIMEOUT_S
+
+
+def _set_nodelay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:  # a closing socket: it has nothing left to delay
+        pass
+
+
+@functools.cache
+def _guarded_h11() -> type[Any]:
+    """uvicorn's H11Protocol with the header deadline and TCP_NODELAY (see
+    `gateway_http_protocol`)."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GatewayH11Protocol(H11Protocol):
+        def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
+                     _loop: asyncio.AbstractEventLoop | None = None, *,
+                     header_timeout_s: float) -> None:
+            super().__init__(config, server_state, app_state, _loop)
+            self.header_timeout_s = header_timeout_s
+            self.head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)  # type: ignore[arg-type]
+            _set_nodelay(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            cycle = self.cycle
+            super().handle_events()
+            if self.cycle is not cycle:  # a request's headers arrived: the app has it now
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            # The next request's headers are due from now on; one already here (pipelined)
+            # is parsed by the call below, which disarms the timer at once.
+            self._arm()
+            super().on_response_complete()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self.head_timer = self.loop.call_later(self.header_timeout_s, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+                self.head_timer = None
+
+        def _too_slow(self) -> None:
+            self.head_timer = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is not None and not self.cycle.response_complete:
+                return  # a request is being served: its body has the app's own deadline
+            started = self.conn.our_state is h11.IDLE and self.conn.their_state is h11.IDLE \
+                and bool(self.conn.trailing_data[0])
+            if started:  # part of a request came: say why (written raw: h11 sends no
+                # response before a request's headers are complete)
+                body = json.dumps({"error": {
+                    "message": f"The request's headers did not arrive within "
+                               f"{self.header_timeout_s:g} seconds.",
+                    "type": "invalid_request_error", "param": None, "code": "request_timeout",
+                }}).encode()
+                self.transport.write(
+                    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+            logger.debug("closed a connection that sent no complete request head in %gs",
+                         self.header_timeout_s)
+            self.transport.close()
+
+    return GatewayH11Protocol
+
+
 # --- running in a thread (tests, benchmarks, notebooks) ----------------------------------
 
 
 class BackgroundServer:
     """Serve an ASGI app with uvicorn in a daemon thread on 127.0.0.1 (a free port unless
-    given): `with BackgroundServer(app) as s: s.base_url`."""
+    given): `with BackgroundServer(app) as s: s.base_url`. It serves with `uvicorn_options()`
+    (`header_timeout_s`: their header deadline; None for AUTOROUTER_HEADER_TIMEOUT_S or 10 s)."""
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning") -> None:
+                 log_level: str = "warning", header_timeout_s: float | None = None) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.log_level = log_level
+        self.header_timeout_s = header_timeout_s
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -855,6 +1380,7 @@ class BackgroundServer:
         config = uvicorn.Config(
             self.app, loop="asyncio", lifespan="on", access_log=False, log_config=None,
             log_level=self.log_level, timeout_graceful_shutdown=2, backlog=2048,
+            **uvicorn_options(header_timeout_s=self.header_timeout_s),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
