@@ -38,7 +38,7 @@ from .policy import (
     check_max_cost,
     check_max_latency,
     check_tradeoff,
-    confident_picks,
+    best_picks,
     order_with_pick,
     policy_scores,
 )
@@ -109,6 +109,16 @@ def unit_scores(scores: np.ndarray) -> np.ndarray:
         stacklevel=3,
     )
     return (scores - lo) / (hi - lo)
+
+
+def _latency_for_scoring(lat: np.ndarray) -> np.ndarray:
+    """Predicted latency (n, m) with a model of unknown speed taken as a typical known one
+    (the row's median): unknown must not mean instant, or it would beat every timed model."""
+    known = np.isfinite(lat)
+    if not known.any():
+        return np.zeros_like(lat)
+    typical = np.nanmedian(np.where(known, lat, np.nan), axis=1, keepdims=True)
+    return np.where(known, lat, np.nan_to_num(typical, nan=0.0))
 
 
 def _outcome_scores(scores: Sequence[float]) -> np.ndarray:
@@ -337,7 +347,6 @@ class Router(CallingMixin):
         self.fact_sd_ = np.zeros((len(self.profile_.tasks), 0))
         self.limits_ = {}
         self.speeds_ = {}
-        self.strength_ = np.zeros(0)
         self.family_params_: dict[str, tuple[float, float]] = {}
         self.placement_error_sd_ = PLACEMENT_ERROR_SD
         self.cost_ = CostModel("prices", np.zeros(0), np.zeros(0), np.zeros((k, 0)), np.zeros(0))
@@ -350,7 +359,6 @@ class Router(CallingMixin):
         """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
         q, c, _, _ = self._predict_from(self.calib_x_, self.calib_chars_)
         self.scale_ = TradeoffScale.calibrate(q, c)
-        self.strength_ = q.mean(axis=0) if len(q) else np.zeros(q.shape[1])
         self.difficulty_cuts_ = np.quantile(q.mean(axis=1), [1 / 3, 2 / 3]).astype(np.float64)
 
     @property
@@ -395,8 +403,9 @@ class Router(CallingMixin):
             speed: typical time to first token, output speed and hidden thinking tokens, for
                 predicted latency (and the thinking tokens' cost).
             task_score_sd: how uncertain the task scores are (standard deviation in logit
-                units, one for all or per task): the router leaves its strongest model, or
-                pays for a dearer one, only on edges larger than this uncertainty.
+                units, one for all or per task): reported with each prediction
+                (`RankedModel.uncertainty`), and named in the explanation when an edge is
+                within it; outcomes (`partial_fit`) narrow it.
             replace: replace an existing candidate of the same name instead of failing.
         """
         self._check_fitted()
@@ -842,12 +851,11 @@ class Router(CallingMixin):
         lam = self.scale_.lam_for(t)
         scores = policy_scores(q, c, lam)
         if not math.isinf(lam):  # at tradeoff 1 the cheapest model is the promise, however slow
-            scores = scores - mu * np.nan_to_num(lat, nan=0.0)
+            scores = scores - mu * _latency_for_scoring(lat)
         images = np.zeros(len(q), dtype=bool) if images is None else images
         reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output, lat, lat_cap)
         eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
-        strength = self.strength_ if len(self.strength_) == q.shape[1] else q.mean(axis=0)
-        picks = confident_picks(q, sd, c, scores, eligible, t, strength)
+        picks = best_picks(scores, c, eligible)
         order = order_with_pick(scores, eligible, picks)
         decisions = []
         # Plain Python values once, and one validation call per decision (nested in Rust): 20
@@ -1016,7 +1024,6 @@ class Router(CallingMixin):
             "task_diff_w": self.profile_.diff_w,
             "fact_scores": self.fact_scores_,
             "fact_sd": self.fact_sd_,
-            "strength": self.strength_,
             "answer_tokens": self.answer_tokens_,
             "calib_x": self.calib_x_.astype(np.float16),
             "calib_chars": self.calib_chars_,
@@ -1100,7 +1107,6 @@ class Router(CallingMixin):
             router.fact_scores_ = a["fact_scores"]
             # routers saved before uncertainty and speed were learned: none of either
             router.fact_sd_ = a["fact_sd"] if "fact_sd" in a else np.zeros_like(a["fact_scores"])
-            router.strength_ = a["strength"] if "strength" in a else np.zeros(0)
             router.speeds_ = {name: ModelSpeed(**sp) for name, sp in meta.get("speeds", {}).items()}
             router.family_params_ = {
                 str(f): (float(v[0]), float(v[1])) for f, v in meta.get("family_params", {}).items()
@@ -1131,7 +1137,6 @@ class Router(CallingMixin):
                 and a["cost_base"].shape == (m,)
                 and a["fact_scores"].shape == (n_tasks, len(router.fact_models_))
                 and router.fact_sd_.shape == a["fact_scores"].shape
-                and router.strength_.shape in ((0,), (m,))
                 and a["task_diff_w"].shape == (d + 1,)
                 and router.feedback_.weight.shape == router.feedback_.residual.shape == (k, m)
                 and router.feedback_.strength > 0

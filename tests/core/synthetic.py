@@ -74,8 +74,8 @@ def hash_embed(texts: list[str], dim: int = 64) -> np.ndarray:
 #: A `max_latency_s` of 3 leaves only `quick` among them (models of unknown speed stay eligible).
 TIMED = {
     "slow-thinker": (1.0, {"ttft_s": 2.0, "output_tokens_per_s": 20.0, "reasoning_tokens": 2000}),
-    "steady": (0.97, {"ttft_s": 0.5, "output_tokens_per_s": 60.0}),
-    "quick": (0.9, {"ttft_s": 0.2, "output_tokens_per_s": 200.0}),
+    "steady": (0.8, {"ttft_s": 0.5, "output_tokens_per_s": 60.0}),
+    "quick": (0.7, {"ttft_s": 0.2, "output_tokens_per_s": 200.0}),
 }
 
 

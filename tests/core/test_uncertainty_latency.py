@@ -1,7 +1,6 @@
-"""Decisions that respect the router's own uncertainty, and latency as a dimension: an edge
-smaller than the uncertainty never buys a much dearer model, tradeoff 0 stays on the strongest
-candidate unless another is confidently better, and slow models are ranked and excluded by their
-predicted latency."""
+"""Decisions and the router's own uncertainty, and latency as a dimension: the best expected
+score wins (near ties to the cheapest), uncertainty is reported and explained but does not hold
+a pick on a favourite, and slow models are ranked and excluded by their predicted latency."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ import pytest
 
 from autorouter import InvalidRequestError, NoCandidateError, Router
 from autorouter.decision import ModelSpeed
-from autorouter.policy import confident_picks
+from autorouter.policy import SCORE_TIE, best_picks
 
 from synthetic import hash_embed, make_rows
 
@@ -27,46 +26,47 @@ def _fact_router(sd: float, *, fitted: Router) -> Router:
     return fitted
 
 
-def test_policy_without_uncertainty_is_the_best_score():
-    q = np.array([[0.9, 0.8, 0.7]])
-    c = np.array([[3.0, 1.0, 0.1]])
-    s = q - 0.05 * c
+def test_the_best_score_wins():
+    q = np.array([[0.9, 0.8, 0.7], [0.5, 0.9, 0.7]])
+    c = np.array([[3.0, 1.0, 0.1], [3.0, 1.0, 0.1]])
+    s = q - 0.01 * c
     ok = np.ones_like(q, dtype=bool)
-    assert confident_picks(q, np.zeros_like(q), c, s, ok, 0.3, q[0]).tolist() == [int(np.argmax(s))]
-    assert confident_picks(q, np.zeros_like(q), c, q, ok, 0.0, np.array([0.5, 0.9, 0.1])).tolist() == [0]
+    assert best_picks(s, c, ok).tolist() == np.argmax(s, axis=1).tolist() == [0, 1]
+    # an ineligible model never wins, however it scores
+    ok[1, 1] = False
+    assert best_picks(s, c, ok)[1] == 2
 
 
-def test_an_edge_within_the_uncertainty_does_not_buy_a_dearer_model():
-    q = np.array([[0.95, 0.94]])
-    c = np.array([[0.01, 0.001]])
-    s = q - 0.1 * c  # the dear model scores higher
-    ok = np.ones_like(q, dtype=bool)
-    assert int(np.argmax(s)) == 0
-    assert confident_picks(q, np.full_like(q, 0.02), c, s, ok, 0.3, q[0]).tolist() == [1]
-    # a clear edge (beyond the uncertainty) still buys it
-    assert confident_picks(np.array([[0.99, 0.90]]), np.full_like(q, 0.02), c, s, ok, 0.3, q[0]).tolist() == [0]
+def test_a_near_tie_goes_to_the_cheapest():
+    c = np.array([[0.01, 0.001, 0.0001]])
+    ok = np.ones_like(c, dtype=bool)
+    tie = np.array([[0.900, 0.900 - SCORE_TIE / 2, 0.800]])
+    assert best_picks(tie, c, ok).tolist() == [1]
+    clear = np.array([[0.900, 0.900 - 2 * SCORE_TIE, 0.800]])
+    assert best_picks(clear, c, ok).tolist() == [0]
 
 
-def test_tradeoff_0_stays_on_the_strongest_unless_another_is_confidently_better():
-    q = np.array([[0.80, 0.82], [0.80, 0.95]])
-    c = np.array([[1.0, 0.5], [1.0, 0.5]])
-    ok = np.ones_like(q, dtype=bool)
-    strength = np.array([0.9, 0.7])  # model 0 is the strongest overall
-    picks = confident_picks(q, np.full_like(q, 0.03), c, q, ok, 0.0, strength)
-    assert picks.tolist() == [0, 1]
+def test_uncertainty_does_not_hold_a_pick_on_the_dearer_favourite(fitted):
+    """An edge within the uncertainty is still the expected edge: at tradeoff 0 the model
+    predicted best for the prompt answers, and the explanation says the edge is uncertain."""
+    r = _fact_router(1.0, fitted=fitted)
+    r.add_model("specialist", task_scores={"math": 0.99, "code": 0.5, "chat": 0.5}, price=(1.0, 2.0),
+                task_score_sd=1.0)
+    d = r.route(MATH, tradeoff=0.0, latency_weight=0.0, candidates=["dear", "cheap", "specialist"])
+    assert d.model == "specialist", d.explanation
+    assert d.chosen.uncertainty > 0
+    worse = r.route(CHAT, tradeoff=0.0, latency_weight=0.0, candidates=["dear", "specialist"])
+    assert worse.model == "dear"
 
 
-def test_uncertain_facts_send_near_ties_to_the_cheaper_model(fitted):
-    sure = _fact_router(0.0, fitted=fitted)
-    picks_sure = {sure.route(p, tradeoff=0.02, latency_weight=0.0, candidates=["dear", "cheap"]).model
-                  for p in (MATH, CHAT)}
-    assert picks_sure == {"dear"}
-    unsure = _fact_router(1.0, fitted=Router(embedder=hash_embed).fit(_load()))
-    for p in (MATH, CHAT):
-        d = unsure.route(p, tradeoff=0.02, latency_weight=0.0, candidates=["dear", "cheap"])
-        assert d.model == "cheap", d.explanation
-        assert d.chosen.uncertainty > 0
-        assert "uncertainty" in d.explanation
+def test_a_slow_thinking_model_does_not_answer_small_talk_at_tradeoff_0(fitted):
+    r = _fact_router(0.3, fitted=fitted)
+    r.add_model("thinker", task_scores={"math": 0.97, "code": 0.97, "chat": 0.97}, price=(1.0, 4.0),
+                speed=ModelSpeed(ttft_s=5.0, output_tokens_per_s=30.0, reasoning_tokens=3000))
+    r.add_model("chatty", task_scores={"math": 0.90, "code": 0.90, "chat": 0.95}, price=(1.0, 4.0),
+                speed=ModelSpeed(ttft_s=0.4, output_tokens_per_s=100.0))
+    assert r.route(CHAT, tradeoff=0.0, candidates=["thinker", "chatty"]).model == "chatty"
+    assert r.route(CHAT, tradeoff=0.0, latency_weight=0.0, candidates=["thinker", "chatty"]).model == "thinker"
 
 
 def _load():
