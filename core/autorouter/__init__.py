@@ -16,6 +16,7 @@ from .dataset import ModelPrice, RoutingDataset, load_dataset  # noqa: E402
 from .decision import ModelLimits, ModelSpeed, RankedModel, RoutingDecision  # noqa: E402
 from .embedders import CallableEmbedder, Embedder, OpenAIEmbedder, get_embedder  # noqa: E402
 from .errors import (  # noqa: E402
+    AttemptTimeoutError,
     AuthenticationError,
     AutorouterError,
     BadRequestError,
@@ -48,6 +49,7 @@ __all__ = [
     "RetryPolicy",
     "ProviderError",
     "RateLimitError",
+    "AttemptTimeoutError",
     "BadRequestError",
     "AuthenticationError",
     "MissingAPIKeyError",

@@ -370,6 +370,29 @@ def evaluate(
         console.print(f"curves drawn to {plot}")
 
 
+TimeBudgetOption = Annotated[
+    Optional[float],
+    typer.Option("--time-budget", min=0.001, help="seconds after which no new attempt starts (default 120)"),
+]
+AttemptTimeoutOption = Annotated[
+    Optional[float],
+    typer.Option("--attempt-timeout", min=0.001,
+                 help="seconds one model has for its answer to start before the next is tried "
+                      "(default: half the time budget)"),
+]
+StallTimeoutOption = Annotated[
+    Optional[float],
+    typer.Option("--stall-timeout", min=0.001, help="longest silence in a stream, seconds (default 30)"),
+]
+
+
+def _retry_policy(budget: float | None, attempt: float | None, stall: float | None) -> Any:
+    from .reliability import RetryPolicy
+
+    timing = {"total_budget_s": budget, "attempt_timeout_s": attempt, "stall_timeout_s": stall}
+    return RetryPolicy.model_validate({k: v for k, v in timing.items() if v is not None})
+
+
 @app.command()
 def chat(
     prompt: PromptArgument = None,
@@ -385,6 +408,9 @@ def chat(
         typer.Option("--base-url", help="OpenAI-compatible API root to call instead of OpenRouter"),
     ] = None,
     api_key_env: ApiKeyEnvOption = "OPENROUTER_API_KEY",
+    time_budget: TimeBudgetOption = None,
+    attempt_timeout: AttemptTimeoutOption = None,
+    stall_timeout: StallTimeoutOption = None,
 ) -> None:
     """Route PROMPT, call the chosen model, print its answer, then the model, tokens and cost.
 
@@ -400,6 +426,7 @@ def chat(
         # As `serve` does: one endpoint for every model, its key read from the named variable.
         r.set_endpoints(default=Endpoint(base_url=base_url or DEFAULT_BASE_URL,
                                          api_key_env=api_key_env.strip() or None))
+        r.retry_policy = _retry_policy(time_budget, attempt_timeout, stall_timeout)
         if stream:
             s = r.stream(text, tradeoff=tradeoff, max_cost=max_cost, max_latency_s=max_latency_s,
                          latency_weight=latency_weight)
@@ -467,12 +494,23 @@ def serve(
     api_key_env: ApiKeyEnvOption = "OPENROUTER_API_KEY",
     max_body_bytes: Annotated[Optional[int], typer.Option(min=1, help="request-body limit (default 8 MiB)")] = None,
     access_log: Annotated[bool, typer.Option(help="log each request line")] = True,
+    time_budget: TimeBudgetOption = None,
+    attempt_timeout: AttemptTimeoutOption = None,
+    stall_timeout: StallTimeoutOption = None,
+    body_timeout: Annotated[
+        Optional[float], typer.Option("--body-timeout", min=0.001, help="seconds a request body may take to arrive (default 30)"),
+    ] = None,
+    header_timeout: Annotated[
+        Optional[float], typer.Option("--header-timeout", min=0.001, help="seconds request headers may take to arrive (default 10)"),
+    ] = None,
 ) -> None:
     """Serve the router as an OpenAI-compatible endpoint: POST /v1/chat/completions with
     model "auto" (or a model id), GET /v1/models, GET /health.
 
     Callers must send `Authorization: Bearer $AUTOROUTER_SERVER_KEY` when that variable is set;
-    it must be set to bind beyond 127.0.0.1.
+    it must be set to bind beyond 127.0.0.1. A model that has not started answering within
+    --attempt-timeout is left for the next one; slow clients are cut off by --header-timeout
+    and --body-timeout (408).
     """
     import os
 
@@ -499,6 +537,11 @@ def serve(
         gateway.ENV_UPSTREAM_KEY_ENV: api_key_env,
         gateway.ENV_MAX_BODY_BYTES: str(max_body_bytes or ""),
         gateway.ENV_ALLOW_NO_SERVER_KEY: "1" if gateway.is_loopback(host) else "",
+        gateway.ENV_TIME_BUDGET_S: _seconds(time_budget),
+        gateway.ENV_ATTEMPT_TIMEOUT_S: _seconds(attempt_timeout),
+        gateway.ENV_STALL_TIMEOUT_S: _seconds(stall_timeout),
+        gateway.ENV_BODY_TIMEOUT_S: _seconds(body_timeout),
+        gateway.ENV_HEADER_TIMEOUT_S: _seconds(header_timeout),
     }
     os.environ.update(settings)  # read by app_from_env, here and in every worker
     try:
@@ -508,12 +551,19 @@ def serve(
     n = len(app_obj.state.gateway.models)
     auth = "bearer key required" if key else "no key (loopback only)"
     err.print(f"serving {n} models on http://{host}:{port}/v1 ({workers} worker(s), {auth})", highlight=False)
+    # The gateway's own HTTP protocol: header deadlines and TCP_NODELAY on every connection.
+    options = gateway.uvicorn_options()
     if workers > 1:
         del app_obj
         uvicorn.run("autorouter.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    access_log=access_log, timeout_graceful_shutdown=10)
+                    access_log=access_log, timeout_graceful_shutdown=10, **options)
     else:
-        uvicorn.run(app_obj, host=host, port=port, access_log=access_log, timeout_graceful_shutdown=10)
+        uvicorn.run(app_obj, host=host, port=port, access_log=access_log, timeout_graceful_shutdown=10,
+                    **options)
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
 
 
 def main() -> None:

@@ -100,6 +100,11 @@ class ProviderTimeoutError(ProviderError):
     retryable = True
 
 
+class AttemptTimeoutError(ProviderTimeoutError):
+    """A model's answer did not start within its attempt's limit (`RetryPolicy`): it is left,
+    without a retry, for the next model of the ranking."""
+
+
 class ProviderConnectionError(ProviderError):
     """The connection to the provider failed or was dropped before an answer came."""
 

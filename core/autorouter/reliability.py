@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autorouter.decision import RoutingDecision
 from autorouter.errors import (
+    AttemptTimeoutError,
     FallbackExhaustedError,
     InvalidRequestError,
     ProviderError,
@@ -143,10 +144,6 @@ _attempt_limits: contextvars.ContextVar[AttemptLimits | None] = contextvars.Cont
 def current_attempt_limits() -> AttemptLimits | None:
     """The limits of the attempt a fallback run is making now; None outside one."""
     return _attempt_limits.get()
-
-
-class _AttemptDeadlineError(ProviderTimeoutError):
-    """An attempt's answer did not start within its limit: leave the model, don't retry."""
 
 
 class CooldownTracker:
@@ -296,8 +293,8 @@ class _Run:
             time.monotonic() + self.policy.attempt_limit_s, self.policy.stall_timeout_s
         )
 
-    def deadline_error(self, model: str) -> _AttemptDeadlineError:
-        return _AttemptDeadlineError(
+    def deadline_error(self, model: str) -> AttemptTimeoutError:
+        return AttemptTimeoutError(
             f"{model}: no answer within the attempt limit of "
             f"{self.policy.attempt_limit_s:g}s", model=model,
         )
@@ -328,7 +325,7 @@ class _Run:
         delay: float | None
         asked = retry_after_of(exc)
         if number >= self.policy.max_attempts_per_model or isinstance(
-            exc, _AttemptDeadlineError | ProviderUnreachableError
+            exc, AttemptTimeoutError | ProviderUnreachableError
         ):
             # A model that let its attempt time run out would likely do it again, and a host
             # that refuses connections refuses them a moment later too.
@@ -365,7 +362,7 @@ class _Run:
 
 
 def _as_deadline_error(exc: BaseException, model: str, run: _Run) -> BaseException:
-    if isinstance(exc, _AttemptDeadlineError):
+    if isinstance(exc, AttemptTimeoutError):
         return exc
     error = run.deadline_error(model)
     error.__cause__ = exc

@@ -110,6 +110,7 @@ from .errors import (
     ServerConfigError,
     UnknownModelError,
 )
+from .reliability import RetryPolicy
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -171,6 +172,10 @@ ENV_MAX_BODY_BYTES = "AUTOROUTER_MAX_BODY_BYTES"
 ENV_BODY_TIMEOUT_S = "AUTOROUTER_BODY_TIMEOUT_S"
 #: Read by `gateway_http_protocol` for each connection (so it reaches every worker).
 ENV_HEADER_TIMEOUT_S = "AUTOROUTER_HEADER_TIMEOUT_S"
+#: The routed calls' `RetryPolicy` timing: total budget, one attempt's limit, a stream's silence.
+ENV_TIME_BUDGET_S = "AUTOROUTER_TIME_BUDGET_S"
+ENV_ATTEMPT_TIMEOUT_S = "AUTOROUTER_ATTEMPT_TIMEOUT_S"
+ENV_STALL_TIMEOUT_S = "AUTOROUTER_STALL_TIMEOUT_S"
 
 # Request fields the gateway consumes; every other field goes to the model as given.
 _OWN_FIELDS = frozenset({
@@ -611,8 +616,6 @@ class _Gateway:
 
     def _cooldown_s(self) -> float:
         """How long a failed model sits out (the router's retry policy)."""
-        from .reliability import RetryPolicy
-
         policy = getattr(self.router, "retry_policy", None) or RetryPolicy()
         return float(policy.cooldown_s)
 
@@ -1143,6 +1146,9 @@ def app_from_env() -> Starlette:
     AUTOROUTER_HEADER_TIMEOUT_S: seconds the headers may take (10 if unset); read by
         `gateway_http_protocol` for each connection, and checked here so a bad value stops
         the start rather than being ignored.
+    AUTOROUTER_TIME_BUDGET_S, AUTOROUTER_ATTEMPT_TIMEOUT_S, AUTOROUTER_STALL_TIMEOUT_S: the
+        upstream calls' `RetryPolicy` (total budget, one model's limit for its answer to
+        start, a stream's longest silence); its defaults where unset.
     """
     from .catalog import Catalog
     from .client import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, Endpoint
@@ -1170,10 +1176,21 @@ def app_from_env() -> Starlette:
         raise ServerConfigError(f"{ENV_MAX_BODY_BYTES} must be a number of bytes") from None
     body_timeout = _env_seconds(ENV_BODY_TIMEOUT_S, DEFAULT_BODY_TIMEOUT_S)
     _env_seconds(ENV_HEADER_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S)
+    router.retry_policy = retry_policy_from_env()
     if key_env is not None and not env.get(key_env, "").strip():
         logger.warning("%s is not set: calls will answer 503 until it is", key_env)
     return create_app(router, catalog=catalog, server_key=server_key, max_body_bytes=max_body,
                       body_timeout_s=body_timeout)
+
+
+def retry_policy_from_env() -> RetryPolicy:
+    """The routed calls' `RetryPolicy`, its timing from the AUTOROUTER_*_S variables."""
+    timing: dict[str, float] = {}
+    for name, field in ((ENV_TIME_BUDGET_S, "total_budget_s"), (ENV_ATTEMPT_TIMEOUT_S, "attempt_timeout_s"),
+                        (ENV_STALL_TIMEOUT_S, "stall_timeout_s")):
+        if os.environ.get(name, "").strip():
+            timing[field] = _env_seconds(name, 0.0)
+    return RetryPolicy.model_validate(timing)
 
 
 def _check_seconds(name: str, value: float) -> float:

@@ -581,7 +581,7 @@ def test_chat_streams(saved_router, openai_server):
 def test_chat_caps_latency(saved_router, openai_server, tmp_path):
     timed = add_timed_models(autorouter.Router.load(saved_router))
     timed.save(tmp_path / "timed")
-    assert timed.route(MATH, tradeoff=0).model == "slow-thinker"
+    assert timed.route(MATH, tradeoff=0, latency_weight=0).model == "slow-thinker"
     expected = timed.route(MATH, tradeoff=0, max_latency_s=3).model
     assert expected not in ("slow-thinker", "steady")
     for extra in ([], ["--stream"]):
@@ -709,3 +709,19 @@ def test_the_library_never_writes_to_stderr_by_itself():
     code = "import autorouter, logging; logging.getLogger('autorouter.calling').warning('x')"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr == ""
+
+
+def test_chat_leaves_a_hanging_model_after_the_attempt_timeout(saved_router, openai_server):
+    import time
+
+    openai_server.script("tiny", ["stall:30"])
+    start = time.monotonic()
+    res = runner.invoke(app, ["chat", CHAT, "--router", str(saved_router), "--tradeoff", "1",
+                              "--attempt-timeout", "0.5", "--base-url", openai_server.base_url],
+                        env={"OPENROUTER_API_KEY": KEY, "COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert time.monotonic() - start < 5
+    first = res.output.strip().splitlines()[0]
+    assert first.endswith(f"] {CHAT}") and not first.startswith("[tiny]")
+    bad = runner.invoke(app, ["chat", CHAT, "--router", str(saved_router), "--attempt-timeout", "0"])
+    assert bad.exit_code == 2

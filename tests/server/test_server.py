@@ -702,3 +702,48 @@ def test_app_from_env_serves_the_default_router_with_catalog_names(monkeypatch, 
         assert routed.model in ids
     assert openai_server.requests[0].body["model"] == mini
     assert openai_server.requests[0].headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
+# --- a hanging model ---------------------------------------------------------------------------
+
+
+def test_a_hanging_model_is_left_in_time_for_the_next(base_router, openai_server_session, openai_server):
+    import time
+
+    r = copy.deepcopy(base_router)  # the endpoint's own socket timeout: the default 60 s
+    r.set_endpoints(default=Endpoint(base_url=openai_server_session.base_url, api_key=SecretStr(UPSTREAM_KEY)))
+    r.retry_policy = RetryPolicy(base_delay=0.01, attempt_timeout_s=0.5, cooldown_s=0)
+    top, nxt = order(r, MATH, tradeoff=0)[:2]
+    with BackgroundServer(create_app(r)) as gw:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0, timeout=20)
+        for stream in (False, True):
+            openai_server.script(top, ["stall:30"])
+            start = time.monotonic()
+            if stream:
+                chunks = list(client.chat.completions.create(
+                    model="auto", messages=user(MATH), stream=True, extra_body={"tradeoff": 0}))
+                model, text = chunks[0].model, "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+                attempts = chunks[0].model_extra["autorouter"]["attempts"]
+            else:
+                resp = client.chat.completions.create(model="auto", messages=user(MATH), extra_body={"tradeoff": 0})
+                model, text = resp.model, resp.choices[0].message.content
+                attempts = resp.model_extra["autorouter"]["attempts"]
+            assert time.monotonic() - start < 5
+            assert (model, text) == (nxt, f"[{nxt}] {MATH}")
+            assert [(a["model"], a["error"]) for a in attempts] == [(top, "AttemptTimeoutError"), (nxt, None)]
+
+
+def test_serve_settings_set_the_calls_timing(monkeypatch, openai_server_session):
+    monkeypatch.setenv("AUTOROUTER_ALLOW_NO_SERVER_KEY", "1")
+    monkeypatch.delenv("AUTOROUTER_SERVER_KEY", raising=False)
+    monkeypatch.setenv("AUTOROUTER_UPSTREAM_BASE_URL", openai_server_session.base_url)
+    monkeypatch.setenv("AUTOROUTER_UPSTREAM_KEY_ENV", "")
+    monkeypatch.setenv("AUTOROUTER_TIME_BUDGET_S", "40")
+    monkeypatch.setenv("AUTOROUTER_STALL_TIMEOUT_S", "5")
+    policy = app_from_env().state.gateway.router.retry_policy
+    assert (policy.total_budget_s, policy.attempt_limit_s, policy.stall_timeout_s) == (40, 20, 5)
+    monkeypatch.setenv("AUTOROUTER_ATTEMPT_TIMEOUT_S", "2.5")
+    assert app_from_env().state.gateway.router.retry_policy.attempt_limit_s == 2.5
+    monkeypatch.setenv("AUTOROUTER_ATTEMPT_TIMEOUT_S", "soon")
+    with pytest.raises(ServerConfigError, match="AUTOROUTER_ATTEMPT_TIMEOUT_S"):
+        app_from_env()
