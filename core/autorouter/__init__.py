@@ -33,8 +33,9 @@ from .errors import (  # noqa: E402
     NotFittedError,
     RouterLoadError,
     UnknownModelError,
+    UnknownResponseError,
 )
-from .feedback import Feedback, FeedbackLog  # noqa: E402
+from .feedback import AnswerLedger, Feedback, FeedbackLog, give_feedback  # noqa: E402
 from .policy import DEFAULT_LATENCY_WEIGHT, DEFAULT_TRADEOFF  # noqa: E402
 from .router import Router  # noqa: E402
 
@@ -65,8 +66,11 @@ __all__ = [
     "RankedModel",
     "ModelLimits",
     "ModelSpeed",
+    "AnswerLedger",
     "Feedback",
     "FeedbackLog",
+    "give_feedback",
+    "UnknownResponseError",
     "RoutingDataset",
     "ModelPrice",
     "load_dataset",

@@ -139,8 +139,10 @@ def _printed_warnings() -> Iterator[None]:
 
 @app.command()
 def train(
-    data: Annotated[list[Path], typer.Argument(help="routing data files (.jsonl[.gz], .csv, .parquet)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to write the router to")],
+    data: Annotated[
+        Optional[list[Path]], typer.Argument(help="routing data files (.jsonl[.gz], .csv, .parquet)")
+    ] = None,
     embedder: Annotated[str, typer.Option(help="'default' (= 'static', bundled, fastest) or 'minilm' (bundled transformer, needs onnxruntime)")] = "default",
     tradeoff: Annotated[float, typer.Option(help="default knob: 0 best quality, 1 cheapest")] = 0.3,
     prices: Annotated[
@@ -149,16 +151,42 @@ def train(
     ] = None,
     test_fraction: TestFractionOption = None,
     split_seed: SplitSeedOption = DEFAULT_SPLIT_SEED,
+    feedback: Annotated[
+        Optional[Path],
+        typer.Option("--feedback", help="a feedback log (JSON Lines of prompt, model, score) to learn from too"),
+    ] = None,
+    base: Annotated[
+        Optional[Path],
+        typer.Option("--router", help="with --feedback and no DATA: the router to update (default: the bundled one)"),
+    ] = None,
 ) -> None:
     """Learn a router from routing data and save it to a folder.
+
+    With --feedback FILE (what `autorouter serve` records from POST /v1/feedback), the router
+    also learns from those outcomes; without DATA it updates --router (or the bundled default
+    router) with them: `autorouter train --feedback feedback.jsonl --out my-router`.
 
     With --test-fraction F, about F of the prompts are held out (chosen by a seeded hash of
     each prompt's text, whatever the file order) and the router learns from the rest; then
     `autorouter eval DIR DATA --test-fraction F` (same --split-seed) tests it on exactly those.
     """
     from .dataset import load_dataset
+    from .feedback import FeedbackLog
     from .router import Router
 
+    if not data:
+        if feedback is None:
+            _fail(InvalidRequestError("give routing data files to train on, or --feedback FILE to learn from"))
+        try:
+            records = FeedbackLog(feedback).read()
+            router = _load_router(base).apply_feedback(records)
+            router.save(out)
+        except (AutorouterError, OSError) as e:
+            _fail(e)
+        console.print(f"learned {len(records)} feedback records; saved router to {out}", highlight=False)
+        return
+    if base is not None:
+        _fail(InvalidRequestError("--router is the router --feedback updates without DATA; with DATA a new one is trained"))
     try:
         with _printed_warnings():
             ds = load_dataset(data)
@@ -182,6 +210,10 @@ def train(
 
             with _printed_warnings():  # printed once the bars are done
                 router = Router(embedder=embedder, tradeoff=tradeoff, prices=price_map).fit(ds, progress=report)
+        if feedback is not None:
+            records = FeedbackLog(feedback).read()
+            router.apply_feedback(records)
+            console.print(f"learned {len(records)} feedback records", highlight=False)
         router.save(out)
     except (AutorouterError, OSError, json.JSONDecodeError) as e:
         _fail(e)
@@ -503,6 +535,10 @@ def serve(
     header_timeout: Annotated[
         Optional[float], typer.Option("--header-timeout", min=0.001, help="seconds request headers may take to arrive (default 10)"),
     ] = None,
+    feedback: Annotated[
+        Optional[str],
+        typer.Option("--feedback", help="file POST /v1/feedback appends to (default: ~/.local/state/autorouter/feedback.jsonl; '' keeps none)"),
+    ] = None,
 ) -> None:
     """Serve the router as an OpenAI-compatible endpoint: POST /v1/chat/completions with
     model "auto" (or a model id), GET /v1/models, GET /health.
@@ -543,6 +579,8 @@ def serve(
         gateway.ENV_BODY_TIMEOUT_S: _seconds(body_timeout),
         gateway.ENV_HEADER_TIMEOUT_S: _seconds(header_timeout),
     }
+    if feedback is not None:
+        settings[gateway.ENV_FEEDBACK_FILE] = feedback
     os.environ.update(settings)  # read by app_from_env, here and in every worker
     try:
         app_obj = gateway.app_from_env()  # fails here, before binding, on a bad router or catalog

@@ -158,6 +158,10 @@ class MissingAPIKeyError(AutorouterError):
         return (type(self), (self.env_var,))
 
 
+class UnknownResponseError(AutorouterError, LookupError):
+    """Feedback named an answer id that is not among the recent answers this router gave."""
+
+
 class FallbackExhaustedError(AutorouterError):
     """Every model of a ranking failed; `failures` lists each model tried and its last error."""
 

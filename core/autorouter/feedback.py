@@ -9,6 +9,9 @@ order-free: fitting on all outcomes at once or one at a time gives the same stat
 
 `FeedbackLog` is an append-only JSON Lines file of `Feedback` records (the prompt, the model
 that answered, the score): durable, replayable with `autorouter train --feedback FILE`.
+`AnswerLedger` remembers which prompt and model recent answer ids belong to, so feedback can
+name an answer by its id (the gateway's `POST /v1/feedback`, the adapters' `feedback`), and
+`give_feedback` records and learns one such outcome.
 """
 
 from __future__ import annotations
@@ -18,17 +21,24 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, UnknownModelError, UnknownResponseError
 
-__all__ = ["DEFAULT_FEEDBACK_STRENGTH", "Feedback", "FeedbackLog", "OutcomeCorrection"]
+if TYPE_CHECKING:
+    from .router import Router
+
+__all__ = [
+    "DEFAULT_FEEDBACK_STRENGTH", "AnswerLedger", "Feedback", "FeedbackLog", "OutcomeCorrection",
+    "default_feedback_path", "give_feedback",
+]
 
 #: pseudo-outcomes of the router's own prediction per prompt cluster
 DEFAULT_FEEDBACK_STRENGTH = 5.0
@@ -152,3 +162,91 @@ def _parse(line: str, path: Path, number: int) -> Feedback:
             f"{path}:{number}: field {where!r}: {first['msg']} (a feedback line holds prompt, "
             "model and score in [0, 1])"
         ) from None
+
+
+class AnswerLedger:
+    """The prompt and model of the last `capacity` answers, by answer id; thread-safe."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        if capacity < 1:
+            raise InvalidRequestError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._answers: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def record(self, response_id: str, prompt: str, model: str) -> None:
+        with self._lock:
+            self._answers[response_id] = (prompt, model)
+            self._answers.move_to_end(response_id)
+            while len(self._answers) > self.capacity:
+                self._answers.popitem(last=False)
+
+    def get(self, response_id: str) -> tuple[str, str]:
+        """(prompt, model) of the answer; `UnknownResponseError` if it is not remembered."""
+        with self._lock:
+            found = self._answers.get(response_id)
+        if found is None:
+            raise UnknownResponseError(
+                f"no recent answer has id {response_id!r}: give feedback on an answer of this "
+                f"process (the last {self.capacity} are remembered)"
+            )
+        return found
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+
+def give_feedback(
+    router: Router,
+    ledger: AnswerLedger,
+    response_id: str,
+    score: float,
+    *,
+    log: FeedbackLog | None = None,
+    learn: bool = True,
+) -> Feedback:
+    """Record how good answer `response_id` was and learn from it.
+
+    Checks everything first (the id, the score, the model), so bad feedback changes nothing;
+    then appends to `log` (if any) and, with `learn`, updates `router` (`partial_fit`).
+
+    Raises:
+        UnknownResponseError: the id is not among the ledger's recent answers.
+        InvalidRequestError: the score is not a finite number in [0, 1].
+        UnknownModelError: the answer's model is no longer a candidate of `router`.
+    """
+    with _learning:  # one read-update-write of the router at a time
+        return _give(router, ledger, response_id, score, log, learn)
+
+
+_learning = threading.Lock()
+
+
+def _give(
+    router: Router, ledger: AnswerLedger, response_id: str, score: float,
+    log: FeedbackLog | None, learn: bool,
+) -> Feedback:
+    prompt, model = ledger.get(response_id)
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        raise InvalidRequestError(f"score must be a number in [0, 1], not {score!r}")
+    try:
+        record = Feedback(prompt=prompt, model=model, score=float(score), response_id=response_id)
+    except ValidationError:
+        raise InvalidRequestError(
+            f"score must be a finite number in [0, 1], not {score!r} (a 1-10 grade: (grade - 1) / 9)"
+        ) from None
+    if model not in router.models_:
+        raise UnknownModelError(f"the answer came from {model!r}, which is no longer a candidate")
+    if log is not None:
+        log.append(record)
+    if learn:
+        router.partial_fit([prompt], model, [record.score])
+    return record
+
+
+def default_feedback_path() -> Path:
+    """Where `autorouter serve` keeps feedback unless told: $XDG_STATE_HOME/autorouter/
+    feedback.jsonl, else ~/.local/state/autorouter/feedback.jsonl."""
+    state = os.environ.get("XDG_STATE_HOME", "").strip()
+    root = Path(state) if state else Path.home() / ".local" / "state"
+    return root / "autorouter" / "feedback.jsonl"

@@ -93,6 +93,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -109,7 +110,10 @@ from .errors import (
     RateLimitError,
     ServerConfigError,
     UnknownModelError,
+    UnknownResponseError,
 )
+from .feedback import AnswerLedger, FeedbackLog, default_feedback_path, give_feedback
+from .prompts import prompt_text
 from .reliability import RetryPolicy
 
 if TYPE_CHECKING:
@@ -176,6 +180,8 @@ ENV_HEADER_TIMEOUT_S = "AUTOROUTER_HEADER_TIMEOUT_S"
 ENV_TIME_BUDGET_S = "AUTOROUTER_TIME_BUDGET_S"
 ENV_ATTEMPT_TIMEOUT_S = "AUTOROUTER_ATTEMPT_TIMEOUT_S"
 ENV_STALL_TIMEOUT_S = "AUTOROUTER_STALL_TIMEOUT_S"
+#: Where feedback is appended; unset: `default_feedback_path()`, empty: kept nowhere.
+ENV_FEEDBACK_FILE = "AUTOROUTER_FEEDBACK_FILE"
 
 # Request fields the gateway consumes; every other field goes to the model as given.
 _OWN_FIELDS = frozenset({
@@ -222,6 +228,15 @@ class _StreamOptions(_Strict):
 
 
 _Name = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class FeedbackRequest(BaseModel):
+    """`POST /v1/feedback`: how good the answer with this id was (a score in [0, 1])."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    id: _Name
+    score: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
 
 
 class ChatRequest(_Strict):
@@ -589,9 +604,14 @@ class _Gateway:
     def __init__(
         self, router: Router, catalog: Catalog | None, server_key: str | None,
         max_body_bytes: int, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+        feedback_log: FeedbackLog | None = None, learn_from_feedback: bool = True,
     ) -> None:
         router._check_fitted()
         self.router = router
+        self.ledger = AnswerLedger()  # answer id -> (prompt, model), for POST /v1/feedback
+        self.feedback_log = feedback_log
+        self.learn_from_feedback = learn_from_feedback
+        self.learning = asyncio.Lock()  # one update of the router at a time
         if catalog is None:
             endpoints = getattr(router, "endpoints", None)
             catalog = endpoints.catalog if endpoints is not None else None
@@ -700,6 +720,29 @@ class _Gateway:
 
         return JSONResponse({"status": "ok", "models": len(self.models)})
 
+    async def feedback(self, request: Request) -> Response:
+        """Record (and learn from) how good one of this gateway's answers was."""
+        from starlette.responses import JSONResponse
+
+        self.check_key(request)
+        body = _parse_json(await self.read_body(request))
+        try:
+            req = FeedbackRequest.model_validate(body)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        try:
+            async with self.learning:  # partial_fit embeds the prompt: off the event loop
+                record = await asyncio.to_thread(
+                    give_feedback, self.router, self.ledger, req.id, req.score,
+                    log=self.feedback_log, learn=self.learn_from_feedback,
+                )
+        except UnknownResponseError as exc:
+            raise _APIError(404, str(exc), param="id", code="unknown_response") from None
+        except (InvalidRequestError, UnknownModelError) as exc:
+            raise _APIError(400, str(exc), param="score", code="invalid_value") from None
+        return JSONResponse({"object": "feedback", "id": req.id, "model": record.model,
+                             "score": record.score, "learned": self.learn_from_feedback})
+
     async def list_models(self, request: Request) -> Response:
         from starlette.responses import JSONResponse
 
@@ -794,6 +837,7 @@ class _Gateway:
             **{k: v for k, v in raw.items() if k not in ("id", "object", "created")},
             "model": answer.model,
         }
+        self.ledger.record(out["id"], prompt_text(body["messages"])[0], answer.model)
         usage = out.get("usage") if isinstance(out.get("usage"), dict) else None
         if not usage and answer.usage is not None:
             usage = answer.usage.model_dump(exclude={"cost"})
@@ -834,6 +878,7 @@ class _Gateway:
         ident = _new_id()
         redact = self.redact
         joined = _StreamRedactor(redact)  # secrets split over chunks; `redact` then per event
+        ledger, prompt = self.ledger, prompt_text(messages)[0]
 
         def event(data: dict[str, Any]) -> bytes:
             return f"data: {redact(_dumps(data))}\n\n".encode()
@@ -867,6 +912,7 @@ class _Gateway:
                             data["choices"] = choices
                         data["autorouter"] = extra
                         ident_used = data["id"]
+                        ledger.record(ident_used, prompt, model)
                         first = False
                     if data.get("usage"):
                         # The usage waits for the cost (known at the end) on a chunk of its
@@ -1063,6 +1109,8 @@ def create_app(
     server_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    feedback_log: FeedbackLog | str | Path | None = None,
+    learn_from_feedback: bool = True,
 ) -> Starlette:
     """The OpenAI-compatible ASGI app serving `router` (see the module docstring).
 
@@ -1080,6 +1128,11 @@ def create_app(
         body_timeout_s: a request body not all arrived this many seconds after the headers
             gets a 408 and the connection is closed (a Content-Length larger than what is
             sent, a slow trickle), so one connection holds a request that long at most.
+        feedback_log: where `POST /v1/feedback` records are appended (a `FeedbackLog` or a
+            path); None keeps no record.
+        learn_from_feedback: update the router with each feedback (`Router.partial_fit`);
+            with several workers, each learns from the feedback it receives, and replaying
+            the log (`autorouter train --feedback`) gives every one all of it.
     """
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -1090,7 +1143,9 @@ def create_app(
         raise ServerConfigError(f"max_body_bytes must be > 0, not {max_body_bytes!r}")
     _check_seconds("body_timeout_s", body_timeout_s)
     check_server_key(server_key)
-    gateway = _Gateway(router, catalog, server_key, max_body_bytes, body_timeout_s)
+    log = FeedbackLog(feedback_log) if isinstance(feedback_log, str | Path) else feedback_log
+    gateway = _Gateway(router, catalog, server_key, max_body_bytes, body_timeout_s, log,
+                       learn_from_feedback)
 
     def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, _APIError)
@@ -1118,6 +1173,7 @@ def create_app(
         routes=[
             Route("/v1/chat/completions", gateway.chat, methods=["POST"]),
             Route("/chat/completions", gateway.chat, methods=["POST"]),
+            Route("/v1/feedback", gateway.feedback, methods=["POST"]),
             Route("/v1/models", gateway.list_models, methods=["GET"]),
             Route("/models", gateway.list_models, methods=["GET"]),
             Route("/health", gateway.health, methods=["GET", "HEAD"]),
@@ -1149,6 +1205,8 @@ def app_from_env() -> Starlette:
     AUTOROUTER_TIME_BUDGET_S, AUTOROUTER_ATTEMPT_TIMEOUT_S, AUTOROUTER_STALL_TIMEOUT_S: the
         upstream calls' `RetryPolicy` (total budget, one model's limit for its answer to
         start, a stream's longest silence); its defaults where unset.
+    AUTOROUTER_FEEDBACK_FILE: the file `POST /v1/feedback` appends to (unset: the state
+        directory's autorouter/feedback.jsonl; empty: none is kept, feedback is only learned).
     """
     from .catalog import Catalog
     from .client import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, Endpoint
@@ -1179,8 +1237,11 @@ def app_from_env() -> Starlette:
     router.retry_policy = retry_policy_from_env()
     if key_env is not None and not env.get(key_env, "").strip():
         logger.warning("%s is not set: calls will answer 503 until it is", key_env)
+    feedback_file = env.get(ENV_FEEDBACK_FILE)
+    if feedback_file is None:
+        feedback_file = str(default_feedback_path())
     return create_app(router, catalog=catalog, server_key=server_key, max_body_bytes=max_body,
-                      body_timeout_s=body_timeout)
+                      body_timeout_s=body_timeout, feedback_log=feedback_file.strip() or None)
 
 
 def retry_policy_from_env() -> RetryPolicy:
