@@ -13,7 +13,9 @@ callbacks and tracing use it like any other chat model::
         "gpt-4o-mini": ChatOpenAI(model="gpt-4o-mini"),
         "claude-sonnet-4": ChatAnthropic(model="claude-sonnet-4-0"),
     })
-    llm.invoke("Write a haiku about routers").response_metadata["autorouter"]
+    answer = llm.invoke("Write a haiku about routers")
+    answer.response_metadata["autorouter"]    # which model answered, why, at what cost
+    llm.feedback(answer, 1.0)                 # how good it was, in [0, 1]: the router learns
 
     # or, with OPENROUTER_API_KEY set, one ChatOpenAI per router model via OpenRouter:
     llm = ChatAutoRouter.from_openrouter(router)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -13,7 +14,8 @@ from operator import itemgetter
 from typing import Any, Literal, Self
 
 from autorouter import delegation as dlg
-from autorouter.errors import NoCandidateError
+from autorouter.errors import InvalidRequestError, NoCandidateError
+from autorouter.feedback import Feedback, FeedbackLog
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
@@ -28,7 +30,8 @@ from langchain_core.runnables import Runnable, RunnableBinding
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from langchain_core.utils.utils import LC_ID_PREFIX
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from langchain_autorouter import _support as sup
 from langchain_autorouter.errors import classify_error
@@ -109,6 +112,13 @@ class ChatAutoRouter(BaseChatModel):
     name), `tradeoff=`, `max_cost=`, `max_latency_s=` and `latency_weight=` override the
     fields (also via `.bind(...)`).
 
+    Feedback: every answer has an id (`AIMessage.id`; a stream's chunks all carry it, so the
+    merged message has it too): the candidate's own id when it gives one, else the id
+    LangChain gives the router's run (`lc_run--<run id>...`), else a new `run-<uuid>`. The
+    last 10,000 answers are remembered with the prompt the router routed on and the
+    candidate that answered, so `feedback(answer, score)` (or `afeedback`) can record how
+    good one was and teach this router (see `feedback`).
+
     Args:
         router: a fitted `autorouter.Router`; None uses `Router.default()` where available.
         candidates: `{router model name: chat model}`, or a list of chat models whose own
@@ -132,6 +142,11 @@ class ChatAutoRouter(BaseChatModel):
             (`max_attempts_per_model = max_retries + 1`); None: the policy's.
         api_key, base_url, timeout: for the candidates built through OpenRouter
             (`api_key` defaults to the `OPENROUTER_API_KEY` environment variable).
+        feedback_log: where `feedback` appends its records: an `autorouter.FeedbackLog` or
+            the path of its JSON Lines file (replayable with `autorouter train --feedback`);
+            None: feedback is kept nowhere but in what the router learns.
+        learn_from_feedback: whether `feedback` updates the router (`Router.partial_fit`);
+            False: it is only checked and logged.
 
     Candidates retry nothing themselves: the policy is the one that retries. A
     langchain-openai candidate (`ChatOpenAI`, ...) is therefore used as a copy with
@@ -164,7 +179,15 @@ class ChatAutoRouter(BaseChatModel):
     )
     openrouter_base_url: str = Field(default=OPENROUTER_BASE_URL, alias="base_url")
     request_timeout: float | None = Field(default=None, alias="timeout")
+    feedback_log: Any = Field(
+        default=None, exclude=True,
+        description="an autorouter.FeedbackLog (or a file path) that feedback is appended to; None: none",
+    )
+    learn_from_feedback: bool = Field(
+        default=True, description="whether feedback updates the router (Router.partial_fit)"
+    )
 
+    _answers: dlg.AnswerBook = PrivateAttr(default_factory=dlg.AnswerBook)
     _caps_cache: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
     _loop_candidates: dlg.LoopLocal[BaseChatModel] = PrivateAttr(default_factory=dlg.LoopLocal)
 
@@ -196,6 +219,11 @@ class ChatAutoRouter(BaseChatModel):
             by_name = _candidates_by_name(list(candidates), known)
             data["candidates"] = {k: sup.without_own_retries(m, k) for k, m in by_name.items()}
         return data
+
+    @field_validator("feedback_log", mode="before")
+    @classmethod
+    def _feedback_log(cls, value: Any) -> FeedbackLog | None:
+        return dlg.feedback_log(value)
 
     @model_validator(mode="after")
     def _set_autorouter_version(self) -> Self:
@@ -242,6 +270,42 @@ class ChatAutoRouter(BaseChatModel):
             if value is not None:
                 params[name] = value
         return cls(**params)
+
+    # ------------------------------------------------------------------ feedback
+    def feedback(self, response: BaseMessage | ChatGeneration | str, score: float) -> Feedback:
+        """Record how good one of this router's answers was, and learn from it.
+
+        Args:
+            response: the answer (the `AIMessage` of `invoke`, a streamed `AIMessageChunk`
+                or the chunks merged, a `ChatGeneration`) or its id (`message.id`).
+            score: how good it was, in [0, 1] (0 = useless, 1 = as good as it gets; a
+                thumbs up as 1 and down as 0).
+
+        The answer's prompt (the text the router routed on) and candidate come from this
+        router's memory of its last 10,000 answers. Everything is checked first, so bad
+        feedback changes nothing; then the record is appended to `feedback_log` (if set)
+        and, with `learn_from_feedback`, this router learns from it
+        (`Router.partial_fit`): its predictions for that candidate on similar prompts move
+        toward the score, and so does the routing of later calls.
+
+        Returns:
+            The `autorouter.Feedback` recorded (prompt, model, score, response_id, time).
+
+        Raises:
+            UnknownResponseError: no recent answer of this router has that id (an answer of
+                another router or process, or one forgotten since).
+            InvalidRequestError: the score is not a finite number in [0, 1], or `response`
+                is neither an answer nor an id.
+            UnknownModelError: the candidate that answered is no longer one of the router's.
+        """
+        return self._answers.feedback(
+            self.router, _response_id(response), score,
+            log=self.feedback_log, learn=self.learn_from_feedback,
+        )
+
+    async def afeedback(self, response: BaseMessage | ChatGeneration | str, score: float) -> Feedback:
+        """`feedback` without blocking the event loop (learning embeds the prompt)."""
+        return await asyncio.to_thread(self.feedback, response, score)
 
     # ------------------------------------------------------------------ LangChain surface
     @property
@@ -619,12 +683,29 @@ class ChatAutoRouter(BaseChatModel):
             excluded=plan.excluded, cost_usd=cost,
         )
 
-    def _finish(self, message: BaseMessage, key: str, plan: _Plan, attempts: Sequence[Any]) -> BaseMessage:
+    def _finish(
+        self,
+        message: BaseMessage,
+        key: str,
+        plan: _Plan,
+        attempts: Sequence[Any],
+        messages: list[BaseMessage],
+        run_manager: Any,
+    ) -> BaseMessage:
         meta = dict(message.response_metadata)
         if not meta.get("model_name"):
             meta["model_name"] = sup.model_name_of(self.candidates[key]) or key
         meta[ROUTER_KEY] = self._router_info(key, plan, attempts, getattr(message, "usage_metadata", None))
-        return message.model_copy(update={"response_metadata": meta, "id": _outer_id(message.id)})
+        # The candidate's own id, else the one LangChain would give the router's run.
+        answer_id = _outer_id(message.id)
+        if answer_id is None and run_manager is not None:
+            answer_id = f"{LC_ID_PREFIX}-{run_manager.run_id}-0"
+        answer_id = self._record(answer_id, messages, key)
+        return message.model_copy(update={"response_metadata": meta, "id": answer_id})
+
+    def _record(self, answer_id: str | None, messages: list[BaseMessage], key: str) -> str:
+        """Remember an answer for `feedback`; returns its id (a new one if it had none)."""
+        return self._answers.record(answer_id, sup.routing_messages(messages), key)
 
     def _generate(
         self,
@@ -641,7 +722,7 @@ class ChatAutoRouter(BaseChatModel):
                 plan.order, lambda key: self._invoke(key, messages, plan), classify_error,
                 policy=self._policy(),
             )
-        message = self._finish(result.value, result.model, plan, result.attempts)
+        message = self._finish(result.value, result.model, plan, result.attempts, messages, run_manager)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
@@ -659,7 +740,7 @@ class ChatAutoRouter(BaseChatModel):
                 plan.order, lambda key: self._ainvoke(key, messages, plan), classify_error,
                 policy=self._policy(),
             )
-        message = self._finish(result.value, result.model, plan, result.attempts)
+        message = self._finish(result.value, result.model, plan, result.attempts, messages, run_manager)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
@@ -677,7 +758,7 @@ class ChatAutoRouter(BaseChatModel):
                 plan.order, lambda key: self._open_stream(key, messages, plan), classify_error,
                 policy=self._policy(), text_of=_chunk_text,
             )
-        relay = _Relay(self, plan, stream.model, stream.attempts)
+        relay = _Relay(self, plan, stream.model, stream.attempts, messages, run_manager)
         try:
             while True:
                 with sup.no_tracing():
@@ -711,7 +792,7 @@ class ChatAutoRouter(BaseChatModel):
                 plan.order, lambda key: self._aopen_stream(key, messages, plan), classify_error,
                 policy=self._policy(), text_of=_chunk_text,
             )
-        relay = _Relay(self, plan, stream.model, stream.attempts)
+        relay = _Relay(self, plan, stream.model, stream.attempts, messages, run_manager)
         try:
             while True:
                 with sup.no_tracing():
@@ -734,19 +815,37 @@ class ChatAutoRouter(BaseChatModel):
 class _Relay:
     """Passes a candidate's chunks on, adding the routing metadata (and `model_name` if the
     candidate gave none) to its last chunk only: string values of chunks are concatenated
-    when chunks are added, so each must appear once."""
+    when chunks are added, so each must appear once.
 
-    def __init__(self, owner: ChatAutoRouter, plan: _Plan, key: str, attempts: Sequence[Any]) -> None:
+    Every chunk carries the answer's id, the one it is remembered by for `feedback`: with a
+    run manager (LangChain's v2 streaming, whose message takes the run's id whatever the
+    chunks say), the router's run id; else the candidate's own id, else a new one.
+    """
+
+    def __init__(
+        self, owner: ChatAutoRouter, plan: _Plan, key: str, attempts: Sequence[Any],
+        messages: list[BaseMessage], run_manager: Any,
+    ) -> None:
         self.owner, self.plan, self.key, self.attempts = owner, plan, key, attempts
+        self.messages, self.run_manager = messages, run_manager
+        self.answer_id: str | None = None
         self.usage: Any = None
         self.has_model_name = False
         self.done = False
         self.last: AIMessageChunk | None = None
 
+    def _id(self, chunk_id: str | None) -> str:
+        """The answer's id, recorded at its first chunk (as the gateway records a stream)."""
+        if self.answer_id is None:
+            own = _outer_id(chunk_id)  # not the id of the candidate's own run, which no callback saw
+            if self.run_manager is not None:
+                own = f"{LC_ID_PREFIX}-{self.run_manager.run_id}"
+            self.answer_id = self.owner._record(own, self.messages, self.key)
+        return self.answer_id
+
     def chunk(self, chunk: Any) -> ChatGenerationChunk:
         chunk = _as_chunk(chunk)
-        if chunk.id is not None and _outer_id(chunk.id) is None:
-            chunk.id = None  # LangChain gives it the router's run id, the one callbacks saw
+        chunk.id = self._id(chunk.id)
         if chunk.usage_metadata:
             self.usage = add_usage(self.usage, chunk.usage_metadata)
         if chunk.response_metadata.get("model_name"):
@@ -766,7 +865,7 @@ class _Relay:
         chunk = AIMessageChunk(
             content=content,
             chunk_position="last",
-            id=self.last.id if self.last is not None else None,
+            id=self._id(None),
             response_metadata=self._metadata({}),
         )
         return ChatGenerationChunk(message=chunk)
@@ -809,6 +908,27 @@ def _outer_id(message_id: str | None) -> str | None:
     if message_id is not None and message_id.startswith("lc_run-"):
         return None
     return message_id
+
+
+def _response_id(response: Any) -> Any:
+    """The id `feedback` names an answer by: a message's `id`, a generation's message's, or
+    the string given."""
+    if isinstance(response, str):
+        return response
+    if isinstance(response, ChatGeneration):
+        response = response.message
+    if isinstance(response, BaseMessage):
+        if not response.id:
+            from autorouter.errors import UnknownResponseError
+
+            raise UnknownResponseError(
+                f"this {type(response).__name__} has no id, so it is no answer of a ChatAutoRouter"
+            )
+        return response.id
+    raise InvalidRequestError(
+        "feedback takes an answer of this router (an AIMessage, AIMessageChunk or "
+        f"ChatGeneration) or its id, not a {type(response).__name__}"
+    )
 
 
 def _chunk_text(chunk: Any) -> str:

@@ -18,6 +18,7 @@ the chosen one fails with a transient error before any output. Query engines, ch
     })
     response = llm.chat(messages)
     response.additional_kwargs["autorouter"]   # which model answered, why, at what cost
+    llm.feedback(response, 0.0)                # how good it was, in [0, 1]: the router learns
 
     Settings.llm = llm
     Settings.embed_model = AutoRouterEmbedding()   # offline embeddings: no key, no network

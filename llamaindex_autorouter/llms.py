@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from llama_index.core.base.llms.types import (
     MessageRole,
     ToolCallBlock,
 )
-from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW, DEFAULT_NUM_OUTPUTS
 from llama_index.core.instrumentation import get_dispatcher
@@ -30,6 +31,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
 from autorouter import delegation as dlg
+from autorouter.feedback import Feedback, FeedbackLog
 
 from .events import RoutingDecisionEvent
 
@@ -43,6 +45,8 @@ ROUTER_KEY = dlg.ROUTER_KEY
 """`additional_kwargs` key of every response holding the routing report."""
 CANDIDATE_KEY = dlg.CANDIDATE_KEY
 """`additional_kwargs` key (of the response and of its message) naming the candidate that answered."""
+RESPONSE_ID_KEY = dlg.RESPONSE_ID_KEY
+"""`additional_kwargs` key of every response holding the answer's id, which `feedback` names it by."""
 
 _TOOLS_KWARG = "_autorouter_tools"  # the provider-neutral tool request, from _prepare_chat_with_tools
 # Arguments of the constructor that are no fields: settings of the candidates built through
@@ -92,6 +96,7 @@ class _Plan:
     sticky: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)
     run: str | None = None  # the agent run's key, when this call starts one
+    prompt: Any = None  # the call's prompt or messages, as given: what the answer is recorded under
 
 
 class AutoRouterLLM(FunctionCallingLLM):
@@ -147,6 +152,13 @@ class AutoRouterLLM(FunctionCallingLLM):
     router name or its own model name), `tradeoff=`, `max_cost=`, `max_latency_s=` and
     `latency_weight=` override the fields.
 
+    Feedback: every response has an id, `additional_kwargs["response_id"]` (the same on each
+    item of a stream): the candidate's own (`raw.id`, e.g. OpenAI's `chatcmpl-...`) when it
+    gives one, else a new `run-<uuid>`. The last 10,000 answers are remembered with the
+    prompt the router routed on and the candidate that answered, so `feedback(response,
+    score)` (or `afeedback`) can record how good one was and teach this router (see
+    `feedback`).
+
     Args:
         router: a fitted `autorouter.Router`; None uses `Router.default()` where available.
         candidates: `{router model name: LLM}`, or a list of LLMs whose own model names the
@@ -166,6 +178,11 @@ class AutoRouterLLM(FunctionCallingLLM):
         api_key, base_url, timeout, temperature, max_tokens: for the candidates built
             through OpenRouter, when `candidates` is omitted (see `from_openrouter`;
             `api_base`, LlamaIndex's name for `base_url`, is accepted too).
+        feedback_log: where `feedback` appends its records: an `autorouter.FeedbackLog` or
+            the path of its JSON Lines file (replayable with `autorouter train --feedback`);
+            None: feedback is kept nowhere but in what the router learns.
+        learn_from_feedback: whether `feedback` updates the router (`Router.partial_fit`);
+            False: it is only checked and logged.
 
     Unknown keyword arguments are a `TypeError` naming them (a typo such as `tradoff=`), not
     silently dropped.
@@ -194,7 +211,15 @@ class AutoRouterLLM(FunctionCallingLLM):
     max_retries: Optional[int] = Field(
         default=None, ge=0, description="retries per model under the retry policy; None: the policy's"
     )
+    feedback_log: Any = Field(
+        default=None, exclude=True,
+        description="an autorouter.FeedbackLog (or a file path) that feedback is appended to; None: none",
+    )
+    learn_from_feedback: bool = Field(
+        default=True, description="whether feedback updates the router (Router.partial_fit)"
+    )
 
+    _answers: dlg.AnswerBook = PrivateAttr(default_factory=dlg.AnswerBook)
     _caps_cache: Dict[str, Dict[str, Any]] = PrivateAttr(default_factory=dict)
     # ReAct's reasoning turns come back as fresh messages without our tag: remember each
     # run's model by the conversation up to its user message instead.
@@ -235,6 +260,11 @@ class AutoRouterLLM(FunctionCallingLLM):
             raise ValueError(_NO_CANDIDATES)
         data["candidates"] = {k: _isolated(v, k) for k, v in candidates.items()}
         return data
+
+    @field_validator("feedback_log", mode="before")
+    @classmethod
+    def _feedback_log(cls, value: Any) -> FeedbackLog | None:
+        return dlg.feedback_log(value)
 
     @classmethod
     def from_openrouter(
@@ -284,6 +314,49 @@ class AutoRouterLLM(FunctionCallingLLM):
     @classmethod
     def class_name(cls) -> str:
         return "AutoRouterLLM"
+
+    # ------------------------------------------------------------------ feedback
+    def feedback(self, response: ChatResponse | CompletionResponse | str, score: float) -> Feedback:
+        """Record how good one of this router's answers was, and learn from it.
+
+        Args:
+            response: the answer (the `ChatResponse` of `chat` / `achat`, the
+                `CompletionResponse` of `complete` / `acomplete`, or any item of a stream
+                of theirs) or its id (`response.additional_kwargs["response_id"]`).
+            score: how good it was, in [0, 1] (0 = useless, 1 = as good as it gets; a
+                thumbs up as 1 and down as 0).
+
+        The answer's prompt (the text the router routed on) and candidate come from this
+        router's memory of its last 10,000 answers. Everything is checked first, so bad
+        feedback changes nothing; then the record is appended to `feedback_log` (if set)
+        and, with `learn_from_feedback`, this router learns from it
+        (`Router.partial_fit`): its predictions for that candidate on similar prompts move
+        toward the score, and so does the routing of later calls.
+
+        Returns:
+            The `autorouter.Feedback` recorded (prompt, model, score, response_id, time).
+
+        Raises:
+            UnknownResponseError: no recent answer of this router has that id (an answer of
+                another router or process, or one forgotten since).
+            InvalidRequestError: the score is not a finite number in [0, 1], or `response`
+                is neither a response nor an id.
+            UnknownModelError: the candidate that answered is no longer one of the router's.
+        """
+        return self._answers.feedback(
+            self.router, _response_id(response), score,
+            log=self.feedback_log, learn=self.learn_from_feedback,
+        )
+
+    async def afeedback(self, response: ChatResponse | CompletionResponse | str, score: float) -> Feedback:
+        """`feedback` without blocking the event loop (learning embeds the prompt)."""
+        return await asyncio.to_thread(self.feedback, response, score)
+
+    def _record(self, raw: Any, plan: _Plan, key: str) -> str:
+        """Remember an answer for `feedback`; returns its id: the candidate's (`raw.id`), or
+        a new one."""
+        prompt = plan.prompt if isinstance(plan.prompt, str) else _routing_messages(plan.prompt or [])[0]
+        return self._answers.record(_upstream_id(raw), prompt, key)
 
     # ------------------------------------------------------------------ what it is
     @property
@@ -342,7 +415,7 @@ class AutoRouterLLM(FunctionCallingLLM):
         rest = dict(kwargs)
         force, tradeoff, max_cost, max_latency_s, latency_weight = (rest.pop(k, None) for k in _ROUTER_KWARGS)
         tools: _Tools | None = rest.pop(_TOOLS_KWARG, None)
-        plan = _Plan(order=[], rest=rest, tools=tools)
+        plan = _Plan(order=[], rest=rest, tools=tools, prompt=prompt)
         if force is not None:
             key = self._forced_key(force)
             if tools is not None and tools.tools and not self._capabilities(key)["tools"]:
@@ -499,9 +572,13 @@ class AutoRouterLLM(FunctionCallingLLM):
         )
 
     @staticmethod
-    def _tag(response: Any, key: str, info: dict[str, Any]) -> Any:
-        """A copy of the candidate's response carrying the candidate's key and the report."""
-        extra = {**(response.additional_kwargs or {}), CANDIDATE_KEY: key, ROUTER_KEY: info}
+    def _tag(response: Any, key: str, info: dict[str, Any], answer_id: str) -> Any:
+        """A copy of the candidate's response carrying the candidate's key, the report and
+        the answer's id."""
+        extra = {
+            **(response.additional_kwargs or {}), CANDIDATE_KEY: key, ROUTER_KEY: info,
+            RESPONSE_ID_KEY: answer_id,
+        }
         update: dict[str, Any] = {"additional_kwargs": extra}
         message = getattr(response, "message", None)
         if isinstance(message, ChatMessage):
@@ -512,15 +589,20 @@ class AutoRouterLLM(FunctionCallingLLM):
 
     def _finish(self, result: Any, plan: _Plan) -> Any:
         info = self._info(result.model, plan, result.attempts, _usage(result.value))
-        return self._tag(result.value, result.model, info)
+        answer_id = self._record(getattr(result.value, "raw", None), plan, result.model)
+        return self._tag(result.value, result.model, info, answer_id)
 
     def _relay(self, stream: Any, plan: _Plan, run: _LLMRun) -> Generator[Any, None, None]:
         usage = None
         last = None
+        answer_id = None
         try:
             for item in stream:
                 usage = _usage(item) or usage
-                last = self._tag(item, stream.model, self._info(stream.model, plan, stream.attempts, usage))
+                if answer_id is None:  # recorded at the first item, as the gateway records a stream
+                    answer_id = self._record(getattr(item, "raw", None), plan, stream.model)
+                info = self._info(stream.model, plan, stream.attempts, usage)
+                last = self._tag(item, stream.model, info, answer_id)
                 yield last
         except GeneratorExit:
             run.end(last)  # stopped early: the call still happened, with what was received
@@ -535,10 +617,14 @@ class AutoRouterLLM(FunctionCallingLLM):
     async def _arelay(self, stream: Any, plan: _Plan, run: _LLMRun) -> AsyncGenerator[Any, None]:
         usage = None
         last = None
+        answer_id = None
         try:
             async for item in stream:
                 usage = _usage(item) or usage
-                last = self._tag(item, stream.model, self._info(stream.model, plan, stream.attempts, usage))
+                if answer_id is None:
+                    answer_id = self._record(getattr(item, "raw", None), plan, stream.model)
+                info = self._info(stream.model, plan, stream.attempts, usage)
+                last = self._tag(item, stream.model, info, answer_id)
                 yield last
         except GeneratorExit:
             run.end(last)
@@ -929,6 +1015,37 @@ def _usage(response: Any) -> tuple[int, int] | None:
             if isinstance(p, int) and isinstance(c, int):
                 return p, c
     return None
+
+
+def _upstream_id(raw: Any) -> str | None:
+    """The id a candidate's raw response carries (OpenAI's `chatcmpl-...`), if any."""
+    if raw is None:
+        return None
+    value = raw.get("id") if isinstance(raw, Mapping) else getattr(raw, "id", None)
+    return value if isinstance(value, str) and value else None
+
+
+def _response_id(response: Any) -> Any:
+    """The id `feedback` names an answer by: a response's `additional_kwargs["response_id"]`,
+    or the string given."""
+    if isinstance(response, str):
+        return response
+    if isinstance(response, ChatResponse | CompletionResponse):
+        answer_id = (response.additional_kwargs or {}).get(RESPONSE_ID_KEY)
+        if not isinstance(answer_id, str) or not answer_id:
+            from autorouter.errors import UnknownResponseError
+
+            raise UnknownResponseError(
+                f"this {type(response).__name__} has no additional_kwargs[{RESPONSE_ID_KEY!r}], so "
+                "it is no answer of an AutoRouterLLM"
+            )
+        return answer_id
+    from autorouter.errors import InvalidRequestError
+
+    raise InvalidRequestError(
+        "feedback takes an answer of this router (a ChatResponse or CompletionResponse) or its "
+        f"id, not a {type(response).__name__}"
+    )
 
 
 def _raw_usage(raw: Any) -> Any:
