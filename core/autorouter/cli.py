@@ -513,6 +513,85 @@ def chat(
 
 
 @app.command()
+def label(
+    prompts: Annotated[list[Path], typer.Argument(help="your prompts: a text file (one per line), JSONL with `prompt` or `messages`, or an OpenAI chat log")],
+    models: Annotated[list[str], typer.Option("--models", "-m", help="candidate models to label (repeat the option, or separate names with commas)")],
+    judge: Annotated[str, typer.Option("--judge", "-j", help="the model that grades the answers")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="routing data to write (.jsonl); the journal beside it (OUT.journal) makes reruns resume")],
+    reference: Annotated[Optional[str], typer.Option("--reference", help="grade pairwise against this model's answers, in both orders, instead of on 1-10")] = None,
+    budget: Annotated[Optional[float], typer.Option("--budget", help="USD the whole job may spend: starts if the estimate fits, stops there")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="go ahead whatever the estimate, without asking")] = False,
+    sample: Annotated[Optional[int], typer.Option("--sample", min=1, help="label N prompts only: drawn at random (seeded), or with --active the N least sure")] = None,
+    active: Annotated[Optional[str], typer.Option("--active", help="a trained router folder, or 'default': label the prompts it is least sure of, first")] = None,
+    seed: Annotated[int, typer.Option(help="seed of --sample")] = 0,
+    prices: Annotated[Optional[Path], typer.Option(help="JSON {model: [USD per 1M input tokens, per 1M output tokens]} for models the catalog does not price")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="cap each answer (the estimate is then a bound)")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="calls in flight at once per endpoint")] = 8,
+    base_url: Annotated[
+        Optional[str],
+        typer.Option("--base-url", help="OpenAI-compatible API root every model is called at (default: OpenRouter)"),
+    ] = None,
+    api_key_env: ApiKeyEnvOption = "OPENROUTER_API_KEY",
+) -> None:
+    """Turn your own prompts into routing data: each model answers, a judge grades the answers,
+    and the grades are written as data `autorouter train` learns from.
+
+    The estimated cost is printed first, and nothing is spent without a yes: the --yes flag, a
+    budget (--budget USD) the estimate fits, or an answer to the question when run in a
+    terminal. With a budget the run stops once the spend reaches it. After a crash or Ctrl-C,
+    rerun the same command: what finished is kept in OUT.journal and not paid for again.
+    """
+    from .labelling import journal_path_for, plan_labelling
+    from .report import format_usd
+
+    try:
+        job = plan_labelling(prompts, models=models, judge=judge, out=out, reference=reference, sample=sample,
+                             active=active, seed=seed, base_url=base_url, api_key_env=api_key_env, prices=prices,
+                             concurrency=concurrency, max_tokens=max_tokens)
+        estimate = job.estimate()
+        err.print(estimate.describe(), highlight=False, markup=False)
+        if estimate.calls and not yes and budget is None and sys.stdin.isatty():
+            if not typer.confirm(f"spend about {format_usd(estimate.total_usd)}?", err=True):
+                raise typer.Exit(code=1)
+            yes = True
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[spend]}"),
+            TimeElapsedColumn(), console=err, transient=False,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def report(stage: str, done: int, total: int, spend: float) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total, spend="")
+                bar.update(tasks[stage], completed=done, total=total, spend=format_usd(spend))
+
+            with _printed_warnings():
+                summary = job.run(yes=yes, budget_usd=budget, progress=report)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: what finished is kept in {escape(str(journal_path_for(out)))}; "
+                  "rerun the same command to go on", highlight=False)
+        raise typer.Exit(code=130)
+    except (AutorouterError, OSError) as e:
+        _fail(e)
+    table = _table("model", "mean score", "scored", "answers", "answer cost", "failures")
+    for m in summary.models:
+        table.add_row(escape(m.model), "n/a" if m.mean_score is None else f"{m.mean_score:.3f}", str(m.scored),
+                      str(m.answers), format_usd(m.answer_cost_usd), str(m.failures))
+    _numbers(table, 1)
+    console.print(table)
+    console.print(f"judge {escape(summary.judge)}: {format_usd(summary.judge_cost_usd)}; this run "
+                  f"{summary.paid_calls} calls, {format_usd(summary.spent_usd)} (all runs "
+                  f"{format_usd(summary.total_spent_usd)})", highlight=False)
+    if summary.stopped:
+        err.print(f"[yellow]stopped early:[/] {escape(summary.stopped)}; rerun (with a larger --budget) to go on")
+    if summary.out is not None:
+        console.print(f"wrote {summary.rows} labelled prompts to {escape(str(summary.out))}; "
+                      f"train with: autorouter train {escape(str(summary.out))} --out ROUTER", highlight=False)
+    else:
+        err.print("no prompt is fully labelled yet: nothing written")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to bind; beyond 127.0.0.1 needs AUTOROUTER_SERVER_KEY")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
