@@ -144,12 +144,40 @@ def tradeoff_sweep(router: Any, prompts: list[str], points: int) -> list[np.ndar
     return _sweep(router, x, chars, points)
 
 
-def _sweep(router: Any, x: np.ndarray, chars: np.ndarray, points: int) -> list[np.ndarray]:
+def _sweep(
+    router: Any, x: np.ndarray, chars: np.ndarray, points: int,
+    candidates: list[str] | None = None,
+) -> list[np.ndarray]:
+    names = candidates if candidates is not None else router.models_
     picks = []
     for t in np.linspace(0.0, 1.0, points):
-        decisions = router._decide(x, chars, float(t), None, None)
-        picks.append(np.array([router.models_.index(d.model) for d in decisions]))
+        decisions = router._decide(x, chars, float(t), None, candidates)
+        picks.append(np.array([names.index(d.model) for d in decisions]))
     return picks
+
+
+def default_router_among(models: list[str]) -> tuple[Any, list[str]] | None:
+    """The bundled default router with every one of `models` as a candidate (catalog models it
+    does not route to are placed from their facts), and their catalog ids in that order; None
+    when a model is not in the catalog or cannot be placed."""
+    from .catalog import Catalog
+    from .router import Router
+
+    catalog = Catalog.default()
+    try:
+        ids = [catalog.get(m).id for m in models]
+    except AutorouterError:
+        return None
+    if len(set(ids)) != len(ids):
+        return None
+    reference = Router.default()
+    for model_id in ids:
+        if model_id not in reference.models_:
+            try:
+                reference.add_catalog_model(model_id, catalog=catalog)
+            except AutorouterError:
+                return None
+    return reference, ids
 
 
 def _row(f: RoutingFigures, mean_cost: float | None = None) -> dict[str, Any]:
@@ -174,8 +202,12 @@ def evaluation_report(
     knn_train: RoutingDataset | None = None,
     *,
     points: int = 21,
+    compare_default: bool = True,
 ) -> dict[str, Any]:
     """Figures for the router and the reference points on `ds` scored with true `costs`.
+
+    With `compare_default`, and when every model is a catalog model, the bundled default
+    router routing among the same models is one of the reference points ("default router").
 
     Also reports, as `training_overlap` (see `training_overlap`), how many test prompts the
     router was trained on, and as `knn_train_overlap` how many are in `knn_train`.
@@ -188,6 +220,11 @@ def evaluation_report(
     x, chars = embed_prompts(router, ds.prompts)  # once, for the sweep and the overlap check
     figures: dict[str, dict[str, Any]] = {}
     figures["router"] = _row(evaluate_picks(s, c, _sweep(router, x, chars, points)))
+    placed = default_router_among(list(router.models_)) if compare_default else None
+    if placed is not None:  # what the user would get without training: Router.default()
+        reference, ids = placed
+        xr, chars_r = embed_prompts(reference, ds.prompts)
+        figures["default router"] = _row(evaluate_picks(s, c, _sweep(reference, xr, chars_r, points, ids)))
     figures["zero-router"] = _row(zero_router_figures(s, c))
     oracle = oracle_picks(s, c)
     figures["oracle"] = _row(evaluate_picks(s, c, [oracle]))

@@ -341,3 +341,23 @@ def test_train_on_a_corrupt_file_is_an_error_not_a_traceback(tmp_path):
     res = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "Traceback" not in res.output, res.exception
     assert f"error: {path}: the gzip data is corrupt or truncated" in res.output and "zlib.error" in res.output
+
+
+def test_eval_compares_with_the_default_router_when_the_models_are_catalog_models(tmp_path):
+    """Labelled data of catalog models: the report says whether training beat `Router.default()`."""
+    from synthetic import make_rows, write_jsonl
+
+    names = {"big": "anthropic/claude-3.5-sonnet", "coder": "openai/gpt-4o-2024-08-06",
+             "tiny": "openai/gpt-4o-mini-2024-07-18"}
+    rows = [{**r, "scores": {names[m]: v for m, v in r["scores"].items()},
+             "cost_usd": {names[m]: v for m, v in r["cost_usd"].items()}} for r in make_rows(200)]
+    data = write_jsonl(rows, tmp_path / "labels.jsonl")
+    assert runner.invoke(app, ["train", str(data), "--out", str(tmp_path / "r"), "--test-fraction", "0.3"]).exit_code == 0
+    res = runner.invoke(app, ["eval", str(tmp_path / "r"), str(data), "--test-fraction", "0.3", "--json",
+                              "--points", "5"])
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.stdout)["figures"]
+    assert {"router", "default router", "zero-router", "oracle"} <= set(figures)
+    assert 0 < figures["default router"]["aiq"] <= 1
+    # a router trained on the data knows these (synthetic) skills; the default one cannot
+    assert figures["router"]["aiq"] > figures["default router"]["aiq"]
