@@ -230,6 +230,9 @@ class _StreamOptions(_Strict):
 _Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
+_Body = TypeVar("_Body", bound=BaseModel)
+
+
 class FeedbackRequest(BaseModel):
     """`POST /v1/feedback`: how good the answer with this id was (a score in [0, 1])."""
 
@@ -678,6 +681,15 @@ class _Gateway:
                 code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"},
             )
 
+    async def read_request(self, request: Request, schema: type[_Body]) -> tuple[dict[str, Any], _Body]:
+        """The checked key, then the body as JSON and as `schema` (400s that name the field)."""
+        self.check_key(request)
+        body = _parse_json(await self.read_body(request))
+        try:
+            return body, schema.model_validate(body)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+
     async def read_body(self, request: Request) -> bytes:
         """The request body: a 413 past `max_body_bytes`, a 408 (closing the connection) when
         it has not all arrived within `body_timeout_s` (a Content-Length larger than what is
@@ -724,12 +736,7 @@ class _Gateway:
         """Record (and learn from) how good one of this gateway's answers was."""
         from starlette.responses import JSONResponse
 
-        self.check_key(request)
-        body = _parse_json(await self.read_body(request))
-        try:
-            req = FeedbackRequest.model_validate(body)
-        except ValidationError as exc:
-            raise _validation_error(exc) from None
+        _, req = await self.read_request(request, FeedbackRequest)
         try:
             async with self.learning:  # partial_fit embeds the prompt: off the event loop
                 record = await asyncio.to_thread(
@@ -786,12 +793,7 @@ class _Gateway:
 
     async def chat(self, request: Request) -> Response:
         started = time.perf_counter()
-        self.check_key(request)
-        body = _parse_json(await self.read_body(request))
-        try:
-            req = ChatRequest.model_validate(body)
-        except ValidationError as exc:
-            raise _validation_error(exc) from None
+        body, req = await self.read_request(request, ChatRequest)
         routed = req.model.strip().casefold() in AUTO_MODELS
         if routed:
             candidates = (
@@ -987,7 +989,7 @@ class _Gateway:
                              kind="invalid_request_error" if status < 500 else "upstream_error",
                              code="upstream_bad_request")
         if isinstance(exc, FallbackExhaustedError):
-            tried = "; ".join(_describe_failure(m, e) for m, e in exc.failures)
+            tried = _describe_failures(exc.failures)
             why = f" ({exc.reason})" if exc.reason else ""
             if exc.failures and all(isinstance(e, RateLimitError) for _, e in exc.failures):
                 return _APIError(429, self.redact(f"Every model is rate limited{why}: {tried}"),
@@ -1016,8 +1018,21 @@ def _retry_after_s(failures: Sequence[tuple[str, BaseException]], cooldown_s: fl
 
 
 def _describe_failure(model: str, error: BaseException) -> str:
+    return f"{model}: {_failure_kind(error)}"
+
+
+def _failure_kind(error: BaseException) -> str:
     status = getattr(error, "status_code", None)
-    return f"{model}: {type(error).__name__}" + (f" (HTTP {status})" if status else "")
+    return type(error).__name__ + (f" (HTTP {status})" if status else "")
+
+
+def _describe_failures(failures: Sequence[tuple[str, BaseException]]) -> str:
+    """The models that failed alike listed once per kind of failure (20 models behind one dead
+    endpoint make one line, not twenty)."""
+    groups: dict[str, list[str]] = {}
+    for model, error in failures:
+        groups.setdefault(_failure_kind(error), []).append(model)
+    return "; ".join(f"{', '.join(models)}: {kind}" for kind, models in groups.items())
 
 
 def _attempt(a: Attempt) -> dict[str, Any]:

@@ -390,6 +390,7 @@ def test_every_model_failing_is_a_502(client, openai_server):
     error = caught.value.body
     assert error["type"] == "upstream_error" and error["code"] == "upstream_failed"
     assert all(m in error["message"] for m in PRICES)
+    assert error["message"].count("ProviderServerError (HTTP 503)") == 1  # alike failures: one line
     assert calls(openai_server) == {m: 2 for m in PRICES}
 
 
