@@ -336,3 +336,21 @@ def test_char_ngrams_tell_apart_what_minilm_reads_alike_and_survive_a_config_rou
 def test_bad_char_ngrams_is_a_clear_error(bad) -> None:
     with pytest.raises(EmbedderError, match="char_ngrams"):
         MiniLMEmbedder(char_ngrams=bad)
+
+
+async def test_the_static_embedder_routes_a_call_without_a_worker_thread() -> None:
+    """A routed call's embedding stays on the event loop's thread (a hop to a worker costs
+    more than the lookup); a large batch still goes to a worker, so the loop stays free."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from autorouter.embedders.static import INLINE_TEXTS, StaticEmbedder
+
+    emb = StaticEmbedder()
+    loop = asyncio.get_running_loop()
+    closed = ThreadPoolExecutor(max_workers=1)
+    closed.shutdown()
+    loop.set_default_executor(closed)  # any hop to a worker thread now fails
+    np.testing.assert_allclose(await emb.aembed(["hello there"]), emb.embed(["hello there"]))
+    with pytest.raises(RuntimeError):
+        await emb.aembed(["hello"] * (INLINE_TEXTS + 1))
