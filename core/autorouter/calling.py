@@ -27,6 +27,7 @@ a bounded LRU of `session_capacity` keys per router.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -334,29 +335,23 @@ class _Call:
 
     def call(self, model: str) -> ChatCompletion:
         client, target, body = self._target(model)
-        try:
+        with self._noting_unreachable(target):
             return client.complete(target.upstream_model, self.messages, **body)
-        except ProviderUnreachableError:
-            self.unreachable.add(target.endpoint.base_url)
-            raise
 
     async def acall(self, model: str) -> ChatCompletion:
         client, target, body = self._target(model)
-        try:
+        with self._noting_unreachable(target):
             return await client.acomplete(target.upstream_model, self.messages, **body)
-        except ProviderUnreachableError:
-            self.unreachable.add(target.endpoint.base_url)
-            raise
 
     def open_stream(self, model: str) -> Iterator[ChatChunk]:
         client, target, body = self._target(model)
         chunks = client.stream(target.upstream_model, self.messages, **body)
-        return _skip_empty_head(self._noting_unreachable(chunks, target.endpoint.base_url))
+        return _skip_empty_head(self._stream_noting_unreachable(chunks, target))
 
     def aopen_stream(self, model: str) -> AsyncIterator[ChatChunk]:
         client, target, body = self._target(model)
         chunks = client.astream(target.upstream_model, self.messages, **body)
-        return _askip_empty_head(self._anoting_unreachable(chunks, target.endpoint.base_url))
+        return _askip_empty_head(self._astream_noting_unreachable(chunks, target))
 
     def _target(self, model: str) -> tuple[ChatClient, EndpointTarget, dict[str, Any]]:
         client, target, body = self.targets[model]
@@ -367,22 +362,28 @@ class _Call:
             )
         return client, target, body
 
-    def _noting_unreachable(self, chunks: Iterator[ChatChunk], base_url: str) -> Iterator[ChatChunk]:
+    @contextlib.contextmanager
+    def _noting_unreachable(self, target: EndpointTarget) -> Iterator[None]:
+        """Remember the endpoint if the call inside finds it unreachable (see `_target`)."""
         try:
-            yield from chunks
+            yield
         except ProviderUnreachableError:
-            self.unreachable.add(base_url)
+            self.unreachable.add(target.endpoint.base_url)
             raise
 
-    async def _anoting_unreachable(
-        self, chunks: AsyncIterator[ChatChunk], base_url: str
+    def _stream_noting_unreachable(
+        self, chunks: Iterator[ChatChunk], target: EndpointTarget
+    ) -> Iterator[ChatChunk]:
+        with self._noting_unreachable(target):
+            yield from chunks
+
+    async def _astream_noting_unreachable(
+        self, chunks: AsyncIterator[ChatChunk], target: EndpointTarget
     ) -> AsyncIterator[ChatChunk]:
         try:
-            async for chunk in chunks:
-                yield chunk
-        except ProviderUnreachableError:
-            self.unreachable.add(base_url)
-            raise
+            with self._noting_unreachable(target):
+                async for chunk in chunks:
+                    yield chunk
         finally:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:

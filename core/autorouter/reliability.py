@@ -5,8 +5,9 @@ model with exponential backoff and jitter, within a time budget; then the next m
 the ranking is tried. A model given up on cools down: while it cools, later rankings try
 it last. A failure that says the request itself is wrong (400, 401, 403) surfaces at once,
 unchanged. A model whose answer has not started within the attempt's time limit (a share
-of the budget, so the next model still has time) is left at once, without a retry. A stream falls back only before its first item; once the caller has text, a
-break raises `StreamInterruptedError` instead.
+of the budget, so the next model still has time) is left at once, without a retry. A stream
+falls back only before its first item; once the caller has text, a break raises
+`StreamInterruptedError` instead.
 
 The policy knows nothing of HTTP: callers pass their own call function and, if their
 exceptions are not autorouter's `ProviderError`s, a `classify` function for them.
@@ -310,9 +311,11 @@ class _Run:
     ) -> BaseException | None:
         """Record a failed attempt: the error to go on from, or None when `exc` must
         surface unchanged."""
-        if isinstance(exc, ProviderTimeoutError) and time.monotonic() >= limits.deadline:
+        if (isinstance(exc, ProviderTimeoutError) and not isinstance(exc, AttemptTimeoutError)
+                and time.monotonic() >= limits.deadline):
             # The client's socket wait ran into the attempt's deadline: same as our own.
-            exc = _as_deadline_error(exc, model, self)
+            cause, exc = exc, self.deadline_error(model)
+            exc.__cause__ = cause
         self.attempts.append(Attempt(model, number, exc, time.monotonic() - t0))
         if not self.retryable(exc):
             logger.info("%s failed with %s: not retryable", model, _describe(exc))
@@ -359,14 +362,6 @@ class _Run:
 
     def last_error(self) -> BaseException | None:
         return self.attempts[-1].error if self.attempts else None
-
-
-def _as_deadline_error(exc: BaseException, model: str, run: _Run) -> BaseException:
-    if isinstance(exc, AttemptTimeoutError):
-        return exc
-    error = run.deadline_error(model)
-    error.__cause__ = exc
-    return error
 
 
 def _describe(exc: BaseException) -> str:
