@@ -44,7 +44,6 @@ from .errors import (
     NoCandidateError,
     RouterLoadError,
     UnknownModelError,
-    UnknownResponseError,
 )
 from .feedback import AnswerLedger, Feedback, FeedbackLog, give_feedback
 
@@ -807,18 +806,11 @@ class AnswerBook:
         except InvalidRequestError:
             text = None
         with self._lock:
-            if not isinstance(response_id, str) or not response_id or self._known(response_id):
+            if not isinstance(response_id, str) or not response_id or response_id in self.ledger:
                 response_id = new_answer_id()
             if text is not None:
                 self.ledger.record(response_id, text, model)
         return response_id
-
-    def _known(self, response_id: str) -> bool:
-        try:
-            self.ledger.get(response_id)
-        except UnknownResponseError:
-            return False
-        return True
 
     def feedback(
         self,

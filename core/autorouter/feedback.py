@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,11 +38,29 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_FEEDBACK_STRENGTH", "AnswerLedger", "Feedback", "FeedbackLog", "OutcomeCorrection",
-    "default_feedback_path", "give_feedback",
+    "default_feedback_path", "give_feedback", "outcome_scores",
 ]
 
 #: pseudo-outcomes of the router's own prediction per prompt cluster
 DEFAULT_FEEDBACK_STRENGTH = 5.0
+
+
+def outcome_scores(scores: Sequence[Any]) -> np.ndarray:
+    """`scores` as outcomes: finite numbers in [0, 1] (not booleans, not strings), as an
+    array; an `InvalidRequestError` saying what is wrong and how to fix it otherwise."""
+    bad = [v for v in scores if isinstance(v, bool) or not isinstance(v, numbers.Real)]
+    if bad:
+        raise InvalidRequestError(
+            f"scores must be numbers in [0, 1], not {bad[0]!r} (a thumbs up as 1.0, down as 0.0)"
+        )
+    y = np.array([float(v) for v in scores], dtype=np.float64)
+    out = ~(np.isfinite(y) & (y >= 0.0) & (y <= 1.0))
+    if out.any():
+        raise InvalidRequestError(
+            f"scores must be finite numbers in [0, 1]; got {y[out][:3].tolist()}: rescale a "
+            "1-10 grade as (grade - 1) / 9"
+        )
+    return y
 
 
 @dataclass
@@ -192,6 +211,10 @@ class AnswerLedger:
             )
         return found
 
+    def __contains__(self, response_id: object) -> bool:
+        with self._lock:
+            return response_id in self._answers
+
     def __len__(self) -> int:
         return len(self._answers)
 
@@ -227,14 +250,8 @@ def _give(
     log: FeedbackLog | None, learn: bool,
 ) -> Feedback:
     prompt, model = ledger.get(response_id)
-    if isinstance(score, bool) or not isinstance(score, int | float):
-        raise InvalidRequestError(f"score must be a number in [0, 1], not {score!r}")
-    try:
-        record = Feedback(prompt=prompt, model=model, score=float(score), response_id=response_id)
-    except ValidationError:
-        raise InvalidRequestError(
-            f"score must be a finite number in [0, 1], not {score!r} (a 1-10 grade: (grade - 1) / 9)"
-        ) from None
+    (checked,) = outcome_scores([score])
+    record = Feedback(prompt=prompt, model=model, score=float(checked), response_id=response_id)
     if model not in router.models_:
         raise UnknownModelError(f"the answer came from {model!r}, which is no longer a candidate")
     if log is not None:

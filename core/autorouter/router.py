@@ -29,7 +29,7 @@ from .errors import (
     UnknownModelError,
 )
 from .families import FAMILIES, family_of_benchmark
-from .feedback import DEFAULT_FEEDBACK_STRENGTH, Feedback, OutcomeCorrection
+from .feedback import DEFAULT_FEEDBACK_STRENGTH, Feedback, OutcomeCorrection, outcome_scores
 from .policy import (
     DEFAULT_LATENCY_WEIGHT,
     DEFAULT_TRADEOFF,
@@ -121,22 +121,6 @@ def _latency_for_scoring(lat: np.ndarray) -> np.ndarray:
         return np.zeros_like(lat)
     typical = np.array([[float(np.median(row[k])) if k.any() else 0.0] for row, k in zip(lat, known)])
     return np.where(known, lat, typical)
-
-
-def _outcome_scores(scores: Sequence[float]) -> np.ndarray:
-    try:
-        y = np.array([float(v) for v in scores], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidRequestError("scores must be numbers in [0, 1]") from None
-    if any(isinstance(v, bool) for v in scores):
-        raise InvalidRequestError("scores must be numbers in [0, 1], not booleans (use 1.0 and 0.0)")
-    bad = ~(np.isfinite(y) & (y >= 0.0) & (y <= 1.0))
-    if bad.any():
-        raise InvalidRequestError(
-            f"scores must be finite numbers in [0, 1]; got {y[bad][:3].tolist()}: rescale a "
-            "1-10 grade as (grade - 1) / 9"
-        )
-    return y
 
 
 def _check_arrays(a: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, complete: bool) -> None:
@@ -807,7 +791,7 @@ class Router(CallingMixin):
             raise UnknownModelError(f"{model!r} is not a candidate of this router; candidates: {self.models_}")
         if isinstance(prompts, str):
             raise InvalidRequestError("partial_fit takes a list of prompts (one: [prompt])")
-        y = _outcome_scores(scores)
+        y = outcome_scores(scores)
         if len(y) != len(prompts):
             raise InvalidRequestError(f"{len(prompts)} prompts but {len(y)} scores: give one score per prompt")
         if not len(y):

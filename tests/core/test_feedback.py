@@ -90,7 +90,8 @@ def test_feedback_survives_save_and_load(router, tmp_path):
     ("model", "scores", "error"),
     [("nobody", [1.0], UnknownModelError), ("tiny", [1.5], InvalidRequestError),
      ("tiny", [float("nan")], InvalidRequestError), ("tiny", [True], InvalidRequestError),
-     ("tiny", ["good"], InvalidRequestError), ("tiny", [1.0, 0.0], InvalidRequestError)],
+     ("tiny", ["good"], InvalidRequestError), ("tiny", ["0.5"], InvalidRequestError),
+     ("tiny", [1.0, 0.0], InvalidRequestError)],
 )
 def test_bad_outcomes_are_refused_and_change_nothing(router, model, scores, error):
     before = router.predict(MATH)[0].copy()
