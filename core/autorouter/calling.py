@@ -937,9 +937,7 @@ class CallingMixin:
         price = self._list_price(model, target)
         if price is None:
             return None, None
-        cost = (usage.prompt_tokens * price.input_per_1m
-                + usage.completion_tokens * price.output_per_1m) / 1e6
-        return cost, "list_price"
+        return price.cost_usd(usage.prompt_tokens, usage.completion_tokens), "list_price"
 
     def _list_price(self, model: str, target: EndpointTarget) -> ModelPrice | None:
         """The router's own `prices` entry for `model`, else the catalog's list price."""

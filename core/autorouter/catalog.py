@@ -237,7 +237,7 @@ class ModelCard(_Strict):
         price = self.price
         if price is None:
             return None
-        return (prompt_tokens * price.input_per_1m + completion_tokens * price.output_per_1m) / 1e6
+        return price.cost_usd(prompt_tokens, completion_tokens)
 
 
 def _fold(name: str) -> str:

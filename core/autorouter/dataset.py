@@ -60,6 +60,10 @@ class ModelPrice:
             ) from None
         return cls(pin, pout)
 
+    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """USD cost of a call of these token counts at this price."""
+        return (prompt_tokens * self.input_per_1m + completion_tokens * self.output_per_1m) / 1e6
+
 
 @dataclass
 class RoutingDataset:

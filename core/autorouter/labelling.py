@@ -1146,7 +1146,7 @@ class LabelJob:
         price = self.price(model)
         if price is None:
             return None
-        return (tokens_in * price.input_per_1m + tokens_out * price.output_per_1m) / 1e6
+        return price.cost_usd(tokens_in, tokens_out)
 
     def _answer_call(self, prompt: LabelPrompt, model: str) -> tuple[int, int]:
         """Expected (input, output) tokens of one answer."""
@@ -1570,7 +1570,7 @@ class _Runner:
             return usage.cost, "provider"
         price = self.job.price(model)
         if usage is not None and price is not None:
-            return (usage.prompt_tokens * price.input_per_1m + usage.completion_tokens * price.output_per_1m) / 1e6, "list_price"
+            return price.cost_usd(usage.prompt_tokens, usage.completion_tokens), "list_price"
         if expected is not None:
             return expected, "estimate"
         return None, None
