@@ -171,12 +171,21 @@ class AbilityModel:
         i = self._row[model]
         w = self.v_[idx].mean(axis=0)
         pred = self.b_[idx] + self.v_[idx] @ self.u_[i]
-        # Where the model has the figure itself, part of its departure from the low-rank fit is
-        # a real strength or weakness in that skill, part is noise: keep half of it.
+        # Where the model has figures of its own among these columns, part of their departure
+        # from the low-rank fit is a real strength or weakness in the skill, part is noise: keep
+        # half of it, for the whole skill. A column the model lacks says nothing of such a
+        # departure, so it must not dilute the ones it has: o1-mini beat o1-preview on every
+        # contest-maths figure both have, yet ranked below it while o1-preview's missing later
+        # releases were filled in from its strong general abilities.
         z = self.z_[i, idx]
-        pred = np.where(np.isfinite(z), pred + OBSERVED_SHARE * (z - pred), pred)
+        seen = np.isfinite(z)
+        n = int(seen.sum())
+        departure = float(np.mean(z[seen] - pred[seen])) if n else 0.0
+        # one figure's departure is half real (OBSERVED_SHARE); several agreeing figures are
+        # more believable than one, as the mean of n noisy readings of one departure
+        share = n / (n + (1.0 - OBSERVED_SHARE) / OBSERVED_SHARE)
         var = float(w @ self.cov_[i] @ w)
-        return float(pred.mean()), float(np.sqrt(max(var, 0.0)))
+        return float(pred.mean() + share * departure), float(np.sqrt(max(var, 0.0)))
 
     def predict_logit(self, model: str, column: str) -> tuple[float, float]:
         """A column's prediction for `model` back on its own (logit) scale, with its sd."""

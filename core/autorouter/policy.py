@@ -61,13 +61,22 @@ class TradeoffScale:
     lam: np.ndarray
 
     @classmethod
-    def calibrate(cls, quality: np.ndarray, cost: np.ndarray, points: int = 240) -> TradeoffScale:
-        """Fit the table on predicted (n, m) quality and cost of the training prompts."""
+    def calibrate(
+        cls, quality: np.ndarray, cost: np.ndarray, points: int = 240, offset: np.ndarray | None = None
+    ) -> TradeoffScale:
+        """Fit the table on predicted (n, m) quality and cost of the calibration prompts.
+
+        The picks are the router's own (`best_picks`, near ties to the cheapest), with
+        `offset` (n, m) added to every score (the price of latency): a table fitted on other
+        picks would place the knob's steps where the router's spend does not move."""
         rows = np.arange(len(quality))
         ref = float(np.median(cost))
         lams = np.concatenate([[0.0], np.geomspace(1e-4, 1e4, points) / max(ref, 1e-12)])
+        extra = np.zeros_like(quality) if offset is None else offset
+        everyone = np.ones(quality.shape, dtype=bool)
         spend = np.array(
-            [cost[rows, np.argmax(quality - lam * cost, axis=1)].mean() for lam in lams]
+            [cost[rows, best_picks(policy_scores(quality, cost, lam) + extra, cost, everyone)].mean()
+             for lam in lams]
         )
         cheapest = cost[rows, np.argmin(cost, axis=1)].mean()
         top, low = math.log(max(spend[0], 1e-12)), math.log(max(cheapest, 1e-12))

@@ -581,8 +581,9 @@ class Router(CallingMixin):
 
     def _calibrate(self) -> None:
         """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
-        q, c, _, _ = self._predict_from(self.calib_x_, self.calib_chars_)
-        self.scale_ = TradeoffScale.calibrate(q, c)
+        q, c, proto_w, _ = self._predict_from(self.calib_x_, self.calib_chars_)
+        latency = -self.latency_weight * _latency_for_scoring(self._latency(proto_w))
+        self.scale_ = TradeoffScale.calibrate(q, c, offset=latency)
         self.difficulty_cuts_ = np.quantile(q.mean(axis=1), [1 / 3, 2 / 3]).astype(np.float64)
 
     @property

@@ -212,3 +212,21 @@ def test_one_inflated_figure_does_not_flip_a_ranking(catalog):
     s_mini = base.task_scores(mini, tasks)[0]["competition_math"]
     s_mini_inflated = after.task_scores(inflated.get(mini.id), tasks)[0]["competition_math"]
     assert s_mini < s_mini_inflated < s_o1
+
+
+def test_a_missing_figure_does_not_rank_a_model_above_one_that_beats_it_on_every_shared_figure(catalog):
+    """o1-mini beats o1-preview on every contest-maths figure both have; o1-preview lacks the
+    later LiveBench releases. Those gaps are filled from its (strong) general abilities, and
+    must not outweigh what the figures both have say."""
+    from autorouter.families import SKILL_COLUMNS
+    from autorouter.placement import FactPlacer, _skill_of
+
+    mini, preview = catalog.get("openai/o1-mini-2024-09-12"), catalog.get("openai/o1-preview-2024-09-12")
+    shared = [k for k in mini.facts.benchmarks.keys() & preview.facts.benchmarks.keys() if _skill_of(k, "contest_math")]
+    assert len(shared) >= 3 and SKILL_COLUMNS["contest_math"]
+    assert all(mini.facts.benchmarks[k] > preview.facts.benchmarks[k] for k in shared)
+    assert set(mini.facts.benchmarks) - set(preview.facts.benchmarks)  # o1-preview lacks some
+    placer = FactPlacer(catalog)
+    s_mini = placer.task_scores(mini, ["competition_math"])[0]["competition_math"]
+    s_preview = placer.task_scores(preview, ["competition_math"])[0]["competition_math"]
+    assert s_mini > s_preview

@@ -103,8 +103,8 @@ def test_max_latency_excludes_slow_models_and_only_those(fitted):
 
 def test_latency_weight_moves_a_near_tie_to_the_fast_model(fitted):
     r = _fact_router(0.0, fitted=fitted)
-    slow = r.route(CHAT, tradeoff=0.02, latency_weight=0.0, candidates=["dear", "cheap"]).model
-    fast = r.route(CHAT, tradeoff=0.02, latency_weight=0.01, candidates=["dear", "cheap"]).model
+    slow = r.route(CHAT, tradeoff=0.0, latency_weight=0.0, candidates=["dear", "cheap"]).model
+    fast = r.route(CHAT, tradeoff=0.0, latency_weight=0.01, candidates=["dear", "cheap"]).model
     assert (slow, fast) == ("dear", "cheap")
 
 
