@@ -13,7 +13,10 @@ look as cheap as its visible answer).
 
 Figures (docs/evaluation.md): AIQ and saving95 against the zero-router over 21 tradeoffs,
 mean quality at tradeoff 0 against the best single candidate, and quality and cost at the
-default tradeoff. Prints a table and writes `benchmarks/results/seed_sets.json`.
+default tradeoff. Rows marked "same versions" leave out the models whose outcomes in the
+folder are of another version than the catalog card (`OTHER_VERSION`, from the folder's
+README: ZeroEval's Gemini 1.5 runs are the -001 models, the catalog places and prices -002).
+Prints a table and writes `benchmarks/results/seed_sets.json`.
 """
 
 from __future__ import annotations
@@ -71,10 +74,24 @@ def load_set(
     return texts, tasks, scores, cost, models
 
 
-#: (label, folder, task or None for the whole file): each with the routed models it scores.
-GROUPS = [("zeroeval_math", "zeroeval_math", None),
-          ("zeroeval gsm", "zeroeval_math", "gsm"), ("zeroeval math-l5", "zeroeval_math", "math-l5"),
-          ("mmlupro_seed", "mmlupro_seed", None)]
+#: Models whose outcomes in a folder are another version than the catalog card the router
+#: places (by its facts) and prices: the folder's README says so. Rows marked "same versions"
+#: leave them out, so that they measure the router rather than the version gap.
+OTHER_VERSION = {
+    "zeroeval_math": {
+        "google/gemini-pro-1.5": "ZeroEval ran gemini-1.5-pro-001 (mid-2024); the card is -002's",
+        "google/gemini-flash-1.5": "ZeroEval ran gemini-1.5-flash-001 (mid-2024); the card is -002's",
+    },
+}
+
+#: (label, folder, task or None for the whole file, same versions only): each with the routed
+#: models it scores.
+GROUPS = [("zeroeval_math", "zeroeval_math", None, False),
+          ("zeroeval gsm", "zeroeval_math", "gsm", False), ("zeroeval math-l5", "zeroeval_math", "math-l5", False),
+          ("zeroeval_math, same versions", "zeroeval_math", None, True),
+          ("zeroeval gsm, same versions", "zeroeval_math", "gsm", True),
+          ("zeroeval math-l5, same versions", "zeroeval_math", "math-l5", True),
+          ("mmlupro_seed", "mmlupro_seed", None, False)]
 
 
 def held_out_router(data: Path, name: str) -> autorouter.Router:
@@ -84,9 +101,11 @@ def held_out_router(data: Path, name: str) -> autorouter.Router:
     return build(data, exclude=[name], holdout_prefixes=held, quiet=True)
 
 
-def run_set(data: Path, name: str, task: str | None, points: int, router: autorouter.Router) -> dict:
+def run_set(data: Path, name: str, task: str | None, points: int, router: autorouter.Router,
+            same_versions: bool = False) -> dict:
     catalog = autorouter.Catalog.default()
-    routed = [c.id for c in catalog.routed()]
+    other = OTHER_VERSION.get(name, {}) if same_versions else {}
+    routed = [c.id for c in catalog.routed() if c.id not in other]
     texts, tasks, scores, cost, models = load_set(data, name, routed, task)
     embedder = router.embedder_
     x = np.concatenate([embedder.embed(texts[i:i + 256]) for i in range(0, len(texts), 256)])
@@ -106,7 +125,7 @@ def run_set(data: Path, name: str, task: str | None, points: int, router: autoro
     rows = np.arange(len(texts))
     k = int(np.argmin(np.abs(ts - autorouter.DEFAULT_TRADEOFF)))
     out = {
-        "models": models, "n": len(texts),
+        "models": models, "n": len(texts), "left_out_as_other_versions": other,
         "aiq": figs.aiq, "zero_aiq": zero.aiq, "saving95": figs.saving95, "zero_saving95": zero.saving95,
         "quality_at_0": float(scores[rows, picks[0]].mean()), "best_single": models[best],
         "best_single_quality": float(means[best]), "best_single_cost": float(cost[:, best].mean()),
@@ -124,14 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "seed_sets.json")
     args = ap.parse_args(argv)
     routers = {name: held_out_router(args.data, name) for name in SETS}
-    results = {label: run_set(args.data, name, task, args.points, routers[name]) for label, name, task in GROUPS}
-    print(f"\n{'set':<22} {'AIQ':>6} {'zero':>6} {'sav95':>6} {'zero':>6} {'q@0':>6} {'best':>6} "
+    results = {label: run_set(args.data, name, task, args.points, routers[name], same)
+               for label, name, task, same in GROUPS}
+    print(f"\n{'set':<32} {'AIQ':>6} {'zero':>6} {'sav95':>6} {'zero':>6} {'q@0':>6} {'best':>6} "
           f"{'q@0.3':>6} {'$@0.3/best$':>11}  best single")
     for label, f in results.items():
         s95 = "   n/a" if f["saving95"] is None else f"{f['saving95']:6.3f}"
         z95 = "   n/a" if f["zero_saving95"] is None else f"{f['zero_saving95']:6.3f}"
         ratio = f["cost_at_default"] / max(f["best_single_cost"], 1e-12)
-        print(f"{label:<22} {f['aiq']:6.3f} {f['zero_aiq']:6.3f} {s95} {z95} {f['quality_at_0']:6.3f} "
+        print(f"{label:<32} {f['aiq']:6.3f} {f['zero_aiq']:6.3f} {s95} {z95} {f['quality_at_0']:6.3f} "
               f"{f['best_single_quality']:6.3f} {f['quality_at_default']:6.3f} {ratio:11.2f}  {f['best_single']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

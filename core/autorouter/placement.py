@@ -77,6 +77,11 @@ def _column_values(card: ModelCard) -> dict[str, float]:
     return out
 
 
+def _source_of(column: str) -> str:
+    """Which independent measurement a figure comes from: LiveBench, or the benchmark itself."""
+    return "LiveBench" if column.startswith("LiveBench-") else column
+
+
 def _skill_of(column: str, skill: str) -> bool:
     """Whether a figure measures a skill: its exact name, or "/X" for a LiveBench category or
     task X (keys are "LiveBench-<date>/<Category>[/<task>]")."""
@@ -179,10 +184,12 @@ class AbilityModel:
         # releases were filled in from its strong general abilities.
         z = self.z_[i, idx]
         seen = np.isfinite(z)
-        n = int(seen.sum())
-        departure = float(np.mean(z[seen] - pred[seen])) if n else 0.0
-        # one figure's departure is half real (OBSERVED_SHARE); several agreeing figures are
-        # more believable than one, as the mean of n noisy readings of one departure
+        departure = float(np.mean(z[seen] - pred[seen])) if seen.any() else 0.0
+        # One source's departure is half real (OBSERVED_SHARE); independent sources that agree
+        # are more believable than one, as the mean of n noisy readings. LiveBench is one
+        # source however many of its tasks and releases a model has: a category is the mean
+        # of its tasks, and a later release re-lists an older model's scores.
+        n = len({_source_of(self.columns_[j]) for j, s in zip(idx, seen) if s})
         share = n / (n + (1.0 - OBSERVED_SHARE) / OBSERVED_SHARE)
         var = float(w @ self.cov_[i] @ w)
         return float(pred.mean() + share * departure), float(np.sqrt(max(var, 0.0)))

@@ -62,12 +62,14 @@ class TradeoffScale:
 
     @classmethod
     def calibrate(
-        cls, quality: np.ndarray, cost: np.ndarray, points: int = 240, offset: np.ndarray | None = None
+        cls, quality: np.ndarray, cost: np.ndarray, points: int = 240, offset: np.ndarray | None = None,
+        sd: np.ndarray | None = None,
     ) -> TradeoffScale:
         """Fit the table on predicted (n, m) quality and cost of the calibration prompts.
 
         The picks are the router's own (`best_picks`, near ties to the cheapest), with
-        `offset` (n, m) added to every score (the price of latency): a table fitted on other
+        `offset` (n, m) added to every score (the price of latency) and the quality's `sd`
+        (n, m) for the uncertainty rule at lams above 0: a table fitted on other
         picks would place the knob's steps where the router's spend does not move."""
         rows = np.arange(len(quality))
         ref = float(np.median(cost))
@@ -75,7 +77,8 @@ class TradeoffScale:
         extra = np.zeros_like(quality) if offset is None else offset
         everyone = np.ones(quality.shape, dtype=bool)
         spend = np.array(
-            [cost[rows, best_picks(policy_scores(quality, cost, lam) + extra, cost, everyone)].mean()
+            [cost[rows, best_picks(policy_scores(quality, cost, lam) + extra, cost, everyone,
+                                   sd if lam > 0 else None)].mean()
              for lam in lams]
         )
         cheapest = cost[rows, np.argmin(cost, axis=1)].mean()
@@ -154,18 +157,40 @@ def check_latency_weight(w: float) -> float:
     return w
 
 
-def best_picks(scores: np.ndarray, cost: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+#: At a tradeoff above 0, a model at least this many times dearer than another must beat it
+#: by more than `EDGE_CONFIDENCE` times the uncertainty of their difference.
+MANY_TIMES_DEARER = 10.0
+#: An edge under half the standard deviation of the difference (below a ~69% chance that the
+#: dearer model is the better one) is not worth many times the money. Measured on held-out
+#: outcomes (benchmarks/seed_sets.py): 1.0 sends hard maths to cheap models whose facts are too
+#: loose to tell them apart from o1-mini (quality at 0.3 on MATH level 5 0.84 -> 0.45); 0.5
+#: costs 0.03 there and keeps every trivial everyday prompt off dear models.
+EDGE_CONFIDENCE = 0.5
+
+
+def best_picks(
+    scores: np.ndarray, cost: np.ndarray, eligible: np.ndarray, sd: np.ndarray | None = None
+) -> np.ndarray:
     """The chosen column per row: the best score (expected quality, less the price of its cost
     and latency), the cheapest eligible candidate winning a tie within `SCORE_TIE`.
 
-    Uncertainty does not move the pick: the predicted quality is already the expected one
-    (shrunk toward what is known of the model), so staying on a favourite, or declining a
-    dearer model, whenever an edge is within the uncertainty throws expected quality away.
-    Measured on held-out per-prompt outcomes, such rules put every prompt on one model."""
+    With `sd` (n, m), the uncertainty of each predicted quality, an edge the router cannot
+    vouch for does not buy a much dearer model: if an eligible candidate at least
+    `MANY_TIMES_DEARER` times cheaper than that pick scores within `EDGE_CONFIDENCE` standard
+    deviations of their difference below it, the best-scoring such candidate is chosen. The
+    router passes `sd` at tradeoffs above 0 only: at 0 the user asked for the best answer."""
     key = np.where(eligible, scores, -np.inf)
     best = np.max(key, axis=1, keepdims=True)
     tied = eligible & (key >= best - SCORE_TIE)
-    return np.argmin(np.where(tied, cost, np.inf), axis=1)
+    picks = np.argmin(np.where(tied, cost, np.inf), axis=1)
+    if sd is None:
+        return picks
+    rows = np.arange(len(key))
+    top_sd, top_cost, top = sd[rows, picks][:, None], cost[rows, picks][:, None], key[rows, picks][:, None]
+    unproven = (top - key <= EDGE_CONFIDENCE * np.sqrt(sd**2 + top_sd**2))
+    cheaper = eligible & unproven & (cost * MANY_TIMES_DEARER <= top_cost)
+    fallback = np.argmax(np.where(cheaper, key, -np.inf), axis=1)
+    return np.where(cheaper.any(axis=1), fallback, picks)
 
 
 def order_with_pick(scores: np.ndarray, eligible: np.ndarray, picks: np.ndarray) -> np.ndarray:

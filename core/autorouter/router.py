@@ -581,9 +581,10 @@ class Router(CallingMixin):
 
     def _calibrate(self) -> None:
         """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
-        q, c, proto_w, _ = self._predict_from(self.calib_x_, self.calib_chars_)
+        q, c, proto_w, task_w = self._predict_from(self.calib_x_, self.calib_chars_)
         latency = -self.latency_weight * _latency_for_scoring(self._latency(proto_w))
-        self.scale_ = TradeoffScale.calibrate(q, c, offset=latency)
+        sd = self._quality_sd(self.calib_x_, proto_w, task_w, q.shape)
+        self.scale_ = TradeoffScale.calibrate(q, c, offset=latency, sd=sd)
         self.difficulty_cuts_ = np.quantile(q.mean(axis=1), [1 / 3, 2 / 3]).astype(np.float64)
 
     @property
@@ -1080,7 +1081,7 @@ class Router(CallingMixin):
         images = np.zeros(len(q), dtype=bool) if images is None else images
         reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output, lat, lat_cap)
         eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
-        picks = best_picks(scores, c, eligible)
+        picks = best_picks(scores, c, eligible, sd if lam > 0 else None)
         order = order_with_pick(scores, eligible, picks)
         decisions = []
         # Plain Python values once, and one validation call per decision (nested in Rust): 20

@@ -1,6 +1,7 @@
 """Decisions and the router's own uncertainty, and latency as a dimension: the best expected
 score wins (near ties to the cheapest), uncertainty is reported and explained but does not hold
-a pick on a favourite, and slow models are ranked and excluded by their predicted latency."""
+a pick on a favourite at tradeoff 0 (above it, an edge within the uncertainty does not buy a
+many times dearer model), and slow models are ranked and excluded by their predicted latency."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from autorouter import InvalidRequestError, NoCandidateError, Router
 from autorouter.decision import ModelSpeed
-from autorouter.policy import SCORE_TIE, best_picks
+from autorouter.policy import EDGE_CONFIDENCE, MANY_TIMES_DEARER, SCORE_TIE, best_picks
 
 from synthetic import hash_embed, make_rows
 
@@ -44,6 +45,24 @@ def test_a_near_tie_goes_to_the_cheapest():
     assert best_picks(tie, c, ok).tolist() == [1]
     clear = np.array([[0.900, 0.900 - 2 * SCORE_TIE, 0.800]])
     assert best_picks(clear, c, ok).tolist() == [0]
+
+
+def test_an_edge_within_the_uncertainty_does_not_buy_a_many_times_dearer_model():
+    """Above tradeoff 0 a model 10x dearer must beat a cheaper one by more than the router can
+    vouch for; a dearer model that is not many times dearer, or a clear edge, still wins."""
+    cost = np.array([[1.0, 1.0 / MANY_TIMES_DEARER, 0.5]])
+    ok = np.ones_like(cost, dtype=bool)
+    sd = np.full_like(cost, 0.1)
+    margin = EDGE_CONFIDENCE * np.sqrt(2) * 0.1
+    small = np.array([[0.90, 0.90 - margin / 2, 0.0]])
+    assert best_picks(small, cost, ok).tolist() == [0]  # without sd: the best expected score
+    assert best_picks(small, cost, ok, sd).tolist() == [1]  # with it: the 10x cheaper one
+    clear = np.array([[0.90, 0.90 - 2 * margin, 0.0]])
+    assert best_picks(clear, cost, ok, sd).tolist() == [0]
+    only_2x = np.array([[0.90, 0.0, 0.90 - margin / 2]])
+    assert best_picks(only_2x, cost, ok, sd).tolist() == [0]
+    ok[0, 1] = False  # an ineligible cheap model is never the fallback
+    assert best_picks(small, cost, ok, sd).tolist() == [0]
 
 
 def test_uncertainty_does_not_hold_a_pick_on_the_dearer_favourite(fitted):
