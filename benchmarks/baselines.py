@@ -49,7 +49,16 @@ from typing import Any
 
 import numpy as np
 
-from autorouter.baselines import Baseline, KNNRouter, _check_xy, _is_binary, _l2_normalise, _topk_cosine, lambda_grid, sweep_picks  # noqa: F401
+from autorouter.baselines import (  # noqa: F401
+    Baseline,
+    KNNRouter,
+    _check_xy,
+    _is_binary,
+    _l2_normalise,
+    _topk_cosine,
+    lambda_grid,
+    sweep_picks,
+)
 from autorouter.evaluation import (
     RoutingFigures,
     evaluate_picks,
@@ -492,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, te_file = random_halves(n_file, seed=args.seed)
     in_test = np.isin(file_pos, te_file)
     train, test = np.flatnonzero(~in_test), np.flatnonzero(in_test)
-    texts = [str(m.get("question") or p) for m, p in zip(ds.meta, ds.prompts)]
+    texts = [str(m.get("question") or p) for m, p in zip(ds.meta, ds.prompts, strict=True)]
     t0 = time.time()
     E = tfidf_svd_embeddings([texts[i] for i in train], texts, dim=args.dim)
     print(

@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "core"))
 
-from autorouter.embedders import Embedder, MiniLMEmbedder, StaticEmbedder
+from autorouter.embedders import Embedder, MiniLMEmbedder, StaticEmbedder  # noqa: E402 (after the sys.path line)
 
 RESULTS = ROOT / "benchmarks" / "results" / "embedders.json"
 
@@ -171,9 +171,9 @@ def main() -> int:
     cols = ["embedder", "init_ms", "first_embed_ms", "short_ms_p50", "long_ms_p50"]
     cols += [c for s in sets for c in (f"{s}_per_s", f"{s}_cpu_ms")]
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     for r in rows:
-        print("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
+        print("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths, strict=True)))
     info = {name: round(mean_tokens(texts), 1) for name, texts in sets.items()}
     print(f"\nmean tokens per prompt: {info}; short prompt {mean_tokens([SHORT]):.0f} tokens, "
           f"long {mean_tokens([LONG]):.0f}")

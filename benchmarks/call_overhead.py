@@ -44,9 +44,9 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "core")]
 
-import autorouter
-from autorouter.client import ChatClient, Endpoint, close_pools
-from synthetic import make_rows, write_jsonl
+import autorouter  # noqa: E402 (these three need the sys.path line above)
+from autorouter.client import ChatClient, Endpoint, close_pools  # noqa: E402
+from synthetic import make_rows, write_jsonl  # noqa: E402
 
 TARGET_P50_MS = 3.0
 PROMPTS = [

@@ -43,8 +43,9 @@ import time
 import warnings
 from pathlib import Path
 
-import autorouter
 import numpy as np
+
+import autorouter
 from autorouter.dataset import in_test_split
 from autorouter.embedders import CallableEmbedder, StaticEmbedder
 from autorouter.evaluation import evaluate_picks, zero_router_figures
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     static = lookup_embedder(texts, embed(StaticEmbedder(), texts))
     pool = [LabelPrompt.from_text(texts[i]) for i in pool_idx]
-    row_of = {p.key: int(i) for p, i in zip(pool, pool_idx)}
+    row_of = {p.key: int(i) for p, i in zip(pool, pool_idx, strict=True)}
 
     def rows_of(prompts: list[LabelPrompt]) -> list[int]:
         return [row_of[p.key] for p in prompts]

@@ -12,15 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import autorouter
 from autorouter.baselines import KNNRouter, sweep_picks
 from autorouter.evaluation import evaluate_picks, oracle_picks, zero_router_figures
 from autorouter.report import _row, plot_report, tradeoff_sweep
 
 sys.path.insert(0, str(Path(__file__).parent))
-from quality import HERE, cached_embedder, TRADEOFFS, embed_cached, halves_by_id, load  # noqa: E402
+from quality import HERE, TRADEOFFS, cached_embedder, embed_cached, halves_by_id, load  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

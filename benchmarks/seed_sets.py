@@ -131,7 +131,7 @@ def run_set(data: Path, name: str, task: str | None, points: int, router: autoro
         "best_single_quality": float(means[best]), "best_single_cost": float(cost[:, best].mean()),
         "quality_at_default": float(scores[rows, picks[k]].mean()),
         "cost_at_default": float(cost[rows, picks[k]].mean()),
-        "picks_at_0": {models[j]: int(n) for j, n in zip(*np.unique(picks[0], return_counts=True))},
+        "picks_at_0": {models[j]: int(n) for j, n in zip(*np.unique(picks[0], return_counts=True), strict=True)},
     }
     return out
 

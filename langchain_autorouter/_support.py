@@ -21,9 +21,10 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
-from autorouter.delegation import catalog_card, own_retries_warning, warn_caller
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+
+from autorouter.delegation import catalog_card, own_retries_warning, warn_caller
 
 T = TypeVar("T")
 

@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Literal, Self
 
-from autorouter import delegation as dlg
-from autorouter.errors import InvalidRequestError, NoCandidateError
-from autorouter.feedback import Feedback, FeedbackLog
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
@@ -33,6 +30,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
+from autorouter import delegation as dlg
+from autorouter.errors import InvalidRequestError, NoCandidateError
+from autorouter.feedback import Feedback, FeedbackLog
 from langchain_autorouter import _support as sup
 from langchain_autorouter.errors import classify_error
 

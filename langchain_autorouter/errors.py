@@ -19,9 +19,10 @@ def classify_error(exc: BaseException) -> bool | None:
     permanent for other 4xx).
     """
     # Imported here, not at the top: `from langchain_autorouter import classify_error` stays cheap.
+    from langchain_core.exceptions import ModelError
+
     from autorouter.delegation import classify_error as classify_provider_error
     from autorouter.errors import AutorouterError
-    from langchain_core.exceptions import ModelError
 
     if isinstance(exc, ModelError) and not isinstance(exc, AutorouterError):
         return bool(exc.is_retryable)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -78,14 +78,14 @@ class AutoRouterEmbedding(BaseEmbedding):
     async def _aget_text_embedding(self, text: str) -> Embedding:
         return (await self._aget_text_embeddings([text]))[0]
 
-    def _get_text_embeddings(self, texts: List[str]) -> List[Embedding]:
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return self._embedder.embed(_non_empty(texts)).tolist()
 
-    async def _aget_text_embeddings(self, texts: List[str]) -> List[Embedding]:
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return (await self._embedder.aembed(_non_empty(texts))).tolist()
 
 
-def _non_empty(texts: List[str]) -> List[str]:
+def _non_empty(texts: list[str]) -> list[str]:
     # A tokenizer-based embedder may choke on "", and an index may hold empty nodes.
     return [t if isinstance(t, str) and t else " " for t in texts]
 

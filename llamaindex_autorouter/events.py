@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any
 
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.instrumentation.events.base import BaseEvent
@@ -19,8 +19,8 @@ class RoutingDecisionEvent(BaseEvent):
     """
 
     model: str = Field(description="the candidate tried first (the router's choice)")
-    order: List[str] = Field(default_factory=list, description="candidates in the order they will be tried")
-    info: Dict[str, Any] = Field(
+    order: list[str] = Field(default_factory=list, description="candidates in the order they will be tried")
+    info: dict[str, Any] = Field(
         default_factory=dict,
         description="the routing report: ranking with predicted quality and cost, explanation, ...",
     )

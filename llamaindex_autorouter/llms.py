@@ -9,7 +9,7 @@ import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -191,24 +191,24 @@ class AutoRouterLLM(FunctionCallingLLM):
     model_config = ConfigDict(protected_namespaces=())
 
     router: Any = Field(default=None, exclude=True, description="a fitted autorouter.Router")
-    candidates: Dict[str, LLM] = Field(
+    candidates: dict[str, LLM] = Field(
         default_factory=dict, description="the LLMs routed among, keyed by router model name"
     )
-    tradeoff: Optional[float] = Field(
+    tradeoff: float | None = Field(
         default=None, description="0 = best predicted quality, 1 = cheapest; None: the router's default"
     )
-    max_cost: Optional[float] = Field(default=None, description="USD cap per call; None: the router's default")
-    max_latency_s: Optional[float] = Field(
+    max_cost: float | None = Field(default=None, description="USD cap per call; None: the router's default")
+    max_latency_s: float | None = Field(
         default=None,
         description="cap in seconds until the whole answer has arrived; None: the router's default",
     )
-    latency_weight: Optional[float] = Field(
+    latency_weight: float | None = Field(
         default=None,
         description="quality points one second of predicted latency costs; None: the router's default",
     )
     model_name: str = Field(default="autorouter", description="the name this LLM reports as its model")
     retry_policy: Any = Field(default=None, exclude=True, description="autorouter.reliability.RetryPolicy")
-    max_retries: Optional[int] = Field(
+    max_retries: int | None = Field(
         default=None, ge=0, description="retries per model under the retry policy; None: the policy's"
     )
     feedback_log: Any = Field(
@@ -220,7 +220,7 @@ class AutoRouterLLM(FunctionCallingLLM):
     )
 
     _answers: dlg.AnswerBook = PrivateAttr(default_factory=dlg.AnswerBook)
-    _caps_cache: Dict[str, Dict[str, Any]] = PrivateAttr(default_factory=dict)
+    _caps_cache: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
     # ReAct's reasoning turns come back as fresh messages without our tag: remember each
     # run's model by the conversation up to its user message instead.
     _runs: Any = PrivateAttr(default_factory=dlg.RunMemory)
@@ -378,7 +378,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             system_role=roles.pop() if len(roles) == 1 else MessageRole.SYSTEM,
         )
 
-    def to_payload(self) -> Dict[str, Any]:
+    def to_payload(self) -> dict[str, Any]:
         """What instrumentation and callbacks see of the router: its metadata and each
         candidate's class and model name (never keys)."""
         return {
@@ -390,7 +390,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             },
         }
 
-    def _capabilities(self, key: str) -> Dict[str, Any]:
+    def _capabilities(self, key: str) -> dict[str, Any]:
         """What candidate `key` can take: tools (a function-calling LLM that says so), images
         (when the catalog vouches for them; else unknown), its context window."""
         cache = self._caps_cache
@@ -408,7 +408,7 @@ class AutoRouterLLM(FunctionCallingLLM):
         return cache[key]
 
     # ------------------------------------------------------------------ routing
-    def _plan(self, prompt: Any, kwargs: Dict[str, Any]) -> tuple[_Plan, dict[str, Any], Any]:
+    def _plan(self, prompt: Any, kwargs: dict[str, Any]) -> tuple[_Plan, dict[str, Any], Any]:
         """Everything about a call but the router's decision: (plan, route kwargs, routing input).
 
         `plan.order` is set only when the call is forced."""
@@ -460,7 +460,7 @@ class AutoRouterLLM(FunctionCallingLLM):
         }
         return plan, route_kwargs, routing
 
-    def _route(self, prompt: Any, kwargs: Dict[str, Any]) -> _Plan:
+    def _route(self, prompt: Any, kwargs: dict[str, Any]) -> _Plan:
         plan, route_kwargs, routing = self._plan(prompt, kwargs)
         if not plan.forced:
             try:
@@ -471,7 +471,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             self._decided(plan)
         return plan
 
-    async def _aroute(self, prompt: Any, kwargs: Dict[str, Any]) -> _Plan:
+    async def _aroute(self, prompt: Any, kwargs: dict[str, Any]) -> _Plan:
         plan, route_kwargs, routing = self._plan(prompt, kwargs)
         if not plan.forced:
             try:
@@ -638,7 +638,7 @@ class AutoRouterLLM(FunctionCallingLLM):
 
     # ------------------------------------------------------------------ callbacks
     @contextmanager
-    def _llm_run(self, kind: str, prompt: Any, kwargs: Dict[str, Any]) -> Iterator[_LLMRun]:
+    def _llm_run(self, kind: str, prompt: Any, kwargs: dict[str, Any]) -> Iterator[_LLMRun]:
         """One `CBEventType.LLM` event on the router's callback manager, as LlamaIndex's
         `llm_chat_callback` / `llm_completion_callback` emit it (without dispatcher events:
         the candidate emits those)."""
@@ -778,13 +778,13 @@ class AutoRouterLLM(FunctionCallingLLM):
     def _prepare_chat_with_tools(
         self,
         tools: Sequence[BaseTool],
-        user_msg: Optional[Union[str, ChatMessage]] = None,
-        chat_history: Optional[List[ChatMessage]] = None,
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
         verbose: bool = False,
         allow_parallel_tool_calls: bool = False,
         tool_required: bool = False,
         **kwargs: Any,
-    ) -> Dict[str, Any]:
+    ) -> dict[str, Any]:
         """A provider-neutral request: the messages, plus the tools and tool options, which
         `chat` (and its stream and async forms) hand to the chosen candidate's own
         `chat_with_tools`."""
@@ -805,7 +805,7 @@ class AutoRouterLLM(FunctionCallingLLM):
         response: ChatResponse,
         error_on_no_tool_call: bool = True,
         **kwargs: Any,
-    ) -> List[ToolSelection]:
+    ) -> list[ToolSelection]:
         """The tool calls of a response, read by the candidate that gave it (tagged
         `additional_kwargs["router_candidate"]`), else from its `ToolCallBlock`s."""
         key = (response.additional_kwargs or {}).get(CANDIDATE_KEY) or (
@@ -825,12 +825,12 @@ class AutoRouterLLM(FunctionCallingLLM):
 class _LLMRun:
     """The router's `CBEventType.LLM` event of one call: started at once, ended once."""
 
-    def __init__(self, manager: CallbackManager, llm: AutoRouterLLM, kind: str, prompt: Any, kwargs: Dict[str, Any]) -> None:
+    def __init__(self, manager: CallbackManager, llm: AutoRouterLLM, kind: str, prompt: Any, kwargs: dict[str, Any]) -> None:
         self.manager = manager
         self.kind = kind
         self.prompt = prompt
         self.done = False
-        payload: Dict[str, Any] = {
+        payload: dict[str, Any] = {
             EventPayload.ADDITIONAL_KWARGS: kwargs,
             EventPayload.SERIALIZED: llm.to_payload(),
             (EventPayload.MESSAGES if kind == "chat" else EventPayload.PROMPT): prompt,
@@ -841,7 +841,7 @@ class _LLMRun:
         if self.done:
             return
         self.done = True
-        payload: Dict[str, Any]
+        payload: dict[str, Any]
         if self.kind == "chat":
             payload = {EventPayload.MESSAGES: self.prompt, EventPayload.RESPONSE: response}
         else:
@@ -920,7 +920,7 @@ def _chars(messages: list[dict[str, Any]]) -> int:
     return sum(len(p.get("text", "")) for d in messages for p in d["content"])
 
 
-def _tool_calls_from_blocks(response: ChatResponse, error_on_no_tool_call: bool) -> List[ToolSelection]:
+def _tool_calls_from_blocks(response: ChatResponse, error_on_no_tool_call: bool) -> list[ToolSelection]:
     from llama_index.core.llms.utils import parse_partial_json
 
     calls = []

@@ -9,9 +9,8 @@ import logging as _logging
 _logging.getLogger("autorouter").addHandler(_logging.NullHandler())
 
 from .calling import AsyncRoutedStream, Endpoints, RoutedCompletion, RoutedStream  # noqa: E402
-from .client import Endpoint  # noqa: E402
-from .reliability import RetryPolicy  # noqa: E402
 from .catalog import Capabilities, Catalog, FactSource, ModelCard, ModelFacts  # noqa: E402
+from .client import Endpoint  # noqa: E402
 from .dataset import ModelPrice, RoutingDataset, load_dataset  # noqa: E402
 from .decision import ModelLimits, ModelSpeed, RankedModel, RoutingDecision  # noqa: E402
 from .embedders import CallableEmbedder, Embedder, OpenAIEmbedder, get_embedder  # noqa: E402
@@ -21,27 +20,29 @@ from .errors import (  # noqa: E402
     AutorouterError,
     BadRequestError,
     CatalogError,
-    FallbackExhaustedError,
-    MissingAPIKeyError,
-    ProviderError,
-    RateLimitError,
-    StreamInterruptedError,
     DatasetError,
     EmbedderError,
+    FallbackExhaustedError,
     InvalidRequestError,
+    MissingAPIKeyError,
     NoCandidateError,
     NotFittedError,
+    ProviderError,
+    RateLimitError,
     RouterLoadError,
+    StreamInterruptedError,
     UnknownModelError,
     UnknownResponseError,
 )
 from .feedback import AnswerLedger, Feedback, FeedbackLog, give_feedback  # noqa: E402
 from .policy import DEFAULT_LATENCY_WEIGHT, DEFAULT_TRADEOFF  # noqa: E402
-from .router import Router  # noqa: E402
+from .reliability import RetryPolicy  # noqa: E402
+from .router import EmbeddedPrompts, Router  # noqa: E402
 
 __all__ = [
     "__version__",
     "Router",
+    "EmbeddedPrompts",
     "RoutedCompletion",
     "RoutedStream",
     "AsyncRoutedStream",

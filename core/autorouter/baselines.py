@@ -190,7 +190,7 @@ class KNNRouter(Baseline):
                 for a in self.shrinkage_grid
             ]
             self.shrinkage_ = float(self.shrinkage_grid[int(np.argmin(errs))])
-            self.loo_mse_ = dict(zip(self.shrinkage_grid, errs))
+            self.loo_mse_ = dict(zip(self.shrinkage_grid, errs, strict=True))
         else:
             self.shrinkage_ = float(self.shrinkage)
         return self

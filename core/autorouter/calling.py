@@ -51,8 +51,8 @@ from .errors import (
     InvalidRequestError,
     MissingAPIKeyError,
     ProviderConnectionError,
-    ProviderUnreachableError,
     ProviderError,
+    ProviderUnreachableError,
     StreamInterruptedError,
     UnknownModelError,
 )

@@ -10,7 +10,7 @@ import textwrap
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -40,28 +40,28 @@ app = typer.Typer(
 )
 # Options several commands share.
 RouterFolder = Annotated[
-    Optional[Path], typer.Option("--router", "-r", help="a trained router folder (default: the bundled one)")
+    Path | None, typer.Option("--router", "-r", help="a trained router folder (default: the bundled one)")
 ]
-TradeoffOption = Annotated[Optional[float], typer.Option(help="0 best quality .. 1 cheapest")]
-MaxCostOption = Annotated[Optional[float], typer.Option(help="USD cap per call")]
+TradeoffOption = Annotated[float | None, typer.Option(help="0 best quality .. 1 cheapest")]
+MaxCostOption = Annotated[float | None, typer.Option(help="USD cap per call")]
 MaxLatencyOption = Annotated[
-    Optional[float], typer.Option("--max-latency", help="cap in seconds until the whole answer has arrived")
+    float | None, typer.Option("--max-latency", help="cap in seconds until the whole answer has arrived")
 ]
 LatencyWeightOption = Annotated[
-    Optional[float], typer.Option(help="quality points one second of predicted latency costs (default 0.0005)")
+    float | None, typer.Option(help="quality points one second of predicted latency costs (default 0.0005)")
 ]
 PromptArgument = Annotated[
-    Optional[str],
+    str | None,
     typer.Argument(metavar="PROMPT", help="the prompt; '-' reads it from stdin (or use --file)", show_default=False),
 ]
 PromptFileOption = Annotated[
-    Optional[Path], typer.Option("--file", "-f", help="read the prompt from this UTF-8 file ('-': stdin)")
+    Path | None, typer.Option("--file", "-f", help="read the prompt from this UTF-8 file ('-': stdin)")
 ]
 ApiKeyEnvOption = Annotated[
     str, typer.Option("--api-key-env", help="variable holding the upstream key ('' for none)")
 ]
 TestFractionOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--test-fraction", help="hold out this fraction of the prompts (0..1) for testing: "
                  "train on the rest, evaluate on it (split by a seeded hash of each prompt)"),
 ]
@@ -141,22 +141,22 @@ def _printed_warnings() -> Iterator[None]:
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="folder to write the router to")],
     data: Annotated[
-        Optional[list[Path]], typer.Argument(help="routing data files (.jsonl[.gz], .csv, .parquet)")
+        list[Path] | None, typer.Argument(help="routing data files (.jsonl[.gz], .csv, .parquet)")
     ] = None,
     embedder: Annotated[str, typer.Option(help="'default' (= 'static', bundled, fastest) or 'minilm' (bundled transformer, needs onnxruntime)")] = "default",
     tradeoff: Annotated[float, typer.Option(help="default knob: 0 best quality, 1 cheapest")] = 0.3,
     prices: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="JSON {model: [USD per 1M input tokens, per 1M output tokens]}"),
     ] = None,
     test_fraction: TestFractionOption = None,
     split_seed: SplitSeedOption = DEFAULT_SPLIT_SEED,
     feedback: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--feedback", help="a feedback log (JSON Lines of prompt, model, score) to learn from too"),
     ] = None,
     base: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--router", help="with --feedback and no DATA: the router to update (default: the bundled one)"),
     ] = None,
 ) -> None:
@@ -220,7 +220,7 @@ def train(
     console.print(f"saved router to {out}  (cost from: {router.cost_.mode})")
 
 
-def _load_router(folder: Optional[Path]) -> Router:
+def _load_router(folder: Path | None) -> Router:
     from .router import Router
 
     if folder is None:
@@ -228,28 +228,12 @@ def _load_router(folder: Optional[Path]) -> Router:
     return Router.load(folder)
 
 
-def _prompt_profile(r: Router, prompt: str) -> tuple[str | None, str]:
-    """The family (or task) the router takes `prompt` for and its difficulty for the router
-    (easy / medium / hard), as the decision's explanation names them.
-
-    A `RoutingDecision` carries them only inside its explanation text, so they are computed
-    again here the way `Router._decide` does, from the same embedding.
-    """
-    texts, chars = r._texts([prompt])
-    x = r._embed_checked(r.embedder_.embed(texts))
-    q, _, proto_w, task_w = r._predict_from(x, chars)
-    family = r._domains(proto_w, task_w)[0] or None
-    mean_q = float(q[0].mean())
-    cuts = r.difficulty_cuts_
-    difficulty = "hard" if mean_q < cuts[0] else "easy" if mean_q > cuts[1] else "medium"
-    return family, difficulty
-
-
-def _decision_json(d: RoutingDecision, family: str | None, difficulty: str) -> dict[str, Any]:
+def _decision_json(d: RoutingDecision) -> dict[str, Any]:
     """The decision as `route --json` prints it: its fields, plus the fallbacks (a property,
-    which pydantic leaves out), the prompt's family and difficulty; the ranking last."""
+    which pydantic leaves out), the prompt's family and difficulty first; the ranking last."""
     fields = d.model_dump(mode="json")
-    head = {"model": fields.pop("model"), "fallbacks": d.fallbacks, "family": family, "difficulty": difficulty}
+    head = {"model": fields.pop("model"), "fallbacks": d.fallbacks, "family": fields.pop("family"),
+            "difficulty": fields.pop("difficulty")}
     ranking = fields.pop("ranking")
     return {**head, **fields, "ranking": ranking}
 
@@ -305,11 +289,10 @@ def route(
         r = _load_router(router)
         d = r.route(text, tradeoff=tradeoff, max_cost=max_cost, max_latency_s=max_latency_s,
                     latency_weight=latency_weight)
-        profile = _prompt_profile(r, text) if as_json else None
     except AutorouterError as e:
         _fail(e)
-    if profile is not None:
-        sys.stdout.write(json.dumps(_decision_json(d, *profile), indent=2, ensure_ascii=False) + "\n")
+    if as_json:
+        sys.stdout.write(json.dumps(_decision_json(d), indent=2, ensure_ascii=False) + "\n")
         return
     _print_decision(d)
 
@@ -319,12 +302,12 @@ def evaluate(
     router_dir: Annotated[Path, typer.Argument(help="a trained router folder")],
     data: Annotated[list[Path], typer.Argument(help="test data files")],
     knn_train: Annotated[
-        Optional[list[Path]], typer.Option("--knn-train", help="training data for the kNN baseline")
+        list[Path] | None, typer.Option("--knn-train", help="training data for the kNN baseline")
     ] = None,
-    prices: Annotated[Optional[Path], typer.Option(help="JSON prices for data without costs")] = None,
+    prices: Annotated[Path | None, typer.Option(help="JSON prices for data without costs")] = None,
     points: Annotated[int, typer.Option(help="tradeoff settings swept from 0 to 1")] = 21,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
-    plot: Annotated[Optional[Path], typer.Option(help="draw the cost-quality curves to this PNG")] = None,
+    plot: Annotated[Path | None, typer.Option(help="draw the cost-quality curves to this PNG")] = None,
     test_fraction: TestFractionOption = None,
     split_seed: SplitSeedOption = DEFAULT_SPLIT_SEED,
 ) -> None:
@@ -403,17 +386,17 @@ def evaluate(
 
 
 TimeBudgetOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--time-budget", min=0.001, help="seconds after which no new attempt starts (default 120)"),
 ]
 AttemptTimeoutOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--attempt-timeout", min=0.001,
                  help="seconds one model has for its answer to start before the next is tried "
                       "(default: half the time budget)"),
 ]
 StallTimeoutOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--stall-timeout", min=0.001, help="longest silence in a stream, seconds (default 30)"),
 ]
 
@@ -436,7 +419,7 @@ def chat(
     max_latency_s: MaxLatencyOption = None,
     latency_weight: LatencyWeightOption = None,
     base_url: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--base-url", help="OpenAI-compatible API root to call instead of OpenRouter"),
     ] = None,
     api_key_env: ApiKeyEnvOption = "OPENROUTER_API_KEY",
@@ -490,7 +473,7 @@ def chat(
             more = f" and {len(d.fallbacks) - 5} more" if len(d.fallbacks) > 5 else ""
             console.print("then, if it fails: " + ", ".join(d.fallbacks[:5]) + more, highlight=False,
                           soft_wrap=True, markup=False)
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=2) from None
     except StreamInterruptedError as e:
         sys.stdout.write("\n")
         _fail(e)
@@ -518,17 +501,17 @@ def label(
     models: Annotated[list[str], typer.Option("--models", "-m", help="candidate models to label (repeat the option, or separate names with commas)")],
     judge: Annotated[str, typer.Option("--judge", "-j", help="the model that grades the answers")],
     out: Annotated[Path, typer.Option("--out", "-o", help="routing data to write (.jsonl); the journal beside it (OUT.journal) makes reruns resume")],
-    reference: Annotated[Optional[str], typer.Option("--reference", help="grade pairwise against this model's answers, in both orders, instead of on 1-10")] = None,
-    budget: Annotated[Optional[float], typer.Option("--budget", help="USD the whole job may spend: starts if the estimate fits, stops there")] = None,
+    reference: Annotated[str | None, typer.Option("--reference", help="grade pairwise against this model's answers, in both orders, instead of on 1-10")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="USD the whole job may spend: starts if the estimate fits, stops there")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="go ahead whatever the estimate, without asking")] = False,
-    sample: Annotated[Optional[int], typer.Option("--sample", min=1, help="label N prompts only: drawn at random (seeded), or with --active the N least sure")] = None,
-    active: Annotated[Optional[str], typer.Option("--active", help="a trained router folder, or 'default': label the prompts it is least sure of, first")] = None,
+    sample: Annotated[int | None, typer.Option("--sample", min=1, help="label N prompts only: drawn at random (seeded), or with --active the N least sure")] = None,
+    active: Annotated[str | None, typer.Option("--active", help="a trained router folder, or 'default': label the prompts it is least sure of, first")] = None,
     seed: Annotated[int, typer.Option(help="seed of --sample")] = 0,
-    prices: Annotated[Optional[Path], typer.Option(help="JSON {model: [USD per 1M input tokens, per 1M output tokens]} for models the catalog does not price")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="cap each answer (the estimate is then a bound)")] = None,
+    prices: Annotated[Path | None, typer.Option(help="JSON {model: [USD per 1M input tokens, per 1M output tokens]} for models the catalog does not price")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="cap each answer (the estimate is then a bound)")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="calls in flight at once per endpoint")] = 8,
     base_url: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--base-url", help="OpenAI-compatible API root every model is called at (default: OpenRouter)"),
     ] = None,
     api_key_env: ApiKeyEnvOption = "OPENROUTER_API_KEY",
@@ -570,7 +553,7 @@ def label(
     except KeyboardInterrupt:
         err.print(f"interrupted: what finished is kept in {escape(str(journal_path_for(out)))}; "
                   "rerun the same command to go on", highlight=False)
-        raise typer.Exit(code=130)
+        raise typer.Exit(code=130) from None
     except (AutorouterError, OSError) as e:
         _fail(e)
     table = _table("model", "mean score", "scored", "answers", "answer cost", "failures")
@@ -596,26 +579,26 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind; beyond 127.0.0.1 needs AUTOROUTER_SERVER_KEY")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     router: RouterFolder = None,
-    catalog: Annotated[Optional[Path], typer.Option(help="a catalog file (default: the bundled one)")] = None,
+    catalog: Annotated[Path | None, typer.Option(help="a catalog file (default: the bundled one)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes (each loads the router)")] = 1,
     base_url: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--base-url", help="OpenAI-compatible API root the models are called at (default: OpenRouter)"),
     ] = None,
     api_key_env: ApiKeyEnvOption = "OPENROUTER_API_KEY",
-    max_body_bytes: Annotated[Optional[int], typer.Option(min=1, help="request-body limit (default 8 MiB)")] = None,
+    max_body_bytes: Annotated[int | None, typer.Option(min=1, help="request-body limit (default 8 MiB)")] = None,
     access_log: Annotated[bool, typer.Option(help="log each request line")] = True,
     time_budget: TimeBudgetOption = None,
     attempt_timeout: AttemptTimeoutOption = None,
     stall_timeout: StallTimeoutOption = None,
     body_timeout: Annotated[
-        Optional[float], typer.Option("--body-timeout", min=0.001, help="seconds a request body may take to arrive (default 30)"),
+        float | None, typer.Option("--body-timeout", min=0.001, help="seconds a request body may take to arrive (default 30)"),
     ] = None,
     header_timeout: Annotated[
-        Optional[float], typer.Option("--header-timeout", min=0.001, help="seconds request headers may take to arrive (default 10)"),
+        float | None, typer.Option("--header-timeout", min=0.001, help="seconds request headers may take to arrive (default 10)"),
     ] = None,
     feedback: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--feedback", help="file POST /v1/feedback appends to (default: ~/.local/state/autorouter/feedback.jsonl; '' keeps none)"),
     ] = None,
 ) -> None:

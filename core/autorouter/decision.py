@@ -47,6 +47,12 @@ class RoutingDecision(BaseModel):
         default=None, description="the cap on predicted seconds per answer, if any"
     )
     explanation: str = Field(description="one line a person can read")
+    family: str | None = Field(
+        default=None, description="what the prompt looks like: the family (or task) the explanation names"
+    )
+    difficulty: str | None = Field(
+        default=None, description="how hard the prompt is for this router's candidates: easy, medium or hard"
+    )
 
     @property
     def chosen(self) -> RankedModel:

@@ -692,7 +692,8 @@ def decision_info(
         cost_usd: the call's cost (`call_cost_usd`), None when unknown.
 
     Returns:
-        `{"model", "tradeoff", "max_cost", "max_latency_s", "explanation", "ranking":
+        `{"model", "tradeoff", "max_cost", "max_latency_s", "explanation", "family",
+        "difficulty", "ranking":
         [{"model", "predicted_quality", "predicted_cost_usd", "latency_s", "score",
         "eligible", "excluded_because"}, ...], "forced", "sticky", "fallback_from",
         "cost_usd"}`; `latency_s` is the predicted seconds until the whole answer has
@@ -721,6 +722,8 @@ def decision_info(
         "max_cost": decision.max_cost if decision is not None else None,
         "max_latency_s": decision.max_latency_s if decision is not None else None,
         "explanation": explanation,
+        "family": decision.family if decision is not None else None,
+        "difficulty": decision.difficulty if decision is not None else None,
         "ranking": [
             {
                 "model": r.model,

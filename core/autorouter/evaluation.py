@@ -219,7 +219,7 @@ def hull_curve(costs: Sequence[float] | np.ndarray, qualities: Sequence[float] |
 
     hc: list[float] = []
     hq: list[float] = []
-    for x, y in zip(c.tolist(), q.tolist()):
+    for x, y in zip(c.tolist(), q.tolist(), strict=True):
         # Pop while the last point lies on or below the chord from the one before it to (x, y).
         while len(hc) >= 2:
             cross = (hc[-1] - hc[-2]) * (y - hq[-2]) - (hq[-1] - hq[-2]) * (x - hc[-2])

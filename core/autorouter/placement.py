@@ -189,7 +189,7 @@ class AbilityModel:
         # are more believable than one, as the mean of n noisy readings. LiveBench is one
         # source however many of its tasks and releases a model has: a category is the mean
         # of its tasks, and a later release re-lists an older model's scores.
-        n = len({_source_of(self.columns_[j]) for j, s in zip(idx, seen) if s})
+        n = len({_source_of(self.columns_[j]) for j, s in zip(idx, seen, strict=True) if s})
         share = n / (n + (1.0 - OBSERVED_SHARE) / OBSERVED_SHARE)
         var = float(w @ self.cov_[i] @ w)
         return float(pred.mean() + share * departure), float(np.sqrt(max(var, 0.0)))

@@ -19,6 +19,7 @@ from .evaluation import (
     zero_router_figures,
 )
 from .predictors import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS
+from .router import EmbeddedPrompts
 
 
 def true_costs(
@@ -77,8 +78,8 @@ def format_usd(usd: float, digits: int = 3) -> str:
 
 def embed_prompts(router: Any, prompts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The router's embedding of each prompt, and each prompt's length, as routing computes them."""
-    x_texts, chars = router._texts(prompts)
-    return router._embed_checked(router.embedder_.embed(x_texts)), chars
+    embedded = router.embed_prompts(prompts)
+    return embedded.x, embedded.chars
 
 
 def training_overlap(router: Any, x: np.ndarray) -> dict[str, Any]:
@@ -149,9 +150,10 @@ def _sweep(
     candidates: list[str] | None = None,
 ) -> list[np.ndarray]:
     names = candidates if candidates is not None else router.models_
+    embedded = EmbeddedPrompts(x, chars, np.zeros(len(x), dtype=bool))
     picks = []
     for t in np.linspace(0.0, 1.0, points):
-        decisions = router._decide(x, chars, float(t), None, candidates)
+        decisions = router.route_embedded(embedded, tradeoff=float(t), candidates=candidates)
         picks.append(np.array([names.index(d.model) for d in decisions]))
     return picks
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import astuple
 import json
 import math
 import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import __version__
+from ._linalg import spherical_kmeans
 from .calling import CallingMixin
 from .dataset import ModelPrice, RoutingDataset, load_dataset
 from .decision import ModelLimits, ModelSpeed, RoutingDecision
@@ -30,15 +31,16 @@ from .errors import (
 )
 from .families import FAMILIES, family_of_benchmark
 from .feedback import DEFAULT_FEEDBACK_STRENGTH, Feedback, OutcomeCorrection, outcome_scores
+from .placement import PLACEMENT_ERROR_SD
 from .policy import (
     DEFAULT_LATENCY_WEIGHT,
     DEFAULT_TRADEOFF,
     TradeoffScale,
+    best_picks,
     check_latency_weight,
     check_max_cost,
     check_max_latency,
     check_tradeoff,
-    best_picks,
     order_with_pick,
     policy_scores,
 )
@@ -51,9 +53,7 @@ from .predictors import (
     cluster_means,
     observed_cost_columns,
 )
-from .placement import PLACEMENT_ERROR_SD
 from .profiles import TaskProfile
-from ._linalg import spherical_kmeans
 from .prompts import prompt_info, prompt_text
 
 __all__ = ["Router"]
@@ -119,7 +119,7 @@ def _latency_for_scoring(lat: np.ndarray) -> np.ndarray:
         return lat
     if not known.any():
         return np.zeros_like(lat)
-    typical = np.array([[float(np.median(row[k])) if k.any() else 0.0] for row, k in zip(lat, known)])
+    typical = np.array([[float(np.median(row[k])) if k.any() else 0.0] for row, k in zip(lat, known, strict=True)])
     return np.where(known, lat, typical)
 
 
@@ -415,6 +415,24 @@ def _speed_table(speeds: tuple[ModelSpeed | None, ...]) -> tuple[np.ndarray, np.
     return ttft, tps, thinking
 
 
+@dataclass(frozen=True)
+class EmbeddedPrompts:
+    """Prompts as a router reads them, from `Router.embed_prompts`, for `Router.route_embedded`.
+
+    Attributes:
+        x: (n, d) the embeddings.
+        chars: (n,) each request's length in characters (every message counts, for cost).
+        images: (n,) whether each request holds images.
+    """
+
+    x: np.ndarray
+    chars: np.ndarray
+    images: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
 class Router(CallingMixin):
     """Routes each prompt to the candidate model with the best predicted quality for the money.
 
@@ -500,7 +518,7 @@ class Router(CallingMixin):
             raise InvalidRequestError(f"need at least 2 prompts to fit a router, got {len(ds)}")
         report = progress or (lambda stage, done, total: None)
         self.embedder_ = get_embedder(self.embedder)
-        texts, chars = zip(*(prompt_text(p) for p in ds.prompts))
+        texts, chars = zip(*(prompt_text(p) for p in ds.prompts), strict=True)
         x = self._embed_in_batches(list(texts), report)
         chars_arr = np.asarray(chars, dtype=np.float64)
 
@@ -888,7 +906,7 @@ class Router(CallingMixin):
             return ["" for _ in range(k)]
         out = []
         for c in range(k):
-            members = Counter(g for g, lab in zip(groups, labels) if lab == c and g)
+            members = Counter(g for g, lab in zip(groups, labels, strict=True) if lab == c and g)
             out.append(members.most_common(1)[0][0] if members else "")
         return out
 
@@ -1044,13 +1062,42 @@ class Router(CallingMixin):
         latency_weight: float | None = None,
     ) -> list[RoutingDecision]:
         """Choose a model for each prompt; the same as calling `route` on each, but vectorised."""
+        return self.route_embedded(
+            self.embed_prompts(prompts), tradeoff=tradeoff, max_cost=max_cost, candidates=candidates, tools=tools,
+            structured_output=structured_output, max_latency_s=max_latency_s, latency_weight=latency_weight,
+        )
+
+    def embed_prompts(self, prompts: Sequence[Any]) -> EmbeddedPrompts:
+        """The prompts as routing reads them (embeddings, request lengths, images), to route
+        many times with `route_embedded` without embedding again: an evaluation over many
+        tradeoffs, or candidates compared on one set of prompts."""
         self._check_fitted()
         texts, chars, images = self._requests(prompts)
-        if not texts:
+        x = self._embed_checked(self.embedder_.embed(texts)) if texts else np.zeros((0, self.prototypes_.centroids.shape[1]))
+        return EmbeddedPrompts(x, chars, images)
+
+    def route_embedded(
+        self,
+        prompts: EmbeddedPrompts,
+        *,
+        tradeoff: float | None = None,
+        max_cost: float | None = None,
+        candidates: Sequence[str] | None = None,
+        tools: bool = False,
+        structured_output: bool = False,
+        max_latency_s: float | None = None,
+        latency_weight: float | None = None,
+    ) -> list[RoutingDecision]:
+        """`route_batch` for prompts already embedded by `embed_prompts`: the same decisions."""
+        self._check_fitted()
+        if not isinstance(prompts, EmbeddedPrompts):
+            raise InvalidRequestError("route_embedded takes what embed_prompts returns; use route_batch for prompts")
+        if len(prompts) == 0:
             return []
-        x = self._embed_checked(self.embedder_.embed(texts))
+        x = self._embed_checked(prompts.x)
         return self._decide(
-            x, chars, tradeoff, max_cost, candidates, images, tools, structured_output, max_latency_s, latency_weight
+            x, prompts.chars, tradeoff, max_cost, candidates, prompts.images, tools, structured_output,
+            max_latency_s, latency_weight,
         )
 
     def _decide(
@@ -1103,6 +1150,7 @@ class Router(CallingMixin):
                  "uncertainty": sdl[i][j]}
                 for j in row_order
             ]
+            difficulty = self._difficulty(q[i])
             decisions.append(
                 RoutingDecision.model_validate({
                     "model": ranking[0]["model"],
@@ -1110,7 +1158,9 @@ class Router(CallingMixin):
                     "tradeoff": t,
                     "max_cost": cap,
                     "max_latency_s": lat_cap,
-                    "explanation": self._explain(ranking, q[i], domains[i], t),
+                    "explanation": self._explain(ranking, difficulty, domains[i], t),
+                    "family": domains[i] or None,
+                    "difficulty": difficulty,
                 })
             )
         return decisions
@@ -1175,13 +1225,15 @@ class Router(CallingMixin):
         self.limits_[name] = limits
         return self
 
-    def _explain(self, ranking: list[dict[str, Any]], q: np.ndarray, domain: str, t: float) -> str:
+    def _difficulty(self, q: np.ndarray) -> str:
+        """Easy, medium or hard: where the prompt's mean predicted quality over the candidates
+        falls among the calibration prompts' (thirds)."""
+        mean_q = float(q.mean())
+        return "hard" if mean_q < self.difficulty_cuts_[0] else "easy" if mean_q > self.difficulty_cuts_[1] else "medium"
+
+    def _explain(self, ranking: list[dict[str, Any]], difficulty: str, domain: str, t: float) -> str:
         chosen = ranking[0]
         best = max((r for r in ranking if r["eligible"]), key=lambda r: r["quality"])
-        mean_q = float(q.mean())
-        difficulty = (
-            "hard" if mean_q < self.difficulty_cuts_[0] else "easy" if mean_q > self.difficulty_cuts_[1] else "medium"
-        )
         looks = f"looks like {domain}, " if domain else ""
         if chosen["model"] == best["model"]:
             why = f"highest predicted quality {chosen['quality']:.2f}"

@@ -1059,6 +1059,8 @@ def _extra(
         "max_cost": decision.max_cost,
         "max_latency_s": decision.max_latency_s,
         "explanation": decision.explanation,
+        "family": decision.family,
+        "difficulty": decision.difficulty,
         "ranking": [r.model_dump(mode="json") for r in decision.ranking],
         "cost_usd": cost,
         "cost_source": cost_source,

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from autorouter import InvalidRequestError, ModelLimits, NoCandidateError, Router, UnknownModelError
-
 from synthetic import hash_embed, make_rows
 
 MATH = "prove that 17 plus 4 is an integer"
@@ -117,9 +116,8 @@ def test_prompt_longer_than_the_context_window_never_goes_there(fitted):
 
 
 def test_router_without_task_labels_uses_clusters(tmp_path):
-    from synthetic import write_jsonl
-
     import autorouter
+    from synthetic import write_jsonl
 
     rows = make_rows(200)
     for r in rows:

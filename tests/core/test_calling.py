@@ -349,7 +349,7 @@ async def test_200_concurrent_calls_with_faults_all_complete(router, openai_serv
         *(router.acomplete(p, tradeoff=0, candidates=["big", "coder"]) for p in prompts)
     )
 
-    assert [a.text for a in answers] == [f"[{a.model}] {p}" for a, p in zip(answers, prompts)]
+    assert [a.text for a in answers] == [f"[{a.model}] {p}" for a, p in zip(answers, prompts, strict=True)]
     assert sum(a.model == nxt for a in answers) == len(faults)
     assert sum(a.model == top for a in answers) == 200 - len(faults)
     assert calls(openai_server) == {top: 200, nxt: len(faults)}

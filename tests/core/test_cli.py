@@ -13,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 from autorouter.cli import app
-
 from synthetic import TIMED, add_timed_models, make_rows, write_jsonl
 
 runner = CliRunner()

@@ -10,8 +10,7 @@ import pytest
 
 import autorouter
 from autorouter import InvalidRequestError, Router
-
-from synthetic import COST, hash_embed, make_rows, write_jsonl
+from synthetic import COST, hash_embed, write_jsonl
 
 CODE = "write a python function to sort 12 lists"
 

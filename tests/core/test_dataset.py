@@ -12,7 +12,6 @@ import pytest
 
 import autorouter
 from autorouter import DatasetError, load_dataset
-
 from synthetic import MODELS, write_jsonl
 
 

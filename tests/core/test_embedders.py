@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from autorouter.embedders import (
     CallableEmbedder,
     Embedder,

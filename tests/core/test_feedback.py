@@ -13,7 +13,7 @@ from autorouter import Feedback, FeedbackLog
 from autorouter.errors import InvalidRequestError, UnknownModelError
 from synthetic import hash_embed, make_rows, write_jsonl
 
-MATH = [f"prove that {a} plus {b} is an integer" for a, b in zip(range(40), range(7, 47))]
+MATH = [f"prove that {a} plus {b} is an integer" for a, b in zip(range(40), range(7, 47), strict=True)]
 CHAT = [f"hello there friend number {a}" for a in range(40)]
 
 
@@ -58,7 +58,7 @@ def test_order_of_outcomes_does_not_matter(fitted):
     scores = [float(i % 2) for i in range(len(MATH))]
     at_once = copy.deepcopy(fitted).partial_fit(MATH, "coder", scores)
     one_by_one = copy.deepcopy(fitted)
-    for p, s in reversed(list(zip(MATH, scores))):
+    for p, s in reversed(list(zip(MATH, scores, strict=True))):
         one_by_one.partial_fit([p], "coder", [s])
     a, _ = at_once.predict(MATH + CHAT)
     b, _ = one_by_one.predict(MATH + CHAT)

@@ -17,10 +17,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-import autorouter
 import numpy as np
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import autorouter
 from autorouter.calling import Endpoints
 from autorouter.client import Endpoint, aclose_pools
 from autorouter.errors import (
@@ -48,10 +53,6 @@ from autorouter.labelling import (
 )
 from autorouter.reliability import RetryPolicy
 from openai_server import OpenAIServer
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from synthetic import TEMPLATES, hash_embed
 
 PRICES = {"strong": (10.0, 30.0), "cheap": (0.1, 0.2), "judge-model": (1.0, 2.0), "ref": (1.0, 1.0)}
@@ -579,7 +580,7 @@ def test_pairwise_asks_both_orders_and_scores_the_mean(tmp_path, endpoints, open
         for kind in ("math", "chat"):
             assert (model, "ref", kind) in shown and ("ref", model, kind) in shown  # both orders
     ds = autorouter.load_dataset(job.out)
-    scores = dict(zip(ds.prompts, ds.scores.tolist()))
+    scores = dict(zip(ds.prompts, ds.scores.tolist(), strict=True))
     assert scores[prompts[0]] == [0.0, 1.0]  # maths: cheap loses to ref, strong beats it
     assert scores[prompts[1]] == [1.0, 1.0]
     assert summary.reference_cost_usd > 0 and "ref" not in ds.models

@@ -19,7 +19,6 @@ from autorouter import (
     RoutingDecision,
     UnknownModelError,
 )
-
 from synthetic import hash_embed, make_rows, write_jsonl
 
 MATH = "prove that 17 plus 4 is an integer"
@@ -65,7 +64,7 @@ def test_spend_falls_as_tradeoff_rises(fitted, rows):
     prompts = [r["prompt"] for r in make_rows(60, seed=1)]
     spend = [np.mean([d.chosen.cost_usd for d in fitted.route_batch(prompts, tradeoff=t)])
              for t in np.linspace(0, 1, 6)]
-    assert all(a >= b for a, b in zip(spend, spend[1:]))
+    assert all(a >= b for a, b in zip(spend, spend[1:], strict=False))
     assert spend[0] > 5 * spend[-1]
 
 
@@ -84,7 +83,7 @@ def test_batch_equals_one_by_one(fitted):
     prompts = [MATH, CODE, CHAT, "write python code that parses 3 json files"]
     batch = fitted.route_batch(prompts, tradeoff=0.35)
     single = [fitted.route(p, tradeoff=0.35) for p in prompts]
-    for b, s in zip(batch, single):
+    for b, s in zip(batch, single, strict=True):
         assert b.model == s.model
         assert [r.model for r in b.ranking] == [r.model for r in s.ranking]
         assert np.allclose([r.score for r in b.ranking], [r.score for r in s.ranking], atol=1e-9)
@@ -280,3 +279,17 @@ def test_a_deeply_nested_router_json_is_a_load_error(tmp_path):
     np.savez_compressed(tmp_path / "r" / "arrays.npz", x=np.zeros(1))
     with pytest.raises(RouterLoadError):
         Router.load(tmp_path / "r")
+
+
+def test_routing_embedded_prompts_gives_the_decisions_route_batch_gives(fitted):
+    """An evaluation embeds once and routes at many tradeoffs: the same decisions as route_batch."""
+    prompts = ["prove that 3 plus 4 is an integer", "hello there friend", [{"role": "user", "content": "hi"}]]
+    embedded = fitted.embed_prompts(prompts)
+    assert isinstance(embedded, autorouter.EmbeddedPrompts) and len(embedded) == 3
+    for t in (0.0, 0.5, 1.0):
+        again = fitted.route_embedded(embedded, tradeoff=t)
+        assert [d.model_dump() for d in again] == [d.model_dump() for d in fitted.route_batch(prompts, tradeoff=t)]
+    d = fitted.route_embedded(embedded)[0]
+    assert d.difficulty in {"easy", "medium", "hard"} and d.family and d.family in d.explanation
+    with pytest.raises(autorouter.InvalidRequestError, match="embed_prompts"):
+        fitted.route_embedded(prompts)  # type: ignore[arg-type]

@@ -32,7 +32,6 @@ import autorouter
 import autorouter.router as router_module
 from autorouter import ModelLimits, ModelSpeed, Router, RouterLoadError
 from autorouter.cli import app
-
 from synthetic import make_rows, write_jsonl
 
 PROMPTS = [
@@ -187,7 +186,7 @@ class Judge:
         elif valid:
             self.outcomes["valid, routes differently"] += 1
         else:
-            first = next(i for i, (a, b) in enumerate(zip(seen, self.reference)) if a != b)
+            first = next(i for i, (a, b) in enumerate(zip(seen, self.reference, strict=False)) if a != b)
             self.problems.append(f"{name}: loaded but routes differently, e.g. {seen[first]!r:.300} "
                                  f"instead of {self.reference[first]!r:.300}")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import autorouter
 import pytest
+
+import autorouter
 from lc_support import FAST_POLICY, openai_candidates, shared_router
 from openai_server import OpenAIServer
 

@@ -17,17 +17,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import autorouter
 import pytest
-from autorouter.errors import MissingAPIKeyError
-from autorouter.reliability import default_cooldowns
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from lc_support import FAST_POLICY, MODELS
-from openai_server import OpenAIServer
 from pydantic import ValidationError
 
+import autorouter
+from autorouter.errors import MissingAPIKeyError
+from autorouter.reliability import default_cooldowns
 from langchain_autorouter import ChatAutoRouter
+from lc_support import FAST_POLICY, MODELS
+from openai_server import OpenAIServer
 
 HELLO = "hello there friend, how are you doing today"
 

@@ -13,18 +13,8 @@ import copy
 from collections import Counter
 from typing import Any
 
-import autorouter
 import openai
 import pytest
-from autorouter.errors import (
-    FallbackExhaustedError,
-    InvalidRequestError,
-    MissingAPIKeyError,
-    NoCandidateError,
-    StreamInterruptedError,
-    UnknownModelError,
-)
-from autorouter.reliability import default_cooldowns
 from langchain_core.callbacks import BaseCallbackHandler, UsageMetadataCallbackHandler
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import (
@@ -38,6 +28,19 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableBinding, RunnableLambda
 from langchain_core.tools import tool
+from pydantic import BaseModel, Field
+
+import autorouter
+from autorouter.errors import (
+    FallbackExhaustedError,
+    InvalidRequestError,
+    MissingAPIKeyError,
+    NoCandidateError,
+    StreamInterruptedError,
+    UnknownModelError,
+)
+from autorouter.reliability import default_cooldowns
+from langchain_autorouter import ChatAutoRouter
 from lc_support import (
     CATALOG_NAMES,
     FAST_POLICY,
@@ -47,10 +50,7 @@ from lc_support import (
     openai_candidates,
 )
 from openai_server import OpenAIServer
-from pydantic import BaseModel, Field
 from synthetic import TIMED, add_timed_models
-
-from langchain_autorouter import ChatAutoRouter
 
 HELLO = "hello there friend, how are you doing today"
 CODE = "write a python function to sort 12 lists"

@@ -15,16 +15,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-import autorouter
 import numpy as np
 import pytest
-from autorouter.errors import InvalidRequestError, UnknownModelError, UnknownResponseError
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration
+
+import autorouter
+from autorouter.errors import InvalidRequestError, UnknownModelError, UnknownResponseError
+from langchain_autorouter import ChatAutoRouter
 from lc_support import FAST_POLICY, fit_router, openai_candidates
 from openai_server import OpenAIServer
-
-from langchain_autorouter import ChatAutoRouter
 
 MATH = "prove that 12 plus 7 is an integer"
 MATH_LIKE = "prove that 981 plus 33 is an integer"  # a similar prompt, never answered

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
-from lc_support import FAST_POLICY, openai_candidates, shared_router
-from openai_server import OpenAIServer
 
 from langchain_autorouter import ChatAutoRouter
+from lc_support import FAST_POLICY, openai_candidates, shared_router
+from openai_server import OpenAIServer
 
 _SERVER: dict[str, OpenAIServer] = {}
 

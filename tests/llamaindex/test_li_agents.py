@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import autorouter
 import pytest
+
+import autorouter
 
 pytest.importorskip("llama_index.core", reason="needs the llamaindex extra")
 pytest.importorskip("llama_index.llms.openai_like", reason="needs the llamaindex extra")
-from li_support import CHAT_PROMPT, ScriptedRouter, hash_embed
 from llama_index.core.agent.workflow import AgentStream, FunctionAgent, ReActAgent, ToolCallResult
 from llama_index.core.tools import FunctionTool
+from pydantic import BaseModel
+
+from li_support import CHAT_PROMPT, ScriptedRouter, hash_embed
 from llamaindex_autorouter import AutoRouterEmbedding
 from openai_server import OpenAIServer
-from pydantic import BaseModel
 
 # llama-index-workflows inspects agents with `inspect.getmembers`, which touches pydantic's
 # deprecated `__fields__`: not ours to fix.

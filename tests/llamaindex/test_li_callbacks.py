@@ -13,11 +13,12 @@ import pytest
 
 pytest.importorskip("llama_index.core", reason="needs the llamaindex extra")
 pytest.importorskip("llama_index.llms.openai_like", reason="needs the llamaindex extra")
-from li_support import CHAT_PROMPT, hash_embed, named
 from llama_index.core import Settings
 from llama_index.core.callbacks import CallbackManager, CBEventType, TokenCountingHandler
 from llama_index.core.callbacks.base_handler import BaseCallbackHandler
 from llama_index.core.llms import ChatMessage
+
+from li_support import CHAT_PROMPT, hash_embed, named
 from openai_server import OpenAIServer
 
 MESSAGES = [ChatMessage(role="user", content=CHAT_PROMPT)]
@@ -131,6 +132,7 @@ def test_a_failed_call_ends_its_event(routed: Any, handlers: Any, openai_server:
 
 def test_one_llm_call_per_query(handlers: Any, make_llm: Any) -> None:
     from llama_index.core import Document, VectorStoreIndex
+
     from llamaindex_autorouter import AutoRouterEmbedding
 
     tokens, llm_events = handlers

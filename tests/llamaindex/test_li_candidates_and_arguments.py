@@ -18,19 +18,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import autorouter
 import pytest
+
+import autorouter
 
 pytest.importorskip("llama_index.core", reason="needs the llamaindex extra")
 pytest.importorskip("llama_index.llms.openai_like", reason="needs the llamaindex extra")
+from llama_index.core.base.llms.types import ChatResponse
+from llama_index.core.llms import ChatMessage, MockLLM
+from pydantic import ValidationError
+
 from autorouter.errors import MissingAPIKeyError
 from autorouter.reliability import default_cooldowns
 from li_support import CHAT_PROMPT, FAST_POLICY, MODELS, openai_like
-from llama_index.core.base.llms.types import ChatResponse
-from llama_index.core.llms import ChatMessage, MockLLM
 from llamaindex_autorouter import AutoRouterLLM
 from openai_server import OpenAIServer
-from pydantic import ValidationError
 
 MESSAGES = [ChatMessage(role="user", content=CHAT_PROMPT)]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+
 from autorouter import delegation as dlg
 from autorouter.errors import NoCandidateError, ProviderServerError
 from autorouter.reliability import Attempt

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import autorouter
 import pytest
+
+import autorouter
 
 pytest.importorskip("llama_index.core", reason="needs the llamaindex extra")
 pytest.importorskip("llama_index.llms.openai_like", reason="needs the llamaindex extra")
-from li_support import hash_embed
 from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from li_support import hash_embed
 from llamaindex_autorouter import AutoRouterEmbedding
 
 

@@ -11,10 +11,11 @@ import pytest
 
 pytest.importorskip("llama_index.core", reason="needs the llamaindex extra")
 pytest.importorskip("llama_index.llms.openai_like", reason="needs the llamaindex extra")
+from llama_index.core.llms import ChatMessage
+
 from autorouter.errors import FallbackExhaustedError, StreamInterruptedError
 from autorouter.reliability import default_cooldowns
 from li_support import CHAT_PROMPT
-from llama_index.core.llms import ChatMessage
 from openai_server import OpenAIServer
 
 MESSAGES = [ChatMessage(role="user", content=CHAT_PROMPT)]

@@ -16,14 +16,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-import autorouter
 import numpy as np
 import pytest
 
+import autorouter
+
 pytest.importorskip("llama_index.core", reason="needs the llamaindex extra")
 pytest.importorskip("llama_index.llms.openai_like", reason="needs the llamaindex extra")
-from autorouter.errors import InvalidRequestError, UnknownModelError, UnknownResponseError
-from li_support import CHAT_PROMPT, CODE_PROMPT, FAST_POLICY, MODELS, fit_router, openai_like
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -32,6 +31,9 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
 )
 from llama_index.core.llms.custom import CustomLLM
+
+from autorouter.errors import InvalidRequestError, UnknownModelError, UnknownResponseError
+from li_support import CHAT_PROMPT, CODE_PROMPT, FAST_POLICY, MODELS, fit_router, openai_like
 from llamaindex_autorouter import AutoRouterLLM
 from openai_server import OpenAIServer
 from synthetic import make_rows

@@ -7,22 +7,24 @@ import copy
 import json
 from typing import Any
 
-import autorouter
 import pytest
+
+import autorouter
 
 pytest.importorskip("llama_index.core", reason="needs the llamaindex extra")
 pytest.importorskip("llama_index.llms.openai_like", reason="needs the llamaindex extra")
-from li_support import CATALOG_NAMES, CHAT_PROMPT, CODE_PROMPT, openai_like
 from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.llms import ChatMessage, ImageBlock, TextBlock
 from llama_index.core.llms.function_calling import FunctionCallingLLM
+
+from li_support import CATALOG_NAMES, CHAT_PROMPT, CODE_PROMPT, openai_like
 from llamaindex_autorouter import AutoRouterLLM, RoutingDecisionEvent
 from openai_server import OpenAIServer
 from synthetic import TIMED, add_timed_models
 
 REPORT_KEYS = {
-    "model", "tradeoff", "max_cost", "max_latency_s", "explanation", "ranking", "forced", "sticky",
-    "fallback_from", "cost_usd",
+    "model", "tradeoff", "max_cost", "max_latency_s", "explanation", "family", "difficulty", "ranking",
+    "forced", "sticky", "fallback_from", "cost_usd",
 }
 
 
