@@ -28,10 +28,12 @@ Added latency = gateway percentile - direct percentile (p50 and p99, ms); the ta
 given as p99/p50 for both, since the direct ratio is what this machine's scheduling alone does
 to the tail at that concurrency. Above a few clients one gateway worker is saturated, so its
 p50 is about clients x its CPU per request (queueing, not per-request work): CPU per request
-moves the p50 there, and p99/p50 says how fairly the queue is served. (With httpcore 1.0's
-stock pool behind `autorouter.client`, the gateway's own upstream calls churn the same way:
-an idle connection is handed to every request queued in the same tick and all but one go
-round again, giving p99 ~4x p50 from 32 clients up: encode/httpcore#822, #1110.)
+moves the p50 there, and p99/p50 says how fairly the queue is served. (`autorouter.client`
+calls the upstream through httpx2's pool. On httpx 0.28's, httpcore 1.0, the gateway's own
+upstream calls churned the way this client's did: an idle connection was handed to every
+request queued before the first of them ran and all but one went round again, and above 50
+open connections each was closed the moment it was free, giving p99 4-5x p50 from 32
+clients up (encode/httpcore#822, #1110); on httpx2 it is 1.1-2.3x.)
 CPU ms per request = the CPU time (user + system, every thread and worker process) the
 gateway used over a cell's timed requests, divided by them (Linux: read from /proc); the
 upstream's figure for the direct cells is the same measure for the bare test server (a
@@ -63,7 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "core"))
 sys.path.insert(0, str(ROOT / "tests" / "core"))  # synthetic.py
 
-import httpx
+import httpx  # noqa: E402 - after the sys.path lines above
 
 RESULTS = ROOT / "benchmarks" / "results" / "gateway_latency.json"
 PROMPTS = [
