@@ -187,7 +187,9 @@ def best_picks(
         return picks
     rows = np.arange(len(key))
     top_sd, top_cost, top = sd[rows, picks][:, None], cost[rows, picks][:, None], key[rows, picks][:, None]
-    unproven = (top - key <= EDGE_CONFIDENCE * np.sqrt(sd**2 + top_sd**2))
+    # a row with no eligible candidate (the caller raises NoCandidateError) has top = -inf
+    gap = np.where(eligible, top - np.where(eligible, key, 0.0), np.inf)
+    unproven = gap <= EDGE_CONFIDENCE * np.sqrt(sd**2 + top_sd**2)
     cheaper = eligible & unproven & (cost * MANY_TIMES_DEARER <= top_cost)
     fallback = np.argmax(np.where(cheaper, key, -np.inf), axis=1)
     return np.where(cheaper.any(axis=1), fallback, picks)
