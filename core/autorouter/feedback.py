@@ -184,21 +184,34 @@ def _parse(line: str, path: Path, number: int) -> Feedback:
 
 
 class AnswerLedger:
-    """The prompt and model of the last `capacity` answers, by answer id; thread-safe."""
+    """The prompt and model of the last `capacity` answers, by answer id; thread-safe.
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    Memory is bounded twice: by the number of answers and by the characters of their prompts
+    together (`max_chars`, 20M by default: tens of MB), the oldest answers going first, so that
+    a gateway serving long prompts does not grow to gigabytes. The newest answer is always kept.
+    """
+
+    def __init__(self, capacity: int = 10_000, max_chars: int = 20_000_000) -> None:
         if capacity < 1:
             raise InvalidRequestError(f"capacity must be >= 1, got {capacity}")
+        if max_chars < 1:
+            raise InvalidRequestError(f"max_chars must be >= 1, got {max_chars}")
         self.capacity = capacity
+        self.max_chars = max_chars
         self._answers: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._chars = 0
         self._lock = threading.Lock()
 
     def record(self, response_id: str, prompt: str, model: str) -> None:
         with self._lock:
+            old = self._answers.pop(response_id, None)
+            if old is not None:
+                self._chars -= len(old[0])
             self._answers[response_id] = (prompt, model)
-            self._answers.move_to_end(response_id)
-            while len(self._answers) > self.capacity:
-                self._answers.popitem(last=False)
+            self._chars += len(prompt)
+            while len(self._answers) > 1 and (len(self._answers) > self.capacity or self._chars > self.max_chars):
+                _, (dropped, _) = self._answers.popitem(last=False)
+                self._chars -= len(dropped)
 
     def get(self, response_id: str) -> tuple[str, str]:
         """(prompt, model) of the answer; `UnknownResponseError` if it is not remembered."""
@@ -207,7 +220,7 @@ class AnswerLedger:
         if found is None:
             raise UnknownResponseError(
                 f"no recent answer has id {response_id!r}: give feedback on an answer of this "
-                f"process (the last {self.capacity} are remembered)"
+                f"process (the last {self.capacity} are remembered, fewer when prompts are long)"
             )
         return found
 

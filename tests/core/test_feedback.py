@@ -131,3 +131,24 @@ def test_a_bad_feedback_line_is_named(tmp_path, line, field):
     path.write_text(good + "\n" + line + "\n", encoding="utf-8")
     with pytest.raises(InvalidRequestError, match=rf"feedback.jsonl:2: .*{field}"):
         FeedbackLog(path).read()
+
+
+def test_the_answer_ledger_forgets_the_oldest_answers_when_their_prompts_grow_too_long():
+    """A gateway serving 100k-character prompts keeps tens of MB of them, not 10,000 x 100k."""
+    from autorouter.errors import UnknownResponseError
+    from autorouter.feedback import AnswerLedger
+
+    ledger = AnswerLedger(capacity=100, max_chars=250)
+    for i in range(10):
+        ledger.record(f"id{i}", "x" * 100, "m")
+    assert len(ledger) == 2 and "id9" in ledger and "id8" in ledger and "id7" not in ledger
+    with pytest.raises(UnknownResponseError, match="fewer when prompts are long"):
+        ledger.get("id0")
+    ledger.record("huge", "y" * 1000, "big")  # the newest is kept, whatever its length
+    assert ledger.get("huge") == ("y" * 1000, "big") and len(ledger) == 1
+    ledger.record("huge", "z", "big")  # recording an id again replaces it, and its length
+    for i in range(3):
+        ledger.record(f"s{i}", "a" * 10, "m")
+    assert len(ledger) == 4
+    with pytest.raises(InvalidRequestError, match="max_chars"):
+        AnswerLedger(max_chars=0)
