@@ -45,6 +45,7 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from .catalog import Catalog
 from .dataset import ModelPrice
 from .decision import RankedModel, RoutingDecision
 from .errors import (
@@ -59,8 +60,8 @@ from .errors import (
 from .policy import check_latency_weight, check_max_latency, check_tradeoff
 from .prompts import prompt_info
 
-if TYPE_CHECKING:  # the client (httpx) loads on the first call, so `import autorouter` stays light
-    from .catalog import Catalog, ModelCard
+if TYPE_CHECKING:  # the client (httpx2) loads on the first call
+    from .catalog import ModelCard
     from .client import ChatChunk, ChatClient, ChatCompletion, Endpoint, ToolCall, Usage
     from .reliability import (
         AsyncFallbackStream,
@@ -185,7 +186,7 @@ class Endpoints:
 
     def card(self, model: str) -> ModelCard | None:
         """The catalog card of `model`, or None when the catalog does not know the name."""
-        catalog = self.catalog if self.catalog is not None else _default_catalog()
+        catalog = self.catalog if self.catalog is not None else Catalog.shared()
         try:
             return catalog.get(model)
         except UnknownModelError:  # also an ambiguous bare name: better unknown than wrong
@@ -247,20 +248,6 @@ def _rebuild_endpoints(
 ) -> Endpoints:
     return Endpoints(by_key, default=default, model_names=names, catalog=catalog)
 
-
-_catalog_lock = threading.Lock()
-_catalog: Catalog | None = None
-
-
-def _default_catalog() -> Catalog:
-    global _catalog
-    if _catalog is None:
-        from .catalog import Catalog
-
-        with _catalog_lock:
-            if _catalog is None:
-                _catalog = Catalog.default()
-    return _catalog
 
 
 # --- what a routed call returns --------------------------------------------------------------

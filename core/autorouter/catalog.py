@@ -354,6 +354,13 @@ class Catalog:
         return catalog
 
     @classmethod
+    def shared(cls) -> Catalog:
+        """The shipped catalog as one instance shared by every reader in the process (built
+        once, on first use): for looking cards up. Never change it; `default()` gives a copy
+        to change."""
+        return _shared_default()
+
+    @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Catalog:
         """Load a catalog JSON file (an object with a `models` list, or a bare list).
 
@@ -629,3 +636,8 @@ def _shipped() -> tuple[tuple[ModelCard, ...], dict[str, Any]]:
     with resources.as_file(resources.files("autorouter").joinpath("data", "catalog.json")) as path:
         catalog = Catalog.from_file(path)
     return tuple(catalog), catalog.meta
+
+
+@lru_cache(maxsize=1)
+def _shared_default() -> Catalog:
+    return Catalog.default()

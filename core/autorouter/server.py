@@ -60,7 +60,7 @@ Serving beyond loopback (`--host 0.0.0.0`): what protects a public bind is
       5 s, only covers a silent kept-alive connection, and any byte resets it), so the gateway
       brings its own h11 protocol, `gateway_http_protocol`: `uvicorn_options()` gives the
       uvicorn settings that select it. Pass them wherever uvicorn runs the app
-      (`uvicorn.run(app, **uvicorn_options())`, `uvicorn.Config`); `BackgroundServer` does;
+      (`uvicorn.run(app, **uvicorn_options())`, `uvicorn.Config`); `autorouter serve` does;
     - TCP_NODELAY on every connection, from the same protocol and from uvloop (the `serve`
       extra): uvicorn's multi-worker socket leaves Nagle's algorithm on under the plain asyncio
       loop, which adds ~40 ms to every kept-alive request.
@@ -88,7 +88,6 @@ import math
 import os
 import re
 import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
@@ -98,6 +97,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .catalog import Catalog
 from .errors import (
     AuthenticationError,
     AutorouterError,
@@ -121,7 +121,6 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from .catalog import Catalog
     from .decision import RoutingDecision
     from .reliability import Attempt
     from .router import Router
@@ -131,7 +130,6 @@ __all__ = [
     "DEFAULT_BODY_TIMEOUT_S",
     "DEFAULT_HEADER_TIMEOUT_S",
     "DEFAULT_MAX_BODY_BYTES",
-    "BackgroundServer",
     "ChatRequest",
     "app_from_env",
     "create_app",
@@ -619,9 +617,7 @@ class _Gateway:
             endpoints = getattr(router, "endpoints", None)
             catalog = endpoints.catalog if endpoints is not None else None
         if catalog is None:
-            from .calling import _default_catalog
-
-            catalog = _default_catalog()
+            catalog = Catalog.shared()
         self.catalog = catalog
         self.server_key = server_key or None
         self.max_body_bytes = int(max_body_bytes)
@@ -1133,7 +1129,7 @@ def create_app(
 
     The app guards what it reads (the key, the body's size and arrival time); the request's
     headers come before the app sees a request, so their deadline is the server's: serve it
-    with `uvicorn_options()` (as `BackgroundServer` does) on anything but loopback.
+    with `uvicorn_options()` (as `autorouter serve` does) on anything but loopback.
 
     Args:
         router: a fitted router, with its endpoints, retry policy and limits set; it is only
@@ -1440,65 +1436,3 @@ def _guarded_h11() -> type[Any]:
             self.transport.close()
 
     return GatewayH11Protocol
-
-
-# --- running in a thread (tests, benchmarks, notebooks) ----------------------------------
-
-
-class BackgroundServer:
-    """Serve an ASGI app with uvicorn in a daemon thread on 127.0.0.1 (a free port unless
-    given): `with BackgroundServer(app) as s: s.base_url`. It serves with `uvicorn_options()`
-    (`header_timeout_s`: their header deadline; None for AUTOROUTER_HEADER_TIMEOUT_S or 10 s)."""
-
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning", header_timeout_s: float | None = None) -> None:
-        self.app = app
-        self.host = host
-        self.port = port
-        self.log_level = log_level
-        self.header_timeout_s = header_timeout_s
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        """The OpenAI-style base URL, e.g. `http://127.0.0.1:41234/v1`."""
-        return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> BackgroundServer:
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, loop="asyncio", lifespan="on", access_log=False, log_config=None,
-            log_level=self.log_level, timeout_graceful_shutdown=2, backlog=2048,
-            **uvicorn_options(header_timeout_s=self.header_timeout_s),
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True, name="autorouter-gateway")
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._server.started:
-                return self
-            if not self._thread.is_alive():
-                break
-            time.sleep(0.01)
-        raise RuntimeError("the gateway did not start")
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> BackgroundServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

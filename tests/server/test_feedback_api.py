@@ -18,7 +18,8 @@ import autorouter
 from autorouter import FeedbackLog
 from autorouter.client import Endpoint
 from autorouter.reliability import RetryPolicy
-from autorouter.server import BackgroundServer, create_app
+from autorouter.server import create_app
+from gateway_server import BackgroundServer
 from synthetic import make_rows, write_jsonl
 
 KEY = "sk-upstream-secret-key-0123456789"

@@ -37,11 +37,11 @@ from autorouter.errors import ServerConfigError
 from autorouter.reliability import RetryPolicy
 from autorouter.server import (
     DEFAULT_BODY_TIMEOUT_S,
-    BackgroundServer,
     app_from_env,
     create_app,
     uvicorn_options,
 )
+from gateway_server import BackgroundServer
 from synthetic import hash_embed, make_rows, write_jsonl
 
 UPSTREAM_KEY = "sk-upstream-secret-key-0123456789"

@@ -28,11 +28,11 @@ from autorouter.errors import ServerConfigError
 from autorouter.reliability import RetryPolicy
 from autorouter.server import (
     DEFAULT_MAX_BODY_BYTES,
-    BackgroundServer,
     app_from_env,
     create_app,
     is_loopback,
 )
+from gateway_server import BackgroundServer
 from openai_server import OpenAIServer
 from synthetic import TIMED, add_timed_models, hash_embed, make_rows, write_jsonl
 
