@@ -107,17 +107,11 @@ def run_set(data: Path, name: str, task: str | None, points: int, router: autoro
     other = OTHER_VERSION.get(name, {}) if same_versions else {}
     routed = [c.id for c in catalog.routed() if c.id not in other]
     texts, tasks, scores, cost, models = load_set(data, name, routed, task)
-    embedder = router.embedder_
-    x = np.concatenate([embedder.embed(texts[i:i + 256]) for i in range(0, len(texts), 256)])
-    lookup = {t: x[i] for i, t in enumerate(texts)}
-    router.embedder_ = autorouter.CallableEmbedder(lambda b: np.stack([lookup[s] for s in b]), dim=x.shape[1])
+    embedded = router.embed_prompts(texts)
     col = {m: j for j, m in enumerate(models)}
     ts = np.linspace(0.0, 1.0, points)
-    picks = []
-    for t in ts:
-        ds = router.route_batch(texts, tradeoff=float(t), candidates=models)
-        picks.append(np.array([col[d.model] for d in ds]))
-    router.embedder_ = embedder
+    picks = [np.array([col[d.model] for d in router.route_embedded(embedded, tradeoff=float(t), candidates=models)])
+             for t in ts]
     figs = evaluate_picks(scores, cost, picks)
     zero = zero_router_figures(scores, cost)
     means = scores.mean(axis=0)
