@@ -441,8 +441,9 @@ class Router(CallingMixin):
     `Router.fit(dataset)` on the class builds a router with default settings and fits it.
 
     Args:
-        embedder: how prompts become vectors: None or "default" (bundled MiniLM, offline),
-            "static" (bundled static embeddings, fastest), any `Embedder`, or a callable
+        embedder: how prompts become vectors: None, "default" or "static" (the bundled static
+            embeddings, offline, fastest), "minilm" (the bundled MiniLM, which the default
+            router uses), any `Embedder`, or a callable
             `list[str] -> array (n, dim)`.
         tradeoff: default knob in [0, 1]: 0 = best predicted quality whatever it costs,
             1 = the cheapest model. Calibrated so that equal steps give equal ratios of spend.

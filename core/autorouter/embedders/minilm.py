@@ -1,4 +1,5 @@
-"""The default offline embedder: all-MiniLM-L6-v2 in int8 ONNX, run with onnxruntime.
+"""The bundled transformer embedder: all-MiniLM-L6-v2 in int8 ONNX, run with onnxruntime
+(the bundled default router's embedder; `Router.fit`'s default is the static one).
 
 The model file and its tokenizer ship in `embedders/data/` (built by
 `scripts/build_embedders.py`), so nothing is downloaded at run time and neither torch nor
