@@ -62,24 +62,20 @@ class TradeoffScale:
 
     @classmethod
     def calibrate(
-        cls, quality: np.ndarray, cost: np.ndarray, points: int = 240, offset: np.ndarray | None = None,
+        cls, quality: np.ndarray, cost: np.ndarray, points: int = 240, latency: np.ndarray | None = None,
         sd: np.ndarray | None = None,
     ) -> TradeoffScale:
         """Fit the table on predicted (n, m) quality and cost of the calibration prompts.
 
-        The picks are the router's own (`best_picks`, near ties to the cheapest), with
-        `offset` (n, m) added to every score (the price of latency) and the quality's `sd`
-        (n, m) for the uncertainty rule at lams above 0: a table fitted on other
-        picks would place the knob's steps where the router's spend does not move."""
+        The picks are the router's own (`decide`, with the price of `latency` and the
+        quality's `sd`, each (n, m)): a table fitted on other picks would place the knob's
+        steps where the router's spend does not move."""
         rows = np.arange(len(quality))
         ref = float(np.median(cost))
         lams = np.concatenate([[0.0], np.geomspace(1e-4, 1e4, points) / max(ref, 1e-12)])
-        extra = np.zeros_like(quality) if offset is None else offset
         everyone = np.ones(quality.shape, dtype=bool)
         spend = np.array(
-            [cost[rows, best_picks(policy_scores(quality, cost, lam) + extra, cost, everyone,
-                                   sd if lam > 0 else None)].mean()
-             for lam in lams]
+            [cost[rows, decide(quality, cost, everyone, lam, latency, sd)[1]].mean() for lam in lams]
         )
         cheapest = cost[rows, np.argmin(cost, axis=1)].mean()
         top, low = math.log(max(spend[0], 1e-12)), math.log(max(cheapest, 1e-12))
@@ -177,8 +173,8 @@ def best_picks(
     With `sd` (n, m), the uncertainty of each predicted quality, an edge the router cannot
     vouch for does not buy a much dearer model: if an eligible candidate at least
     `MANY_TIMES_DEARER` times cheaper than that pick scores within `EDGE_CONFIDENCE` standard
-    deviations of their difference below it, the best-scoring such candidate is chosen. The
-    router passes `sd` at tradeoffs above 0 only: at 0 the user asked for the best answer."""
+    deviations of their difference below it, the best-scoring such candidate is chosen.
+    `decide` passes `sd` above tradeoff 0 only: at 0 the user asked for the best answer."""
     key = np.where(eligible, scores, -np.inf)
     best = np.max(key, axis=1, keepdims=True)
     tied = eligible & (key >= best - SCORE_TIE)
@@ -193,6 +189,22 @@ def best_picks(
     cheaper = eligible & unproven & (cost * MANY_TIMES_DEARER <= top_cost)
     fallback = np.argmax(np.where(cheaper, key, -np.inf), axis=1)
     return np.where(cheaper.any(axis=1), fallback, picks)
+
+
+def decide(
+    quality: np.ndarray, cost: np.ndarray, eligible: np.ndarray, lam: float,
+    latency: np.ndarray | None = None, sd: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and picks (see `best_picks`) of (n, m) candidates at cost weight `lam`: the one
+    decision rule, for routing and for the knob's calibration alike.
+
+    `latency` (n, m) is its price in quality points, left out at tradeoff 1 (`lam` inf), where
+    the cheapest model is the promise however slow; `sd`, the quality's uncertainty, counts
+    above tradeoff 0 only."""
+    scores = policy_scores(quality, cost, lam)
+    if latency is not None and not math.isinf(lam):
+        scores = scores - latency
+    return scores, best_picks(scores, cost, eligible, sd if lam > 0 else None)
 
 
 def order_with_pick(scores: np.ndarray, eligible: np.ndarray, picks: np.ndarray) -> np.ndarray:

@@ -36,13 +36,12 @@ from .policy import (
     DEFAULT_LATENCY_WEIGHT,
     DEFAULT_TRADEOFF,
     TradeoffScale,
-    best_picks,
     check_latency_weight,
     check_max_cost,
     check_max_latency,
     check_tradeoff,
+    decide,
     order_with_pick,
-    policy_scores,
 )
 from .predictors import (
     CHARS_PER_TOKEN,
@@ -601,9 +600,9 @@ class Router(CallingMixin):
     def _calibrate(self) -> None:
         """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
         q, c, proto_w, task_w = self._predict_from(self.calib_x_, self.calib_chars_)
-        latency = -self.latency_weight * _latency_for_scoring(self._latency(proto_w))
+        latency = self.latency_weight * _latency_for_scoring(self._latency(proto_w))
         sd = self._quality_sd(self.calib_x_, proto_w, task_w, q.shape)
-        self.scale_ = TradeoffScale.calibrate(q, c, offset=latency, sd=sd)
+        self.scale_ = TradeoffScale.calibrate(q, c, latency=latency, sd=sd)
         self.difficulty_cuts_ = np.quantile(q.mean(axis=1), [1 / 3, 2 / 3]).astype(np.float64)
 
     @property
@@ -1122,14 +1121,10 @@ class Router(CallingMixin):
         q, c, proto_w, task_w = self._predict_from(x, chars)
         sd = self._quality_sd(x, proto_w, task_w, q.shape)
         lat = self._latency(proto_w)
-        lam = self.scale_.lam_for(t)
-        scores = policy_scores(q, c, lam)
-        if not math.isinf(lam):  # at tradeoff 1 the cheapest model is the promise, however slow
-            scores = scores - mu * _latency_for_scoring(lat)
         images = np.zeros(len(q), dtype=bool) if images is None else images
         reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output, lat, lat_cap)
         eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
-        picks = best_picks(scores, c, eligible, sd if lam > 0 else None)
+        scores, picks = decide(q, c, eligible, self.scale_.lam_for(t), mu * _latency_for_scoring(lat), sd)
         order = order_with_pick(scores, eligible, picks)
         decisions = []
         # Plain Python values once, and one validation call per decision (nested in Rust): 20
