@@ -76,12 +76,6 @@ def format_usd(usd: float, digits: int = 3) -> str:
     return ("-$" if usd < 0 else "$") + text
 
 
-def embed_prompts(router: Any, prompts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The router's embedding of each prompt, and each prompt's length, as routing computes them."""
-    embedded = router.embed_prompts(prompts)
-    return embedded.x, embedded.chars
-
-
 def training_overlap(router: Any, x: np.ndarray) -> dict[str, Any]:
     """How many of the prompts embedded as `x` the router was trained on, as far as it can tell.
 
@@ -141,16 +135,13 @@ def overlap_warning(overlap: dict[str, Any], how_to_split: str) -> str | None:
 
 def tradeoff_sweep(router: Any, prompts: list[str], points: int) -> list[np.ndarray]:
     """The router's picks (model columns in `router.models_`) at `points` tradeoffs from 0 to 1."""
-    x, chars = embed_prompts(router, prompts)
-    return _sweep(router, x, chars, points)
+    return _sweep(router, router.embed_prompts(prompts), points)
 
 
 def _sweep(
-    router: Any, x: np.ndarray, chars: np.ndarray, points: int,
-    candidates: list[str] | None = None,
+    router: Any, embedded: EmbeddedPrompts, points: int, candidates: list[str] | None = None,
 ) -> list[np.ndarray]:
     names = candidates if candidates is not None else router.models_
-    embedded = EmbeddedPrompts(x, chars, np.zeros(len(x), dtype=bool))
     picks = []
     for t in np.linspace(0.0, 1.0, points):
         decisions = router.route_embedded(embedded, tradeoff=float(t), candidates=candidates)
@@ -219,14 +210,14 @@ def evaluation_report(
         raise AutorouterError(f"the test data has no scores for the router's models {missing}")
     cols = [ds.models.index(m) for m in router.models_]
     s, c = ds.scores[:, cols], costs[:, cols]
-    x, chars = embed_prompts(router, ds.prompts)  # once, for the sweep and the overlap check
+    embedded = router.embed_prompts(ds.prompts)  # once, for the sweep, the overlap check and kNN
     figures: dict[str, dict[str, Any]] = {}
-    figures["router"] = _row(evaluate_picks(s, c, _sweep(router, x, chars, points)))
+    figures["router"] = _row(evaluate_picks(s, c, _sweep(router, embedded, points)))
     placed = default_router_among(list(router.models_)) if compare_default else None
     if placed is not None:  # what the user would get without training: Router.default()
         reference, ids = placed
-        xr, chars_r = embed_prompts(reference, ds.prompts)
-        figures["default router"] = _row(evaluate_picks(s, c, _sweep(reference, xr, chars_r, points, ids)))
+        figures["default router"] = _row(
+            evaluate_picks(s, c, _sweep(reference, reference.embed_prompts(ds.prompts), points, ids)))
     figures["zero-router"] = _row(zero_router_figures(s, c))
     oracle = oracle_picks(s, c)
     figures["oracle"] = _row(evaluate_picks(s, c, [oracle]))
@@ -237,13 +228,13 @@ def evaluation_report(
         xt = router.embedder_.embed(knn_train.prompts)
         kc = None if knn_train.cost_usd is None else knn_train.cost_usd[:, kcols]
         knn = KNNRouter().fit(xt, knn_train.scores[:, kcols], kc)
-        xe = router.embedder_.embed(ds.prompts)
+        xe = embedded.x
         qk = knn.predict_quality(xe)
         ck = knn.predict_cost(xe) if kc is not None else np.tile(c.mean(axis=0), (len(s), 1))
         figures["kNN (k=100)"] = _row(evaluate_picks(s, c, sweep_picks(qk, ck)))
     singles = {m: (float(s[:, j].mean()), float(c[:, j].mean())) for j, m in enumerate(router.models_)}
     report: dict[str, Any] = {"n_test": len(ds), "figures": figures, "single_models": singles,
-                              "training_overlap": training_overlap(router, x)}
+                              "training_overlap": training_overlap(router, embedded.x)}
     if knn_train is not None:  # its prompts are at hand, so this count is exact
         known = set(knn_train.prompts)
         report["knn_train_overlap"] = sum(p in known for p in ds.prompts)

@@ -286,12 +286,12 @@ def test_eval_counts_overlap_from_the_sample_a_big_router_keeps(tmp_path):
     """A router trained on more prompts than the 1,024 it keeps embeddings of: the count is
     of the sample, scaled to an estimate, and the warning says so."""
     from autorouter import Router, load_dataset
-    from autorouter.report import embed_prompts, overlap_warning, training_overlap
+    from autorouter.report import overlap_warning, training_overlap
 
     ds = load_dataset(write_jsonl(make_rows(1100, seed=4), tmp_path / "big.jsonl"))
     router = Router(embedder="static").fit(ds)
     router.save(tmp_path / "r")
-    overlap = training_overlap(Router.load(tmp_path / "r"), embed_prompts(router, ds.prompts)[0])
+    overlap = training_overlap(Router.load(tmp_path / "r"), router.embed_prompts(ds.prompts).x)
     assert overlap["sample"] == 1024 and overlap["n_train"] == 1100 and not overlap["exact"]
     assert overlap["seen"] == 1024 and overlap["estimated_seen"] == 1100
     assert overlap_warning(overlap, "split it") == (
