@@ -115,7 +115,8 @@ class ChatAutoRouter(BaseChatModel):
     Feedback: every answer has an id (`AIMessage.id`; a stream's chunks all carry it, so the
     merged message has it too): the candidate's own id when it gives one, else the id
     LangChain gives the router's run (`lc_run--<run id>...`), else a new `run-<uuid>`. The
-    last 10,000 answers are remembered with the prompt the router routed on and the
+    last 10,000 answers (fewer when their prompts are long) are remembered with the prompt the
+    router routed on and the
     candidate that answered, so `feedback(answer, score)` (or `afeedback`) can record how
     good one was and teach this router (see `feedback`).
 
@@ -282,7 +283,8 @@ class ChatAutoRouter(BaseChatModel):
                 thumbs up as 1 and down as 0).
 
         The answer's prompt (the text the router routed on) and candidate come from this
-        router's memory of its last 10,000 answers. Everything is checked first, so bad
+        router's memory of its last 10,000 answers (fewer when their prompts are long).
+        Everything is checked first, so bad
         feedback changes nothing; then the record is appended to `feedback_log` (if set)
         and, with `learn_from_feedback`, this router learns from it
         (`Router.partial_fit`): its predictions for that candidate on similar prompts move

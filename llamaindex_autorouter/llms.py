@@ -154,7 +154,8 @@ class AutoRouterLLM(FunctionCallingLLM):
 
     Feedback: every response has an id, `additional_kwargs["response_id"]` (the same on each
     item of a stream): the candidate's own (`raw.id`, e.g. OpenAI's `chatcmpl-...`) when it
-    gives one, else a new `run-<uuid>`. The last 10,000 answers are remembered with the
+    gives one, else a new `run-<uuid>`. The last 10,000 answers (fewer when their prompts are
+    long) are remembered with the
     prompt the router routed on and the candidate that answered, so `feedback(response,
     score)` (or `afeedback`) can record how good one was and teach this router (see
     `feedback`).
@@ -327,7 +328,8 @@ class AutoRouterLLM(FunctionCallingLLM):
                 thumbs up as 1 and down as 0).
 
         The answer's prompt (the text the router routed on) and candidate come from this
-        router's memory of its last 10,000 answers. Everything is checked first, so bad
+        router's memory of its last 10,000 answers (fewer when their prompts are long).
+        Everything is checked first, so bad
         feedback changes nothing; then the record is appended to `feedback_log` (if set)
         and, with `learn_from_feedback`, this router learns from it
         (`Router.partial_fit`): its predictions for that candidate on similar prompts move

@@ -772,7 +772,8 @@ class AnswerBook:
     """The answers an adapter gave, by id: which prompt each answered and which candidate
     answered it, so that feedback naming an answer by its id can teach the adapter's router.
 
-    An `autorouter.AnswerLedger` (the last `capacity` answers) under the same rules as the
+    An `autorouter.AnswerLedger` (the last `capacity` answers, fewer when their prompts are
+    long) under the same rules as the
     gateway's (`POST /v1/feedback`): the prompt kept is the text the router embedded
     (`autorouter.prompts.prompt_text(...)[0]`), the model the candidate's key (a router model
     name). Thread-safe.
