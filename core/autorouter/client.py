@@ -243,7 +243,7 @@ class ChatClient:
                     raise self._status_error(response.status_code, response.headers,
                                              response.content, model)
                 done = False
-                for line in _lines(response.iter_bytes()):
+                for line in response.iter_lines():
                     if done:  # read to the end, so the connection goes back to the pool
                         continue
                     for data in decoder.feed(line):
@@ -301,7 +301,7 @@ class ChatClient:
                     raise self._status_error(response.status_code, response.headers,
                                              response.content, model)
                 done = False
-                async for line in _alines(response.aiter_bytes()):
+                async for line in response.aiter_lines():
                     if done:  # read to the end, so the connection goes back to the pool
                         continue
                     for data in decoder.feed(line):
@@ -527,51 +527,6 @@ class ChatClient:
 
 
 # --- parsing helpers ------------------------------------------------------------------
-
-
-def _split_lines(pending: bytes) -> tuple[list[bytes], bytes]:
-    """The complete lines in `pending` (CRLF, LF or CR ended, as server-sent events may be)
-    and the bytes after the last one. A CR at the very end stays pending: it may be the first
-    half of a CRLF split between two reads."""
-    if b"\r" not in pending:
-        lines = pending.split(b"\n")
-        return lines, lines.pop()
-    held = pending.endswith(b"\r")
-    if held:
-        pending = pending[:-1]
-    lines = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-    rest = lines.pop()
-    return lines, rest + b"\r" if held else rest
-
-
-def _last_line(pending: bytes) -> list[str]:
-    """What is left at the end of the stream, as a line (none if nothing is)."""
-    if pending.endswith(b"\r"):  # a line ended by a CR that no LF followed
-        return [pending[:-1].decode(errors="replace")]
-    return [pending.decode(errors="replace")] if pending else []
-
-
-def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
-    """A stream's lines from its bytes: split as bytes and each complete line decoded once
-    (events are UTF-8), which costs less than httpx2's text decoding then line splitting
-    (`iter_lines`) of every read."""
-    pending = b""
-    for chunk in chunks:
-        lines, pending = _split_lines(pending + chunk)
-        for line in lines:
-            yield line.decode(errors="replace")
-    yield from _last_line(pending)
-
-
-async def _alines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """`_lines` for an async stream."""
-    pending = b""
-    async for chunk in chunks:
-        lines, pending = _split_lines(pending + chunk)
-        for line in lines:
-            yield line.decode(errors="replace")
-    for last in _last_line(pending):
-        yield last
 
 
 class _SSEDecoder:
