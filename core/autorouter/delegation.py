@@ -328,11 +328,12 @@ def _status_retryable(status: int) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _catalog() -> Any | None:
-    """The shipped catalog, or None where it cannot be read (looked up once per process)."""
+    """The shipped catalog (`Catalog.shared()`), or None where it cannot be read (looked up
+    once per process)."""
     try:
         from .catalog import Catalog
 
-        return Catalog.default()
+        return Catalog.shared()
     except Exception:  # noqa: BLE001 - a broken catalog must not break routing; it only adds facts
         return None
 
