@@ -179,19 +179,14 @@ def _first_known(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def _vouched(value: Any) -> bool | None:
-    """A catalog capability: True is a claim; False means "unsupported or undocumented", so
-    it only stops the catalog from vouching (the model is tried after those it vouches for)."""
-    return True if value is True else None
-
-
 def capabilities(model: BaseChatModel, router_name: str) -> dict[str, Any]:
     """What a candidate can take: True, False, or None (nobody says).
 
     The candidate's own LangChain `profile` speaks first, then the catalog's card for its
     router name (or for its own model name). A model that overrides `bind_tools` calls
-    tools unless its profile says otherwise; the catalog vouching for tools (or not) orders
-    such models; a model that does not override `bind_tools` has no tools.
+    tools unless its profile or the catalog says otherwise; a model that does not override
+    `bind_tools` has no tools. The catalog's capabilities count as they do for a router's
+    `add_catalog_model`: a False there excludes the candidate from calls that need it.
     """
     profile: Mapping[str, Any] = model.profile if isinstance(model.profile, Mapping) else {}
     card = catalog_card(router_name) or catalog_card(model_name_of(model))
@@ -201,18 +196,18 @@ def capabilities(model: BaseChatModel, router_name: str) -> dict[str, Any]:
     elif profile.get("tool_calling") is True or card is None:
         tools = True
     else:
-        tools = _vouched(getattr(caps, "tools", None))
+        tools = getattr(caps, "tools", None)
     window = _first_known(profile.get("max_input_tokens"), getattr(card, "context_window", None))
     max_output = _first_known(profile.get("max_output_tokens"), getattr(card, "max_output_tokens", None))
     return {
         "tools": tools,
         "tool_choice": False if tools is False else profile.get("tool_choice"),
-        "images": _first_known(profile.get("image_inputs"), _vouched(getattr(caps, "images", None))),
+        "images": _first_known(profile.get("image_inputs"), getattr(caps, "images", None)),
         "pdf": profile.get("pdf_inputs"),
         "audio": profile.get("audio_inputs"),
         "video": profile.get("video_inputs"),
         "structured_output": _first_known(
-            profile.get("structured_output"), _vouched(getattr(caps, "structured_output", None))
+            profile.get("structured_output"), getattr(caps, "structured_output", None)
         ),
         "context_window": window if isinstance(window, int) and window > 0 else None,
         "max_output_tokens": max_output if isinstance(max_output, int) and max_output > 0 else None,

@@ -350,9 +350,9 @@ class ChatAutoRouter(BaseChatModel):
     def _resolve_model_profile(self) -> ModelProfile | None:
         """What the router can take: a capability the router routes on (tools, forced tool
         choice, images, pdf, audio, video, structured output) is there if one candidate
-        has it, as calls needing it go only to such candidates; `max_input_tokens` is the
-        largest known window (longer inputs skip smaller models), `max_output_tokens` the
-        smallest known limit."""
+        has it, as calls needing it never go to candidates known to lack it;
+        `max_input_tokens` is the largest known window (longer inputs skip smaller models),
+        `max_output_tokens` the smallest known limit."""
         if not self.candidates:
             return None
         caps = [self._capabilities(k) for k in self.candidates]
@@ -406,8 +406,8 @@ class ChatAutoRouter(BaseChatModel):
 
         `method="function_calling"` (the default, which every tool-calling provider
         supports) forces a call of one tool shaped like `schema`; `"json_schema"` and
-        `"json_mode"` pass an OpenAI-style `response_format` to the candidate and route only
-        to candidates known for structured output when any is. It is one run of the
+        `"json_mode"` pass an OpenAI-style `response_format` to the candidate and never route
+        to candidates known to lack structured output. It is one run of the
         router, so callbacks see one chat-model start carrying
         `ls_structured_output_format`.
         """
@@ -679,7 +679,9 @@ class ChatAutoRouter(BaseChatModel):
         cost = None
         if usage:
             names = [key, sup.model_name_of(self.candidates[key])]
-            cost = dlg.call_cost_usd(names, usage.get("input_tokens"), usage.get("output_tokens"))
+            cost = dlg.call_cost_usd(
+                names, usage.get("input_tokens"), usage.get("output_tokens"), router=self.router
+            )
         return dlg.decision_info(
             key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
             excluded=plan.excluded, cost_usd=cost,

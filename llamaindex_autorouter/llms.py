@@ -394,7 +394,8 @@ class AutoRouterLLM(FunctionCallingLLM):
 
     def _capabilities(self, key: str) -> dict[str, Any]:
         """What candidate `key` can take: tools (a function-calling LLM that says so), images
-        (when the catalog vouches for them; else unknown), its context window."""
+        (as the catalog says, the way a router's `add_catalog_model` reads it; unknown without
+        a card), its context window."""
         cache = self._caps_cache
         if key not in cache:
             llm = self.candidates[key]
@@ -404,7 +405,7 @@ class AutoRouterLLM(FunctionCallingLLM):
             window = meta.context_window if isinstance(meta.context_window, int) and meta.context_window > 0 else None
             cache[key] = {
                 "tools": isinstance(llm, FunctionCallingLLM) and bool(meta.is_function_calling_model),
-                "images": True if getattr(caps, "images", None) is True else None,
+                "images": getattr(caps, "images", None),
                 "context_window": window or getattr(card, "context_window", None),
             }
         return cache[key]
@@ -567,7 +568,7 @@ class AutoRouterLLM(FunctionCallingLLM):
     def _info(self, key: str, plan: _Plan, attempts: Sequence[Any], usage: tuple[int, int] | None) -> dict[str, Any]:
         cost = None
         if usage is not None:
-            cost = dlg.call_cost_usd([key, _own_name(self.candidates[key])], *usage)
+            cost = dlg.call_cost_usd([key, _own_name(self.candidates[key])], *usage, router=self.router)
         return dlg.decision_info(
             key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
             excluded=plan.excluded, cost_usd=cost,

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from .catalog import Catalog
-from .dataset import ModelPrice
+from .costs import CostSource, call_cost, list_price
 from .decision import RankedModel, RoutingDecision
 from .errors import (
     InvalidRequestError,
@@ -269,7 +269,7 @@ class RoutedCompletion:
     upstream_model: str  # the model the provider says answered
     usage: Usage | None
     cost_usd: float | None
-    cost_source: Literal["provider", "list_price"] | None
+    cost_source: CostSource | None
     decision: RoutingDecision = field(repr=False)
     attempts: tuple[Attempt, ...] = field(default=(), repr=False)  # every call made, in order
     session: Hashable | None = field(default=None, repr=False)
@@ -298,6 +298,7 @@ class _Call:
         self.decision = decision
         self.messages = messages
         self.session = session
+        self.endpoints = endpoints
         self.order, self.sticky = router._call_order(decision, session)
         self.targets: dict[str, tuple[ChatClient, EndpointTarget, dict[str, Any]]] = {}
         self.unreachable: set[str] = set()  # base URLs that refused a connection this call
@@ -380,10 +381,18 @@ class _Call:
         if self.session is not None:
             self.router._session_store().put(self.session, model)
 
+    def cost(self, model: str, usage: Usage | None) -> tuple[float | None, CostSource | None]:
+        """What the call to `model` cost (`autorouter.costs`): the router's own `prices`
+        come before the catalog's."""
+        if usage is None:
+            return None, None
+        price = list_price(model, self.router.prices, self.endpoints.card)
+        return call_cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cost)
+
     def result(
         self, completion: ChatCompletion, model: str, attempts: tuple[Attempt, ...]
     ) -> RoutedCompletion:
-        cost, source = self.router._call_cost(model, self.targets[model][1], completion.usage)
+        cost, source = self.cost(model, completion.usage)
         return RoutedCompletion(
             text=completion.text,
             tool_calls=completion.tool_calls,
@@ -913,25 +922,6 @@ class CallingMixin:
             logger.debug("session leaves %s: %.3g below the top", pinned, gap)
             return order, False
         return [entry.model, *(m for m in order if m != entry.model)], True
-
-    def _call_cost(
-        self, model: str, target: EndpointTarget, usage: Usage | None
-    ) -> tuple[float | None, Literal["provider", "list_price"] | None]:
-        if usage is None:
-            return None, None
-        if usage.cost is not None:
-            return usage.cost, "provider"
-        price = self._list_price(model, target)
-        if price is None:
-            return None, None
-        return price.cost_usd(usage.prompt_tokens, usage.completion_tokens), "list_price"
-
-    def _list_price(self, model: str, target: EndpointTarget) -> ModelPrice | None:
-        """The router's own `prices` entry for `model`, else the catalog's list price."""
-        own = (getattr(self, "prices", None) or {}).get(model)
-        if own is not None:
-            return ModelPrice.of(own)
-        return target.card.price if target.card is not None else None
 
 
 _shared: Endpoints | None = None

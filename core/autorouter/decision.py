@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ModelLimits", "ModelSpeed", "RankedModel", "RoutingDecision"]
+__all__ = ["NEEDS", "ModelLimits", "ModelSpeed", "RankedModel", "RoutingDecision", "exclusion_reason"]
 
 
 class RankedModel(BaseModel):
@@ -103,3 +106,62 @@ class ModelSpeed(BaseModel):
         if self.ttft_s is None or self.output_tokens_per_s is None:
             return None
         return self.ttft_s + (answer_tokens + self.reasoning_tokens) / self.output_tokens_per_s
+
+
+# --- who can serve a request ---------------------------------------------------------------
+
+NEEDS = ("tools", "tool_choice", "images", "pdf", "audio", "video", "structured_output")
+"""The capabilities a request may need beyond text. A model has each as True (has it), False
+(has not) or None (unknown)."""
+
+_LACKS = {
+    "tools": "does not support tool calling",
+    "tool_choice": "does not support forcing a tool choice",
+    "images": "does not accept images",
+    "pdf": "does not accept pdf inputs",
+    "audio": "does not accept audio inputs",
+    "video": "does not accept video inputs",
+    "structured_output": "does not support structured output",
+}
+
+
+def exclusion_reason(
+    capabilities: ModelLimits | Mapping[str, Any],
+    needs: Iterable[str] = (),
+    prompt_tokens: float | None = None,
+) -> str | None:
+    """Why a model cannot serve a request, or None if it can: the eligibility rule the router
+    applies to its `ModelLimits` (`Router.route`'s checks of tools, images, structured output
+    and context window, which tests pin to this) and the adapters to their candidates.
+
+    Only what is known excludes: a model is left out for a need it is known not to have
+    (False), never for one nobody vouches for either way (None or absent), and for a prompt
+    longer than its known context window.
+
+    Args:
+        capabilities: the model's `ModelLimits`, or a mapping with each of `NEEDS` and
+            `context_window` (tokens; None when unknown).
+        needs: what the request needs, among `NEEDS`.
+        prompt_tokens: the request's size in tokens; None skips the context-window check.
+
+    Raises:
+        ValueError: a need is not one of `NEEDS`.
+    """
+    wanted = set(needs)
+    unknown = sorted(wanted - set(NEEDS))
+    if unknown:
+        raise ValueError(f"unknown need {unknown[0]!r}; expected one of {NEEDS}")
+    for need in NEEDS:  # in a fixed order, so that a model lacking two is told the same first
+        if need in wanted and _known(capabilities, need) is False:
+            return _LACKS[need]
+    window = _known(capabilities, "context_window")
+    has_window = isinstance(window, int) and not isinstance(window, bool) and window > 0
+    if prompt_tokens is not None and has_window and prompt_tokens > window:
+        return f"prompt (~{prompt_tokens:.0f} tokens) exceeds its context window of {window}"
+    return None
+
+
+def _known(capabilities: ModelLimits | Mapping[str, Any], name: str) -> Any:
+    if isinstance(capabilities, Mapping):
+        return capabilities.get(name)
+    return getattr(capabilities, name, None)

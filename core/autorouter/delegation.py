@@ -6,13 +6,14 @@ the user already has (the "candidates", keyed by router model name) and, per cal
 the adapters agree on them:
 
 - `eligible_candidates`: which candidates can serve the call at all (tools, images, ...,
-  context window), with the reason for each one left out;
+  context window), by the router's rule (`autorouter.decision.exclusion_reason`), with the
+  reason for each one left out;
 - `sticky_candidate`: the candidate an agent run started with, kept for its tool turns until
   the next user message;
 - `call_order`: the order to try candidates in, from the decision and the sticky candidate;
 - `classify_error`: the `classify` hook of the one retry-and-fallback policy
   (`autorouter.reliability`) for the errors of the usual provider SDKs;
-- `call_cost_usd`: the cost of an answered call at the catalog's list prices;
+- `call_cost_usd`: the cost of an answered call, as the core computes it (`autorouter.costs`);
 - `decision_info`: the routing report every answer carries under `ROUTER_KEY`;
 - `default_router`, `router_models`, `candidates_by_name`, `forced_candidate`: building an
   adapter (the router, its candidates keyed by router model name) and a call's `model=`;
@@ -36,8 +37,10 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeGuard, TypeVar
+from typing import Any, Generic, TypeVar
 
+from .costs import call_cost, list_price
+from .decision import NEEDS, exclusion_reason
 from .errors import (
     InvalidRequestError,
     MissingAPIKeyError,
@@ -98,21 +101,6 @@ RESPONSE_ID_KEY = "response_id"
 CHARS_PER_TOKEN = 4.0
 """Characters per token for estimates (the router prices prompts with the same ratio)."""
 
-NEEDS = ("tools", "tool_choice", "images", "pdf", "audio", "video", "structured_output")
-"""The capabilities a call may need; `eligible_candidates` reads them from each candidate's
-capabilities mapping (True: has it, False: has not, None or absent: nobody says)."""
-
-_NEED_WORDS = {
-    "tools": "tool calling",
-    "tool_choice": "forcing a tool choice",
-    "images": "image inputs",
-    "pdf": "pdf inputs",
-    "audio": "audio inputs",
-    "video": "video inputs",
-    "structured_output": "structured output",
-}
-
-
 # --- which candidates can serve a call ------------------------------------------------------
 
 
@@ -136,54 +124,32 @@ def eligible_candidates(
         prompt_tokens: the request's size in tokens (see `estimate_tokens`); None skips the
             context-window check.
 
-    For each need, the candidates known to have it are kept; if none is known to, those
-    nobody vouches for either way are kept (they may well have it); candidates known not to
-    have it never are. Then candidates whose context window is smaller than the prompt are
-    dropped.
+    Each candidate is judged by the router's own rule (`autorouter.decision.exclusion_reason`):
+    left out only for a need it is known not to have, or a prompt longer than its known
+    context window; a candidate nobody vouches for either way stays, as it does in the router.
 
     Returns:
         `(eligible keys in the given order, {excluded key: reason})`.
 
     Raises:
         NoCandidateError: no candidate can serve the call; the message says why.
+        ValueError: a need is not one of `NEEDS`.
     """
-    keys = list(capabilities)
-    if not keys:
+    if not capabilities:
         raise NoCandidateError("no candidates to choose from")
+    needs = list(needs)
     excluded: dict[str, str] = {}
-    for need in dict.fromkeys(needs):
-        if need not in NEEDS:
-            raise ValueError(f"unknown need {need!r}; expected one of {NEEDS}")
-        words = _NEED_WORDS[need]
-        has = {k: capabilities[k].get(need) for k in keys}
-        known = [k for k in keys if has[k] is True]
-        unknown = [k for k in keys if has[k] is None]
-        if not (known or unknown):
-            raise NoCandidateError(
-                f"no candidate can serve this call: it needs {words}, which none of {keys} supports"
-            )
-        kept = known or unknown
-        for k in keys:
-            if k not in kept:
-                excluded[k] = f"does not support {words}" if has[k] is False else f"not known to support {words}"
-        keys = kept
-    if prompt_tokens is not None:
-        windows = {k: capabilities[k].get("context_window") for k in keys}
-        fits = [k for k in keys if not _positive_int(window := windows[k]) or window >= prompt_tokens]
-        if not fits:
-            raise NoCandidateError(
-                f"the request (~{prompt_tokens} tokens) fits the context window of none of {keys} "
-                f"(windows: {windows}); shorten it or add a model with a larger window"
-            )
-        for k in keys:
-            if k not in fits:
-                excluded[k] = f"prompt (~{prompt_tokens} tokens) exceeds its context window of {windows[k]}"
-        keys = fits
-    return keys, excluded
-
-
-def _positive_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    for key, caps in capabilities.items():
+        why = exclusion_reason(caps, needs, prompt_tokens)
+        if why is not None:
+            excluded[key] = why
+    eligible = [k for k in capabilities if k not in excluded]
+    if not eligible:
+        reasons = "; ".join(f"{k}: {why}" for k, why in excluded.items())
+        raise NoCandidateError(
+            f"no candidate can serve this call ({reasons}); add a candidate that can, or ask for less"
+        )
+    return eligible, excluded
 
 
 # --- agent runs stay on one model -------------------------------------------------------------
@@ -591,33 +557,27 @@ def call_cost_usd(
     prompt_tokens: Any,
     completion_tokens: Any,
     *,
+    router: Any = None,
     catalog: Any = None,
 ) -> float | None:
-    """USD cost of a call at the catalog's list price, from its token usage.
+    """USD cost of an answered call from its token usage, as the core computes it
+    (`autorouter.costs`): at `router`'s own `prices` (`Router(prices=...)`) when they price
+    the model, else at the catalog's (the shipped one unless `catalog` is given) list price.
 
     `names` are names the model goes by (its router name, then its own model name): the
-    first the catalog prices wins. None when the usage is not two token counts or no name
-    is priced.
+    first priced wins. None when the usage is not two token counts or no name is priced.
     """
-    if not _count(prompt_tokens) or not _count(completion_tokens):
-        return None
-    cat = catalog if catalog is not None else _catalog()
-    if cat is None:
-        return None
-    for name in [names] if isinstance(names, str) else names:
-        if not name:
-            continue
-        try:
-            cost = cat.call_cost_usd(name, int(prompt_tokens), int(completion_tokens))
-        except Exception:  # noqa: BLE001, S112 - an unknown model or price: try the next name
-            continue
-        if isinstance(cost, int | float) and not isinstance(cost, bool):
-            return float(cost)
-    return None
+    prices = getattr(router, "prices", None)  # a router-like wrapper may have no prices of its own
+    card_of = catalog_card if catalog is None else functools.partial(_card_in, catalog)
+    return call_cost(list_price(names, prices, card_of), prompt_tokens, completion_tokens)[0]
 
 
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _card_in(catalog: Any, name: str) -> Any | None:
+    """`catalog`'s card for `name`, or None where it has none."""
+    try:
+        return catalog.get(name)
+    except Exception:  # noqa: BLE001 - UnknownModelError, or anything a broken catalog raises
+        return None
 
 
 # --- the router an adapter routes with ---------------------------------------------------
@@ -657,7 +617,7 @@ def router_models(router: Any) -> list[str]:
     """
     if not callable(getattr(router, "route", None)) or not callable(getattr(router, "aroute", None)):
         raise TypeError(f"router must be a fitted autorouter.Router, got {type(router).__name__}")
-    check = getattr(router, "_check_fitted", None)
+    check = getattr(router, "check_fitted", None)
     if callable(check):
         check()  # raises autorouter's NotFittedError, which says what to do
     models = getattr(router, "models_", None)

@@ -68,6 +68,7 @@ from .client import (
     Usage,
     aclose_pools,
 )
+from .costs import call_cost, list_price
 from .dataset import ModelPrice, _text_lines
 from .decision import RoutingDecision
 from .errors import (
@@ -1124,10 +1125,7 @@ class LabelJob:
 
     def price(self, model: str) -> ModelPrice | None:
         """`model`'s list price: the job's `prices`, else the catalog's; None if unknown."""
-        if model in self.prices:
-            return self.prices[model]
-        card = self.endpoints.target(model).card
-        return card.price if card is not None else None
+        return list_price(model, self.prices, self.endpoints.card)
 
     def _thinking_tokens(self, model: str) -> int:
         card = self.endpoints.target(model).card
@@ -1566,11 +1564,12 @@ class _Runner:
         return cost
 
     def _cost(self, model: str, usage: Usage | None, expected: float | None) -> tuple[float | None, str | None]:
-        if usage is not None and usage.cost is not None:
-            return usage.cost, "provider"
-        price = self.job.price(model)
-        if usage is not None and price is not None:
-            return price.cost_usd(usage.prompt_tokens, usage.completion_tokens), "list_price"
+        """The call's cost (`autorouter.costs.call_cost`), else the expected one, marked "estimate"."""
+        if usage is not None:
+            price = self.job.price(model)
+            cost, source = call_cost(price, usage.prompt_tokens, usage.completion_tokens, usage.cost)
+            if cost is not None:
+                return cost, source
         if expected is not None:
             return expected, "estimate"
         return None, None

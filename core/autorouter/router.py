@@ -920,6 +920,12 @@ class Router(CallingMixin):
                 "this Router is not fitted yet: call Router.fit(dataset) or Router.load(folder)"
             )
 
+    def check_fitted(self) -> Router:
+        """Raise `NotFittedError` (saying what to do) unless the router is fitted, by `fit` or
+        `load`; returns the router. For code that takes a router from elsewhere."""
+        self._check_fitted()
+        return self
+
     def predict(self, prompts: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Predicted quality and USD cost, each `(len(prompts), n_models)`, columns as `models_`."""
         self._check_fitted()

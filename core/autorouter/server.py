@@ -607,7 +607,7 @@ class _Gateway:
         max_body_bytes: int, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
         feedback_log: FeedbackLog | None = None, learn_from_feedback: bool = True,
     ) -> None:
-        router._check_fitted()
+        router.check_fitted()
         self.router = router
         self.ledger = AnswerLedger()  # answer id -> (prompt, model), for POST /v1/feedback
         self.feedback_log = feedback_log

@@ -141,6 +141,12 @@ def test_bad_prompts_are_clear_errors(fitted, bad, match):
 def test_unfitted_router_says_so():
     with pytest.raises(NotFittedError, match="not fitted"):
         Router().route("hi")
+    with pytest.raises(NotFittedError, match="not fitted"):
+        Router().check_fitted()  # the public check, for code handed a router (the gateway)
+
+
+def test_a_fitted_router_passes_its_check(fitted):
+    assert fitted.check_fitted() is fitted
 
 
 def test_save_load_round_trip(fitted, tmp_path):

@@ -28,9 +28,10 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableBinding, RunnableLambda
 from langchain_core.tools import tool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 import autorouter
+from autorouter.client import Endpoint
 from autorouter.errors import (
     FallbackExhaustedError,
     InvalidRequestError,
@@ -492,17 +493,46 @@ def test_tools_go_only_to_tool_capable_candidates(router: autorouter.Router, ope
         llm.bind_tools([get_weather]).invoke(CODE, model="coder")
 
 
+def test_a_candidate_of_unknown_tool_support_stays_eligible_as_in_the_core(
+    router: autorouter.Router, openai_server: OpenAIServer
+) -> None:
+    """The router's rule: only a model known not to call tools is left out of a call with
+    tools. So a candidate nobody vouches for either way (no profile, a model the catalog does
+    not know) stays eligible beside those known to call tools, and the call goes where
+    `Router.route` sends it; one the catalog says calls no tools is left out, as a router's
+    `add_catalog_model` leaves it out."""
+    candidates = openai_candidates(openai_server)
+    candidates["coder"] = chat_openai(openai_server, "our-own-finetune", profile=None)
+    llm = ChatAutoRouter(router=router, candidates=candidates, retry_policy=FAST_POLICY)
+    for tradeoff in (0.0, 0.5, 1.0):
+        report = info(llm.bind_tools([get_weather]).invoke(CODE, tradeoff=tradeoff))
+        coder = next(r for r in report["ranking"] if r["model"] == "coder")
+        assert coder["eligible"] is True and coder["excluded_because"] is None
+        assert report["model"] == router.route(CODE, tools=True, tradeoff=tradeoff).model
+    assert info(llm.bind_tools([get_weather]).invoke(CODE, tradeoff=0.5))["model"] == "coder"
+    assert autorouter.Catalog.shared().get("mixtral-8x7b-chat").capabilities.tools is False
+    candidates["coder"] = chat_openai(openai_server, "mixtral-8x7b-chat", profile=None)
+    llm = ChatAutoRouter(router=router, candidates=candidates, retry_policy=FAST_POLICY)
+    report = info(llm.bind_tools([get_weather]).invoke(CODE, tradeoff=0.5))
+    coder = next(r for r in report["ranking"] if r["model"] == "coder")
+    assert report["model"] != "coder" and coder["excluded_because"] == "does not support tool calling"
+
+
 def test_images_go_to_image_capable_candidates(router: autorouter.Router, openai_server: OpenAIServer) -> None:
     candidates = openai_candidates(openai_server)
     candidates["big"] = chat_openai(openai_server, "big", profile={"image_inputs": True})
     candidates["coder"] = chat_openai(openai_server, "coder", profile={"image_inputs": False})
+    candidates["tiny"] = chat_openai(openai_server, "tiny", profile={"image_inputs": False})
     llm = ChatAutoRouter(router=router, candidates=candidates, retry_policy=FAST_POLICY)
     assert llm.profile is not None and llm.profile["image_inputs"] is True
     pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
     photo = HumanMessage([{"type": "text", "text": "what is in this picture"},
                           {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{pixel}"}}])
-    for tradeoff in (0.0, 1.0):  # known image-capable models first: only big says so
-        assert info(llm.invoke([photo], tradeoff=tradeoff))["model"] == "big"
+    for tradeoff in (0.0, 1.0):  # the others say they take no images: only big is left
+        message = llm.invoke([photo], tradeoff=tradeoff)
+        assert info(message)["model"] == "big"
+        reasons = {r["model"]: r["excluded_because"] for r in info(message)["ranking"]}
+        assert reasons["coder"] == reasons["tiny"] == "does not accept images"
     only_image = HumanMessage([{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{pixel}"}}])
     assert info(llm.invoke([only_image]))["model"] == "big"  # no text at all still routes
     assert info(llm.invoke(HELLO, tradeoff=1.0))["model"] != "big"  # text goes anywhere
@@ -760,11 +790,32 @@ def test_catalog_aliases_name_candidates_and_price_calls(
     assert info(llm.bind_tools([get_weather]).invoke(turn, tradeoff=1.0))["model"] == CATALOG_NAMES["big"]
 
 
+def test_router_prices_cost_a_call_as_in_the_core(router: autorouter.Router, openai_server: OpenAIServer) -> None:
+    """With `Router(prices=...)` an answer costs its tokens at those prices, the very figure
+    `Router.complete` reports for the same call, streamed or not."""
+    priced = copy.deepcopy(router)
+    priced.prices = {"big": (10.0, 30.0), "coder": (1.0, 2.0), "tiny": (0.1, 0.2)}  # in no catalog
+    priced.set_endpoints(default=Endpoint(base_url=openai_server.base_url, api_key=SecretStr("test")))
+    llm = ChatAutoRouter(router=priced, candidates=openai_candidates(openai_server), retry_policy=FAST_POLICY)
+    for tradeoff in (0.0, 1.0):
+        core = priced.complete(HELLO, tradeoff=tradeoff)
+        assert core.cost_source == "list_price"
+        message = llm.invoke(HELLO, tradeoff=tradeoff)
+        usage = message.usage_metadata
+        assert usage is not None and info(message)["model"] == core.model
+        pin, pout = priced.prices[core.model]
+        expected = (usage["input_tokens"] * pin + usage["output_tokens"] * pout) / 1e6
+        assert info(message)["cost_usd"] == pytest.approx(expected) == pytest.approx(core.cost_usd)
+        streamed = list(llm.stream(HELLO, tradeoff=tradeoff))[-1].response_metadata["autorouter"]
+        assert streamed["cost_usd"] == pytest.approx(core.cost_usd)
+
+
 def test_catalog_capabilities_steer_tools_and_images(
     catalog_router: autorouter.Router, openai_server: OpenAIServer
 ) -> None:
-    """The catalog vouches for tools and images of gpt-4o(-mini), not of llama-3.1-8b for
-    images: image requests go to models it vouches for, whatever the tradeoff."""
+    """The catalog says gpt-4o(-mini) take tools and images, which the profile shows, and that
+    llama-3.1-8b takes no images: an image call leaves llama out even where it is cheapest,
+    as a router's `add_catalog_model` reads the catalog."""
     candidates = {
         CATALOG_NAMES["big"]: chat_openai(openai_server, "big-endpoint", profile=None),
         CATALOG_NAMES["coder"]: chat_openai(openai_server, "coder-endpoint", profile=None),
@@ -779,7 +830,11 @@ def test_catalog_capabilities_steer_tools_and_images(
                           {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{pixel}"}}])
     assert info(llm.invoke(HELLO, tradeoff=1.0))["model"] == CATALOG_NAMES["tiny"]  # text: the cheapest
     for tradeoff in (0.0, 0.5, 1.0):
-        assert info(llm.invoke([photo], tradeoff=tradeoff))["model"] != CATALOG_NAMES["tiny"]
+        report = info(llm.invoke([photo], tradeoff=tradeoff))
+        reasons = {r["model"]: r["excluded_because"] for r in report["ranking"]}
+        assert report["model"] != CATALOG_NAMES["tiny"]
+        assert reasons == {CATALOG_NAMES["big"]: None, CATALOG_NAMES["coder"]: None,
+                           CATALOG_NAMES["tiny"]: "does not accept images"}
 
 
 def test_candidate_without_native_streaming(router: autorouter.Router, openai_server: OpenAIServer) -> None:

@@ -51,8 +51,9 @@ class ScriptedRouter:
     def models_(self) -> list[str]:
         return self._router.models_
 
-    def _check_fitted(self) -> None:
-        self._router._check_fitted()
+    def check_fitted(self) -> ScriptedRouter:
+        self._router.check_fitted()
+        return self
 
     def _next(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs = dict(kwargs)

@@ -5,11 +5,17 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
+from typing import Any
+
 import httpx
 import openai
 import pytest
 
+import autorouter
 from autorouter import delegation as dlg
+from autorouter.decision import ModelLimits
 from autorouter.errors import NoCandidateError, ProviderServerError
 from autorouter.reliability import Attempt
 
@@ -24,11 +30,11 @@ def test_eligible_by_needs_and_window() -> None:
     assert dlg.eligible_candidates(CAPS) == (["big", "coder", "tiny"], {})
     keys, why = dlg.eligible_candidates(CAPS, ["tools"])
     assert keys == ["big", "coder"] and why == {"tiny": "does not support tool calling"}
-    keys, why = dlg.eligible_candidates(CAPS, ["images"])  # the vouched-for one first
-    assert keys == ["big"] and why["coder"] == "not known to support image inputs"
+    # as in the router, a candidate nobody vouches for stays beside the one known to have it
+    assert dlg.eligible_candidates(CAPS, ["images"]) == (["big", "coder", "tiny"], {})
     keys, why = dlg.eligible_candidates(CAPS, [], prompt_tokens=5_000)
     assert keys == ["big", "coder"] and "context window of 2000" in why["tiny"]
-    with pytest.raises(NoCandidateError, match="fits the context window of none"):
+    with pytest.raises(NoCandidateError, match="tiny: prompt .* exceeds its context window of 2000"):
         dlg.eligible_candidates(CAPS, [], prompt_tokens=200_000)
     with pytest.raises(NoCandidateError, match="tool calling"):
         dlg.eligible_candidates({"tiny": CAPS["tiny"]}, ["tools"])
@@ -36,6 +42,41 @@ def test_eligible_by_needs_and_window() -> None:
     assert dlg.eligible_candidates(unknown, ["images", "pdf"], prompt_tokens=10**9)[0] == list(CAPS)
     with pytest.raises(ValueError, match="unknown need"):
         dlg.eligible_candidates(CAPS, ["telepathy"])
+
+
+_ROUTE_FLAG = {"tools": {"tools": True}, "structured_output": {"structured_output": True}, "images": {}}
+
+
+def _request(need: str) -> list[dict[str, Any]]:
+    """A request that needs `need`, ~100 tokens long: an image part for "images"."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": "write a python function " * 16 + "now"}]
+    if need == "images":
+        content.append({"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}})
+    return [{"role": "user", "content": content}]
+
+
+@pytest.mark.parametrize("need", ["tools", "images", "structured_output"])
+def test_candidates_are_eligible_by_the_routers_own_rule(router: autorouter.Router, need: str) -> None:
+    """One eligibility rule: for every mix of has it / unknown / has not (and a window too
+    small for the prompt), the adapters leave out exactly the candidates `Router.route` ranks
+    as ineligible when it knows the same, for the same reasons."""
+    known = copy.deepcopy(router)
+    windows = {"big": None, "coder": 100_000, "tiny": 50}
+    request = _request(need)
+    tokens = dlg.estimate_tokens(len(request[0]["content"][0]["text"]))
+    for values in itertools.product((True, None, False), repeat=len(windows)):
+        caps = {m: {need: v, "context_window": windows[m]} for m, v in zip(windows, values, strict=True)}
+        for m, c in caps.items():
+            known.set_limits(m, ModelLimits(**{need: c[need]}, context_window=windows[m]))
+        try:
+            eligible, excluded = dlg.eligible_candidates(caps, [need], tokens)
+        except NoCandidateError:
+            with pytest.raises(NoCandidateError):
+                known.route(request, **_ROUTE_FLAG[need])
+            continue
+        decision = known.route(request, **_ROUTE_FLAG[need])
+        assert sorted(eligible) == sorted(r.model for r in decision.ranking if r.eligible), values
+        assert excluded == {r.model: r.excluded_because for r in decision.ranking if not r.eligible}, values
 
 
 def test_sticky_candidate() -> None:

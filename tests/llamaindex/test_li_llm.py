@@ -8,8 +8,10 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 import autorouter
+from autorouter.client import Endpoint
 
 pytest.importorskip("llama_index.core", reason="needs the llamaindex extra")
 pytest.importorskip("llama_index.llms.openai_like", reason="needs the llamaindex extra")
@@ -337,6 +339,26 @@ def test_cost_from_the_catalog(catalog_router: autorouter.Router, openai_server:
     assert response.additional_kwargs["autorouter"]["cost_usd"] == pytest.approx(expected)
 
 
+def test_router_prices_cost_a_call_as_in_the_core(
+    router: autorouter.Router, candidates: Any, openai_server: OpenAIServer
+) -> None:
+    """With `Router(prices=...)` a response costs its tokens at those prices, the very figure
+    `Router.complete` reports for the same call."""
+    priced = copy.deepcopy(router)
+    priced.prices = {"big": (10.0, 30.0), "coder": (1.0, 2.0), "tiny": (0.1, 0.2)}  # in no catalog
+    priced.set_endpoints(default=Endpoint(base_url=openai_server.base_url, api_key=SecretStr("test")))
+    llm = AutoRouterLLM(router=priced, candidates=candidates())
+    for tradeoff in (0.0, 1.0):
+        core = priced.complete(CHAT_PROMPT, tradeoff=tradeoff)
+        assert core.cost_source == "list_price"
+        response = llm.chat(user(CHAT_PROMPT), tradeoff=tradeoff)
+        info, usage = response.additional_kwargs["autorouter"], response.additional_kwargs
+        assert info["model"] == core.model
+        pin, pout = priced.prices[core.model]
+        expected = (usage["prompt_tokens"] * pin + usage["completion_tokens"] * pout) / 1e6
+        assert info["cost_usd"] == pytest.approx(expected) == pytest.approx(core.cost_usd)
+
+
 # --- what a call needs ---------------------------------------------------------------------
 
 
@@ -380,22 +402,26 @@ def test_tool_calls_go_to_function_calling_candidates(
     assert llm.chat(user(CHAT_PROMPT)).additional_kwargs["router_candidate"] == "tiny"
 
 
-def test_images_go_first_to_candidates_known_to_take_them(
+def test_images_do_not_go_to_a_candidate_the_catalog_says_takes_none(
     catalog_router: autorouter.Router, openai_server: OpenAIServer
 ) -> None:
+    """The catalog says gpt-4o(-mini) take images and llama-3.1-8b does not: an image call
+    leaves llama out, with the router's own reason, even at tradeoff 1 where it is cheapest
+    (a router's `add_catalog_model` reads the catalog the same way)."""
     llm = AutoRouterLLM(
         router=catalog_router,
         candidates={name: openai_like(openai_server, name) for name in CATALOG_NAMES.values()},
         tradeoff=1.0,
     )
+    assert llm.chat(user(CHAT_PROMPT)).additional_kwargs["autorouter"]["model"] == CATALOG_NAMES["tiny"]
     image = ChatMessage(role="user", blocks=[
         TextBlock(text=CHAT_PROMPT), ImageBlock(url="https://example.com/cat.png"),
     ])
-    response = llm.chat([image])
-    info = response.additional_kwargs["autorouter"]
-    assert info["model"] != CATALOG_NAMES["tiny"]  # the catalog does not vouch for its images
+    info = llm.chat([image]).additional_kwargs["autorouter"]
+    assert info["model"] != CATALOG_NAMES["tiny"]
     reasons = {r["model"]: r["excluded_because"] for r in info["ranking"]}
-    assert reasons[CATALOG_NAMES["tiny"]] is not None
+    assert reasons[CATALOG_NAMES["tiny"]] == "does not accept images"
+    assert all(why is None for m, why in reasons.items() if m != CATALOG_NAMES["tiny"])
 
 
 def test_sticky_candidate_keeps_the_tool_turns(
