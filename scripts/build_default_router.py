@@ -11,7 +11,8 @@ What it learns, and from what:
   family (`autorouter.families.family_of_dataset_task`); MT-Bench's questions by category;
 - how hard a prompt is for its family, i.e. how much the choice of model matters on it: from how
   the datasets' models fared on each prompt (`zeroeval_math` and `mmlupro_seed` hold the
-  per-prompt outcomes of the 2024 routed models themselves);
+  per-prompt outcomes of the 2024 routed models themselves), and, for the written prompts, from
+  a person's judgement of each (`level`: trivial, typical or hard; see `LEVELS`);
 - where each candidate stands on each family: from the catalog's facts (LiveBench tasks,
   vendor benchmarks, the Arena rating) through `autorouter.placement`'s latent ability model,
   and how much that standing matters in a family (its spread) and how uncertain a placement is,
@@ -42,8 +43,9 @@ import autorouter
 from autorouter.catalog import Catalog
 from autorouter.embedders.minilm import MiniLMEmbedder
 from autorouter.families import FAMILIES, family_of_dataset_task
-from autorouter.placement import calibrate_families
+from autorouter.placement import SMALLTALK_SCORE, FactPlacer, calibrate_families
 from autorouter.predictors import CHARS_PER_TOKEN
+from autorouter.profiles import logit
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -64,20 +66,58 @@ def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
-def written_prompts() -> list[tuple[str, str]]:
-    """(prompt, family) written for this project: everyday traffic in many languages."""
+def written_prompts() -> list[tuple[str, str, str]]:
+    """(prompt, family, level) written for this project: everyday traffic in many languages,
+    each with a person's judgement of how much the choice of model matters on it (`LEVELS`)."""
     out = []
     for path in sorted((HERE / "default_router").glob("families_*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 r = json.loads(line)
-                out.append((r["prompt"], r["family"]))
+                out.append((r["prompt"], r["family"], r["level"]))
     for text in (HERE / "default_router" / "smalltalk.txt").read_text(encoding="utf-8").splitlines():
         if text.strip():
-            out.append((text.strip(), "smalltalk"))
-    unknown = sorted({f for _, f in out if f not in FAMILIES})
+            out.append((text.strip(), "smalltalk", "trivial"))
+    unknown = sorted({f for _, f, _ in out if f not in FAMILIES})
     if unknown:
         raise SystemExit(f"unknown families in the written prompts: {unknown}")
+    bad = sorted({lv for _, _, lv in out if lv not in LEVELS})
+    if bad:
+        raise SystemExit(f"unknown levels in the written prompts: {bad}; use one of {sorted(LEVELS)}")
+    return out
+
+
+#: What a written prompt's level says, as the chance of a good answer it implies: "trivial",
+#: the routed cheap models (list output price at most $1 per 1M tokens, no hidden thinking)
+#: answer it well nearly every time, as every model answers small talk; "hard", even the
+#: strongest routed model fails it about as often as not; "typical", the family's typical
+#: prompt (no offset). Nothing else tells the router that "length of a list in Python" is
+#: easier than the HumanEval problems its coding family is calibrated on.
+LEVELS = {"trivial": SMALLTALK_SCORE, "typical": None, "hard": 0.5}
+CHEAP_OUTPUT_USD_PER_1M = 1.0
+
+
+def level_offsets(catalog: Catalog, placer: FactPlacer) -> dict[str, dict[str, float]]:
+    """{level: {family: offset}}: the difficulty offset (logit units) each level implies in each
+    family, from where the routed models stand in it (`LEVELS`)."""
+    routed = catalog.routed()
+    cheap = {c.id for c in routed if c.price is not None and c.price.output_per_1m <= CHEAP_OUTPUT_USD_PER_1M
+             and not c.capabilities.reasoning}
+    out: dict[str, dict[str, float]] = {level: {} for level in LEVELS}
+    for fam in FAMILIES:
+        theta = {}
+        for card in routed:
+            score = placer.task_scores(card, [fam])[0].get(fam)
+            if score is not None:
+                theta[card.id] = float(logit(score))
+        for level, target in LEVELS.items():
+            if target is None or not theta:
+                out[level][fam] = 0.0
+            elif level == "trivial":
+                cheap_mean = float(np.mean([v for m, v in theta.items() if m in cheap]))
+                out[level][fam] = max(0.0, float(logit(target)) - cheap_mean)
+            else:
+                out[level][fam] = min(0.0, float(logit(target)) - max(theta.values()))
     return out
 
 
@@ -101,11 +141,12 @@ def dataset_records(
 
 def collect(
     data: Path, per_family: int, seed: int, exclude: Sequence[str] = (), holdout_prefixes: set[str] | None = None
-) -> tuple[list[str], list[str], list[dict[str, float]], int]:
-    """Prompts, their families and per-model scores; the first `n_written` are the written ones.
+) -> tuple[list[str], list[str], list[str | None], list[dict[str, float]], int]:
+    """Prompts, their families, their levels ("typical" for dataset prompts) and per-model
+    scores; the first `n_written` are the written ones.
     Dataset prompts whose normalised 60-character prefix is in `holdout_prefixes` are left out."""
     written = written_prompts()
-    seen = {_norm(t) for t, _ in written}
+    seen = {_norm(t) for t, _, _ in written}
     held = holdout_prefixes or set()
     rows: dict[str, list[tuple[str, dict[str, float]]]] = {}
     for _, task, text, r in dataset_records(data, exclude, held):
@@ -126,8 +167,9 @@ def collect(
                         (r["turns"][0], {m: v / 10.0 for m, v in r["scores_turn1"].items()})
                     )
     rng = np.random.default_rng(seed)
-    prompts = [t for t, _ in written]
-    fams = [f for _, f in written]
+    prompts = [t for t, _, _ in written]
+    fams = [f for _, f, _ in written]
+    levels: list[str | None] = [lv for _, _, lv in written]
     scores: list[dict[str, float]] = [{} for _ in written]
     for fam in sorted(rows):
         items = rows[fam]
@@ -135,8 +177,9 @@ def collect(
         for i in sorted(keep):
             prompts.append(items[i][0])
             fams.append(fam)
+            levels.append("typical")  # a benchmark's prompts are centred on its typical one
             scores.append(items[i][1])
-    return prompts, fams, scores, len(written)
+    return prompts, fams, levels, scores, len(written)
 
 
 def family_outcomes(
@@ -166,7 +209,7 @@ def build(
 ) -> autorouter.Router:
     """The default router, built from `data` without the folders in `exclude` and without the
     dataset prompts whose normalised 60-character prefix is in `holdout_prefixes`."""
-    prompts, fams, score_dicts, n_written = collect(data, per_family, seed, exclude, holdout_prefixes)
+    prompts, fams, levels, score_dicts, n_written = collect(data, per_family, seed, exclude, holdout_prefixes)
     if not quiet:
         counts = {f: fams.count(f) for f in sorted(set(fams))}
         print(f"{len(prompts)} prompts ({n_written} written): {counts}", file=sys.stderr)
@@ -185,15 +228,18 @@ def build(
         print(f"embedded in {time.perf_counter() - t:.0f}s", file=sys.stderr)
     chars = np.array([len(p) for p in prompts], dtype=np.float64)
     answer_chars = np.array([[FAMILIES[f].answer_tokens * CHARS_PER_TOKEN] for f in fams])
-    router._fit_shared(x, chars, fams, scores, answer_chars)
+    catalog = catalog or Catalog.default()
+    # how much the choice of model matters per family, from the datasets' outcomes
+    family_params, error_sd = calibrate_families(family_outcomes(data, catalog, exclude, holdout_prefixes), catalog)
+    offsets = level_offsets(catalog, FactPlacer(catalog, family_params, error_sd))
+    if not quiet:
+        shown = {lv: {f: round(o, 2) for f, o in per.items()} for lv, per in offsets.items() if lv != "typical"}
+        print(f"level offsets {shown}", file=sys.stderr)
+    router._fit_shared(x, chars, fams, scores, answer_chars, levels, offsets)
     # The knob is calibrated on everyday traffic: the written prompts, not benchmark questions.
     router.calib_x_ = x[:n_written].astype(np.float32)
     router.calib_chars_ = chars[:n_written]
-    catalog = catalog or Catalog.default()
-    # how much the choice of model matters per family, from the datasets' outcomes
-    router.family_params_, router.placement_error_sd_ = calibrate_families(
-        family_outcomes(data, catalog, exclude, holdout_prefixes), catalog
-    )
+    router.family_params_, router.placement_error_sd_ = family_params, error_sd
     if not quiet:
         print(f"family spreads {({f: round(v[1], 2) for f, v in router.family_params_.items()})}, "
               f"placement error {router.placement_error_sd_:.2f}", file=sys.stderr)

@@ -181,30 +181,64 @@ def best_picks(
     picks = np.argmin(np.where(tied, cost, np.inf), axis=1)
     if sd is None:
         return picks
-    rows = np.arange(len(key))
-    top_sd, top_cost, top = sd[rows, picks][:, None], cost[rows, picks][:, None], key[rows, picks][:, None]
-    # a row with no eligible candidate (the caller raises NoCandidateError) has top = -inf
-    gap = np.where(eligible, top - np.where(eligible, key, 0.0), np.inf)
-    unproven = gap <= EDGE_CONFIDENCE * np.sqrt(sd**2 + top_sd**2)
-    cheaper = eligible & unproven & (cost * MANY_TIMES_DEARER <= top_cost)
+    cheaper = eligible & _unproven(key, picks, sd, eligible) & (cost * MANY_TIMES_DEARER <= _at(cost, picks))
     fallback = np.argmax(np.where(cheaper, key, -np.inf), axis=1)
     return np.where(cheaper.any(axis=1), fallback, picks)
 
 
+def strongest_picks(
+    scores: np.ndarray, cost: np.ndarray, eligible: np.ndarray, sd: np.ndarray, strength: np.ndarray
+) -> np.ndarray:
+    """Tradeoff 0's picks: the best expected answer, except that the strongest eligible
+    candidate overall (highest `strength`, e.g. its mean predicted quality on everyday
+    traffic) is left only for a candidate whose edge on this prompt is more than
+    `EDGE_CONFIDENCE` standard deviations of their difference. So the best-quality setting
+    does no worse on average than always calling that strongest model, unless the router is
+    confident: an edge of a few hundredths within a placement's uncertainty is as likely a
+    placement error as a real one. The strongest model is not one `MANY_TIMES_DEARER` times
+    dearer than the pick: many times the money for an answer expected to be worse is no
+    hedge a careful engineer would buy."""
+    picks = best_picks(scores, cost, eligible)
+    rows = np.arange(len(scores))
+    affordable = eligible & (cost < MANY_TIMES_DEARER * _at(cost, picks))
+    anchor = np.argmax(np.where(affordable, strength[None, :], -np.inf), axis=1)
+    key = np.where(eligible, scores, -np.inf)
+    unproven = _unproven(key, picks, sd, eligible)[rows, anchor]
+    return np.where(affordable[rows, anchor] & unproven, anchor, picks)
+
+
+def _at(values: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """(n, 1) each row's value at its pick."""
+    return values[np.arange(len(values)), picks][:, None]
+
+
+def _unproven(key: np.ndarray, picks: np.ndarray, sd: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """(n, m) whether each candidate scores within `EDGE_CONFIDENCE` standard deviations of
+    their difference below its row's pick (a row with no eligible candidate, which the caller
+    refuses, has none)."""
+    gap = np.where(eligible, _at(key, picks) - np.where(eligible, key, 0.0), np.inf)
+    return gap <= EDGE_CONFIDENCE * np.sqrt(sd**2 + _at(sd, picks) ** 2)
+
+
 def decide(
     quality: np.ndarray, cost: np.ndarray, eligible: np.ndarray, lam: float,
-    latency: np.ndarray | None = None, sd: np.ndarray | None = None,
+    latency: np.ndarray | None = None, sd: np.ndarray | None = None, strength: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and picks (see `best_picks`) of (n, m) candidates at cost weight `lam`: the one
-    decision rule, for routing and for the knob's calibration alike.
+    """Scores and picks of (n, m) candidates at cost weight `lam`: the one decision rule, for
+    routing and for the knob's calibration alike.
 
     `latency` (n, m) is its price in quality points, left out at tradeoff 1 (`lam` inf), where
-    the cheapest model is the promise however slow; `sd`, the quality's uncertainty, counts
-    above tradeoff 0 only."""
+    the cheapest model is the promise however slow. `sd`, the quality's uncertainty, counts
+    above tradeoff 0 through `best_picks`' rule; at tradeoff 0, with `strength` (m,), through
+    `strongest_picks`' rule."""
     scores = policy_scores(quality, cost, lam)
     if latency is not None and not math.isinf(lam):
         scores = scores - latency
-    return scores, best_picks(scores, cost, eligible, sd if lam > 0 else None)
+    if lam > 0 or sd is None:
+        return scores, best_picks(scores, cost, eligible, sd if lam > 0 else None)
+    if strength is None:
+        return scores, best_picks(scores, cost, eligible)
+    return scores, strongest_picks(scores, cost, eligible, sd, strength)
 
 
 def order_with_pick(scores: np.ndarray, eligible: np.ndarray, picks: np.ndarray) -> np.ndarray:

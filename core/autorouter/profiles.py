@@ -48,12 +48,20 @@ def _pick_l2(x: np.ndarray, onehot: np.ndarray, grid: Sequence[float], folds: in
 
 @dataclass
 class TaskProfile:
-    """Which task a prompt resembles and how hard it is, learned from labelled routing data."""
+    """Which task a prompt resembles and how hard it is, learned from labelled routing data.
+
+    A prompt's difficulty offset is a ridge regression on its embedding (learned from how the
+    data's models fared on each prompt) plus, when prompts were given levels by a person
+    (`fit`'s `levels`), the expected offset of its level in its task: a classifier of the
+    level, weighted by the task mix, over a table of each level's offset in each task.
+    """
 
     tasks: list[str]
     clf_w: np.ndarray  # (d + 1, T) softmax regression weights
     diff_w: np.ndarray  # (d + 1,) ridge weights of the difficulty offset
     temperature: float = 1.0
+    level_w: np.ndarray | None = None  # (d + 1, L) softmax weights of a prompt's level
+    level_offsets: np.ndarray | None = None  # (T, L) each level's offset in each task
 
     @classmethod
     def fit(
@@ -66,11 +74,18 @@ class TaskProfile:
         ridge: float = 10.0,
         folds: int = 3,
         seed: int = 0,
+        levels: Sequence[str | None] | None = None,
+        level_offsets: Mapping[str, Mapping[str, float]] | None = None,
     ) -> TaskProfile:
         """Learn from embeddings `x` (n, d), each row's task and its scores (n, m).
 
         `scores` may hold NaN where a model was not run on a row (data pooled from several
-        sources): the difficulty target uses the models that were.
+        sources): the difficulty target uses the models that were. `levels` (n,) gives rows a
+        level (None: none), a person's judgement of their difficulty or, for benchmark prompts,
+        the level whose offset is 0 (their outcomes are centred on their task's typical prompt);
+        `level_offsets` {level: {task: offset in logit units}} says what each level means in
+        each task (0 where a task is not listed). A row no model was scored on takes its
+        level's offset as its target.
         """
         names = sorted(set(tasks))
         t_idx = np.array([names.index(t) for t in tasks])
@@ -97,11 +112,46 @@ class TaskProfile:
         k = 2.0
         prompt_mean = (prompt_mean * n_ok + k * expected) / (n_ok + k)
         target = logit(prompt_mean) - logit(expected)
+        profile = cls(names, clf_w.astype(np.float32), np.zeros(x.shape[1] + 1, dtype=np.float32))
+        if levels is not None and level_offsets is not None and any(lv is not None for lv in levels):
+            table = profile._fit_levels(x, levels, level_offsets, l2_grid, folds, seed)
+            judged = np.array([lv is not None for lv in levels]) & ~ok.any(axis=1)
+            level_of = [list(level_offsets).index(lv) if lv is not None else 0 for lv in levels]
+            target = np.where(judged, table[t_idx, level_of], target)
+            # the regression learns what the level part leaves: benchmark prompts' own spread
+            target = target - profile._level_part(x)
         xa = np.hstack([x, np.ones((len(x), 1))])
         reg = np.full(x.shape[1] + 1, ridge)
         reg[-1] = 1e-6
-        diff_w = np.linalg.solve(xa.T @ xa + np.diag(reg), xa.T @ target)
-        return cls(names, clf_w.astype(np.float32), diff_w.astype(np.float32))
+        profile.diff_w = np.linalg.solve(xa.T @ xa + np.diag(reg), xa.T @ target).astype(np.float32)
+        return profile
+
+    def _fit_levels(
+        self, x: np.ndarray, levels: Sequence[str | None], level_offsets: Mapping[str, Mapping[str, float]],
+        l2_grid: Sequence[float], folds: int, seed: int,
+    ) -> np.ndarray:
+        """Learn the level classifier from the rows that have a level; returns the (T, L) table."""
+        names = list(level_offsets)
+        given = [(i, names.index(lv)) for i, lv in enumerate(levels) if lv is not None and lv in level_offsets]
+        unknown = sorted({lv for lv in levels if lv is not None and lv not in level_offsets})
+        if unknown:
+            raise ValueError(f"levels {unknown} have no offsets; level_offsets has {names}")
+        rows = np.array([i for i, _ in given])
+        onehot = np.zeros((len(rows), len(names)))
+        onehot[np.arange(len(rows)), [j for _, j in given]] = 1.0
+        l2 = _pick_l2(x[rows], onehot, l2_grid, folds, seed)
+        self.level_w = fit_softmax(x[rows], onehot, l2=l2).astype(np.float32)
+        table = np.array([[float(level_offsets[lv].get(t, 0.0)) for lv in names] for t in self.tasks])
+        self.level_offsets = table.astype(np.float32)
+        return table
+
+    def _level_part(self, x: np.ndarray, task_probs: np.ndarray | None = None) -> np.ndarray:
+        """(n,) the expected offset of each prompt's level in its task mix (0 without levels)."""
+        if self.level_w is None or self.level_offsets is None:
+            return np.zeros(len(x))
+        probs = self.task_probs(x) if task_probs is None else task_probs
+        level_probs = softmax(x @ self.level_w[:-1] + self.level_w[-1])
+        return np.einsum("nt,tl,nl->n", probs, self.level_offsets, level_probs)
 
     def task_probs(self, x: np.ndarray) -> np.ndarray:
         """(n, T) how much each prompt is like each task (rows sum to 1)."""
@@ -109,9 +159,10 @@ class TaskProfile:
             return np.ones((len(x), 1))
         return softmax((x @ self.clf_w[:-1] + self.clf_w[-1]) / self.temperature)
 
-    def difficulty(self, x: np.ndarray) -> np.ndarray:
-        """(n,) offset in logit units: negative = harder than the task's typical prompt."""
-        return x @ self.diff_w[:-1] + self.diff_w[-1]
+    def difficulty(self, x: np.ndarray, task_probs: np.ndarray | None = None) -> np.ndarray:
+        """(n,) offset in logit units: negative = harder than the task's typical prompt.
+        `task_probs`, when the caller has them, saves computing them again."""
+        return x @ self.diff_w[:-1] + self.diff_w[-1] + self._level_part(x, task_probs)
 
     def quality(self, x: np.ndarray, task_scores: np.ndarray) -> np.ndarray:
         """Quality (n, k) of k models known by their mean score per task, `task_scores` (T, k)."""

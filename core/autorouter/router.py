@@ -137,6 +137,8 @@ def _check_arrays(a: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, compl
     missing = [name for name in required if name not in a]
     if missing:
         raise ValueError(f"arrays.npz lacks the member(s) {missing}")
+    if ("level_w" in a) != ("level_offsets" in a):  # a router with levels has both; older ones neither
+        raise ValueError("arrays.npz holds one of 'level_w' and 'level_offsets' without the other")
     for name, arr in a.items():
         if arr.dtype.kind != "f":
             raise ValueError(f"arrays.npz member {name!r} holds {arr.dtype}, not floating-point numbers")
@@ -171,6 +173,10 @@ def _check_arrays(a: Mapping[str, np.ndarray], meta: Mapping[str, Any], *, compl
         "feedback_weight": ((k, m), models), "feedback_residual": ((k, m), models),
         "logit_w": ((d + 1, n_data), data), "proto_means": ((k, n_data), data), "quality_prior": ((n_data,), data),
     }
+    if "level_offsets" in a:
+        n_levels = a["level_offsets"].shape[-1] if a["level_offsets"].ndim == 2 else 0
+        expected["level_offsets"] = ((n_tasks, max(n_levels, 1)), "router.json's tasks and a level per column")
+        expected["level_w"] = ((d + 1, max(n_levels, 1)), f"{clusters} and the levels of 'level_offsets'")
     for name, (shape, why) in expected.items():
         unused = not quality and name in ("logit_w", "proto_means", "quality_prior")
         if name in a and not unused and a[name].shape != shape:
@@ -432,6 +438,12 @@ class EmbeddedPrompts:
         return len(self.x)
 
 
+#: A prompt is "hard" where the typical candidate answers it well less than 70% of the time and
+#: "easy" from 90%: what the words mean to a reader, the same for every router (quantiles of the
+#: calibration prompts made a third of any traffic "hard", everyday small talk included).
+DIFFICULTY_CUTS = (0.7, 0.9)
+
+
 class Router(CallingMixin):
     """Routes each prompt to the candidate model with the best predicted quality for the money.
 
@@ -464,6 +476,9 @@ class Router(CallingMixin):
     limits_: dict[str, ModelLimits]
     speeds_: dict[str, ModelSpeed]
     feedback_: OutcomeCorrection
+    #: (models,) each candidate's mean predicted quality on the calibration sample: the
+    #: strongest of the eligible ones is what tradeoff 0 leaves only with confidence.
+    strength_: np.ndarray
 
     def __init__(
         self,
@@ -554,9 +569,13 @@ class Router(CallingMixin):
         groups: Sequence[str] | None,
         scores: np.ndarray,
         output_chars: np.ndarray | None,
+        levels: Sequence[str | None] | None = None,
+        level_offsets: Mapping[str, Mapping[str, float]] | None = None,
     ) -> np.ndarray:
         """Learn what does not depend on the candidates: prompt clusters, the task profile,
-        answer lengths per cluster and a calibration sample. Returns each prompt's cluster."""
+        answer lengths per cluster and a calibration sample. Returns each prompt's cluster.
+        `levels` and `level_offsets`: a person's judgement of some prompts' difficulty
+        (`TaskProfile.fit`)."""
         self.prototypes_, labels = Prototypes.fit(x, seed=self.seed)
         k = len(self.prototypes_.centroids)
         if groups and any(groups):
@@ -564,7 +583,7 @@ class Router(CallingMixin):
         else:  # no task labels: coarse clusters of the prompts stand in for tasks
             _, coarse = spherical_kmeans(x, int(np.clip(len(x) // 25, 1, 16)), seed=self.seed)
             tasks = [f"cluster-{c}" for c in coarse]
-        self.profile_ = TaskProfile.fit(x, tasks, scores)
+        self.profile_ = TaskProfile.fit(x, tasks, scores, levels=levels, level_offsets=level_offsets)
         if output_chars is not None and np.isfinite(output_chars).any():
             known = np.isfinite(output_chars)
             n_known = known.sum(axis=1)
@@ -603,7 +622,9 @@ class Router(CallingMixin):
         latency = self.latency_weight * _latency_for_scoring(self._latency(proto_w))
         sd = self._quality_sd(self.calib_x_, proto_w, task_w, q.shape)
         self.scale_ = TradeoffScale.calibrate(q, c, latency=latency, sd=sd)
-        self.difficulty_cuts_ = np.quantile(q.mean(axis=1), [1 / 3, 2 / 3]).astype(np.float64)
+        self.difficulty_cuts_ = np.array(DIFFICULTY_CUTS, dtype=np.float64)
+        # which candidate is the strongest single one, that tradeoff 0 leaves only with confidence
+        self.strength_ = q.mean(axis=0)
 
     @property
     def models_(self) -> list[str]:
@@ -970,7 +991,7 @@ class Router(CallingMixin):
         if self.quality_ is not None:
             parts.append(self.quality_.predict(x, proto_w))
         if self.fact_models_:
-            parts.append(TaskProfile.quality_from(task_w, self.profile_.difficulty(x), self.fact_scores_))
+            parts.append(TaskProfile.quality_from(task_w, self.profile_.difficulty(x, task_w), self.fact_scores_))
         q = np.hstack(parts) if parts else np.zeros((len(x), 0))
         if corrected and self.feedback_.outcomes:
             q = np.clip(q + self.feedback_.offset(proto_w), 0.0, 1.0)
@@ -987,7 +1008,7 @@ class Router(CallingMixin):
         if self.fact_models_:
             n_data = len(self.data_models_)
             sd[:, n_data:] = TaskProfile.quality_sd_from(
-                task_w, self.profile_.difficulty(x), self.fact_scores_, self.fact_sd_
+                task_w, self.profile_.difficulty(x, task_w), self.fact_scores_, self.fact_sd_
             )
             if self.feedback_.outcomes:
                 seen = self.feedback_.evidence(proto_w)[:, n_data:]
@@ -1130,7 +1151,9 @@ class Router(CallingMixin):
         images = np.zeros(len(q), dtype=bool) if images is None else images
         reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output, lat, lat_cap)
         eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
-        scores, picks = decide(q, c, eligible, self.scale_.lam_for(t), mu * _latency_for_scoring(lat), sd)
+        scores, picks = decide(
+            q, c, eligible, self.scale_.lam_for(t), mu * _latency_for_scoring(lat), sd, self.strength_
+        )
         order = order_with_pick(scores, eligible, picks)
         decisions = []
         # Plain Python values once, and one validation call per decision (nested in Rust): 20
@@ -1228,10 +1251,10 @@ class Router(CallingMixin):
         return self
 
     def _difficulty(self, q: np.ndarray) -> str:
-        """Easy, medium or hard: where the prompt's mean predicted quality over the candidates
-        falls among the calibration prompts' (thirds)."""
-        mean_q = float(q.mean())
-        return "hard" if mean_q < self.difficulty_cuts_[0] else "easy" if mean_q > self.difficulty_cuts_[1] else "medium"
+        """Easy, medium or hard: the typical (median) candidate's predicted chance of a good
+        answer against `difficulty_cuts_` (`DIFFICULTY_CUTS` since routers were given them)."""
+        typical = float(np.median(q))
+        return "hard" if typical < self.difficulty_cuts_[0] else "easy" if typical >= self.difficulty_cuts_[1] else "medium"
 
     def _explain(self, ranking: list[dict[str, Any]], difficulty: str, domain: str, t: float) -> str:
         chosen = ranking[0]
@@ -1317,6 +1340,8 @@ class Router(CallingMixin):
             "feedback_weight": self.feedback_.weight,
             "feedback_residual": self.feedback_.residual,
         }
+        if self.profile_.level_w is not None and self.profile_.level_offsets is not None:
+            arrays["level_w"], arrays["level_offsets"] = self.profile_.level_w, self.profile_.level_offsets
         if q is not None:
             arrays["logit_w"] = q.logit_w
             arrays["proto_means"] = q.proto_means
@@ -1367,7 +1392,7 @@ class Router(CallingMixin):
             "centroids", "counts", "task_clf_w", "task_diff_w", "fact_scores", "fact_sd", "answer_tokens",
             "calib_x", "calib_chars", "cost_base", "cost_per_char", "cost_proto_extra", "cost_floor",
             "scale_t", "scale_lam", "difficulty_cuts", "feedback_weight", "feedback_residual",
-            "logit_w", "proto_means", "quality_prior",
+            "logit_w", "proto_means", "quality_prior", "level_w", "level_offsets",
         )
         try:
             a = _read_npz(arr_path, members)
@@ -1398,7 +1423,10 @@ class Router(CallingMixin):
                     a["quality_prior"], qm["prior_weight"],
                 )
             )
-            router.profile_ = TaskProfile(list(meta["tasks"]), a["task_clf_w"], a["task_diff_w"])
+            router.profile_ = TaskProfile(
+                list(meta["tasks"]), a["task_clf_w"], a["task_diff_w"],
+                level_w=a.get("level_w"), level_offsets=a.get("level_offsets"),
+            )
             router.fact_scores_ = a["fact_scores"]
             # routers saved before uncertainty and speed were learned: none of either
             router.fact_sd_ = a["fact_sd"] if "fact_sd" in a else np.zeros_like(a["fact_scores"])
@@ -1426,6 +1454,8 @@ class Router(CallingMixin):
                 )
                 if complete else OutcomeCorrection.empty(k, m)
             )
+            # derived from what was saved, not saved itself (see `_calibrate`)
+            router.strength_ = router._predict_from(router.calib_x_, router.calib_chars_)[0].mean(axis=0)
         except (KeyError, TypeError, ValueError, IndexError, OverflowError) as e:
             raise RouterLoadError(
                 f"{path} is corrupt: router.json and arrays.npz do not describe one router ({e!r})"

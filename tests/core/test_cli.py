@@ -226,8 +226,10 @@ def test_route_table_fits_80_columns_and_costs_stay_readable():
         assert format_usd(r["cost_usd"]) in cells and f"{r['quality']:.3f}" in cells
         if not r["eligible"]:
             assert cells[-1] == "excluded" and f"{r['model']}: predicted cost" in res.output
-    # the explanation is printed a clause per line, without repeating the model
-    assert lines[0] == decision["model"] and lines[1] == decision["explanation"].split("; ")[0].split(": ", 1)[1]
+    # the explanation is printed a clause per line (a long one wrapped), without repeating the model
+    first = decision["explanation"].split("; ")[0].split(": ", 1)[1]
+    end = next(i for i, line in enumerate(lines) if line.startswith("prompt "))
+    assert lines[0] == decision["model"] and " ".join(line.strip() for line in lines[1:end]) == first
 
 
 @pytest.mark.parametrize("usd, text", [

@@ -87,6 +87,11 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Router:
     r.partial_fit(["prove that 3 plus 4 is an integer"], "big", [0.0])
     # what `calibrate_families` would set: kept by save, used by add_catalog_model
     r.family_params_ = {"math_word_problem": (2.2, 1.0), "competition_math": (-0.2, 1.2)}
+    # what a fit with a person's levels of prompts sets (the default router has them)
+    d, n_tasks = r.prototypes_.centroids.shape[1], len(r.profile_.tasks)
+    # (two levels, so that no member is square and a transposed one shows in its shape)
+    r.profile_.level_w = np.random.default_rng(0).normal(0, 0.1, (d + 1, 2)).astype(np.float32)
+    r.profile_.level_offsets = np.tile(np.array([[1.5, -1.0]], dtype=np.float32), (n_tasks, 1))
     assert r.feedback_.outcomes > 0 and r.data_models_ and r.fact_models_ and r.speeds_
     return r
 

@@ -1,7 +1,7 @@
 """Decisions and the router's own uncertainty, and latency as a dimension: the best expected
-score wins (near ties to the cheapest), uncertainty is reported and explained but does not hold
-a pick on a favourite at tradeoff 0 (above it, an edge within the uncertainty does not buy a
-many times dearer model), and slow models are ranked and excluded by their predicted latency."""
+score wins (near ties to the cheapest); at tradeoff 0 the strongest candidate overall is left
+only for a confident edge, and above 0 an edge within the uncertainty does not buy a many times
+dearer model; slow models are ranked and excluded by their predicted latency."""
 
 from __future__ import annotations
 
@@ -10,17 +10,21 @@ import pytest
 
 from autorouter import InvalidRequestError, NoCandidateError, Router
 from autorouter.decision import ModelSpeed
-from autorouter.policy import EDGE_CONFIDENCE, MANY_TIMES_DEARER, SCORE_TIE, best_picks
+from autorouter.policy import EDGE_CONFIDENCE, MANY_TIMES_DEARER, SCORE_TIE, best_picks, decide, strongest_picks
 from synthetic import hash_embed, make_rows
 
 MATH = "prove that 17 plus 4 is an integer"
 CHAT = "hello there friend number 7"
 
 
+#: the speed and hidden thinking of 'dear' below, so that a model like it costs as much
+THINKER = ModelSpeed(ttft_s=2.0, output_tokens_per_s=20.0, reasoning_tokens=2000)
+
+
 def _fact_router(sd: float, *, fitted: Router) -> Router:
     """Two fact models: 'dear' better everywhere, 'cheap' 20x cheaper."""
     fitted.add_model("dear", task_scores={"math": 0.95, "code": 0.95, "chat": 0.95}, price=(10.0, 30.0),
-                     task_score_sd=sd, speed=ModelSpeed(ttft_s=2.0, output_tokens_per_s=20.0, reasoning_tokens=2000))
+                     task_score_sd=sd, speed=THINKER)
     fitted.add_model("cheap", task_scores={"math": 0.85, "code": 0.85, "chat": 0.85}, price=(0.5, 1.5),
                      task_score_sd=sd, speed=ModelSpeed(ttft_s=0.3, output_tokens_per_s=150.0))
     return fitted
@@ -62,6 +66,45 @@ def test_an_edge_within_the_uncertainty_does_not_buy_a_many_times_dearer_model()
     assert best_picks(only_2x, cost, ok, sd).tolist() == [0]
     ok[0, 1] = False  # an ineligible cheap model is never the fallback
     assert best_picks(small, cost, ok, sd).tolist() == [0]
+
+
+def test_tradeoff_0_leaves_the_strongest_model_only_for_a_confident_edge():
+    """At tradeoff 0 the strongest candidate overall answers unless another's edge on the
+    prompt is more than the router can vouch for; an ineligible strongest model changes nothing."""
+    cost = np.array([[1.0, 1.0, 0.1]])
+    ok = np.ones_like(cost, dtype=bool)
+    sd = np.full_like(cost, 0.1)
+    strength = np.array([0.8, 0.9, 0.5])  # column 1 is the strongest overall
+    margin = EDGE_CONFIDENCE * np.sqrt(2) * 0.1
+    small = np.array([[0.90, 0.90 - margin / 2, 0.0]])
+    assert best_picks(small, cost, ok).tolist() == [0]
+    assert strongest_picks(small, cost, ok, sd, strength).tolist() == [1]
+    clear = np.array([[0.90, 0.90 - 2 * margin, 0.0]])
+    assert strongest_picks(clear, cost, ok, sd, strength).tolist() == [0]
+    ok[0, 1] = False
+    assert strongest_picks(small, cost, ok, sd, strength).tolist() == [0]
+    ok[0, 1] = True
+    # nor is a many times dearer strongest model bought for an answer expected to be worse
+    dear = np.array([[0.1, 0.1 * MANY_TIMES_DEARER, 0.01]])
+    assert strongest_picks(small, dear, ok, sd, strength).tolist() == [0]
+    # decide applies it at tradeoff 0 only; above it, the many-times-dearer rule
+    assert decide(small, cost, ok, 0.0, sd=sd, strength=strength)[1].tolist() == [1]
+    assert decide(small, cost, ok, 1e-9, sd=sd, strength=strength)[1].tolist() == [0]
+
+
+def test_the_router_stays_with_its_strongest_model_at_tradeoff_0_unless_confident(fitted):
+    """A specialist a hair better on maths, placed loosely, does not take maths prompts from the
+    model that is strongest everywhere (at a similar price); placed tightly with a clear edge,
+    it does."""
+    r = _fact_router(0.3, fitted=fitted)
+    r.add_model("loose", task_scores={"math": 0.96, "code": 0.6, "chat": 0.6}, price=(10.0, 30.0),
+                task_score_sd=1.0, speed=THINKER)
+    d = r.route(MATH, tradeoff=0.0, latency_weight=0.0, candidates=["dear", "loose"])
+    assert d.model == "dear", d.explanation
+    r.add_model("sure", task_scores={"math": 0.995, "code": 0.6, "chat": 0.6}, price=(10.0, 30.0),
+                task_score_sd=0.05, speed=THINKER)
+    d = r.route(MATH, tradeoff=0.0, latency_weight=0.0, candidates=["dear", "sure"])
+    assert d.model == "sure", d.explanation
 
 
 def test_uncertainty_does_not_hold_a_pick_on_the_dearer_favourite(fitted):

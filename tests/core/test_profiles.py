@@ -1,0 +1,70 @@
+"""The task profile's difficulty: prompts a person judged trivial teach the router that the
+choice of model hardly matters on prompts like them, and that knowledge survives save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autorouter import Router, RouterLoadError
+from autorouter.profiles import TaskProfile
+from synthetic import hash_embed
+
+EASY = "how do i get the length of a list in python {i}"
+HARD = "implement a lock free concurrent scheduler with work stealing and prove it correct {i}"
+LEVEL_OFFSETS = {"trivial": {"code": 2.5}, "typical": {}, "hard": {"code": -1.5}}
+
+
+def _written(n: int = 40) -> tuple[list[str], list[str]]:
+    prompts = [EASY.format(i=i) for i in range(n)] + [HARD.format(i=i) for i in range(n)]
+    return prompts, ["trivial"] * n + ["hard"] * n
+
+
+def _profile(levels: bool) -> TaskProfile:
+    prompts, lv = _written()
+    x = hash_embed(prompts)
+    scores = np.full((len(prompts), 2), np.nan)  # nobody was scored on written prompts
+    return TaskProfile.fit(x, ["code"] * len(prompts), scores, levels=lv if levels else None,
+                           level_offsets=LEVEL_OFFSETS if levels else None)
+
+
+def test_prompts_judged_trivial_narrow_the_gap_between_a_strong_and_a_weak_model():
+    new_easy = hash_embed([EASY.format(i=i) for i in range(100, 110)])
+    new_hard = hash_embed([HARD.format(i=i) for i in range(100, 110)])
+    scores = np.array([[0.9, 0.6]])  # a strong and a weak model on the one task
+    judged, plain = _profile(levels=True), _profile(levels=False)
+    gap_easy = np.diff(judged.quality(new_easy, scores), axis=1).mean()
+    gap_hard = np.diff(judged.quality(new_hard, scores), axis=1).mean()
+    assert judged.difficulty(new_easy).mean() > judged.difficulty(new_hard).mean() + 2.0
+    assert abs(gap_easy) < 0.5 * abs(gap_hard)
+    # without the levels, nothing tells the two apart
+    assert np.allclose(plain.difficulty(new_easy), plain.difficulty(new_hard), atol=1e-6)
+
+
+def test_a_level_without_an_offset_is_refused():
+    prompts, lv = _written(5)
+    with pytest.raises(ValueError, match="no offsets"):
+        TaskProfile.fit(hash_embed(prompts), ["code"] * len(prompts), np.full((len(prompts), 1), np.nan),
+                        levels=["easy-ish"] * len(prompts), level_offsets=LEVEL_OFFSETS)
+
+
+def test_levels_survive_save_and_load(fitted: Router, tmp_path):
+    prompts, lv = _written()
+    x = hash_embed(prompts)
+    tasks = ["code"] * len(prompts)
+    fitted.profile_ = TaskProfile.fit(
+        np.vstack([x, hash_embed(["hello there friend", "prove that 1 plus 2 is an integer"])]),
+        tasks + ["chat", "math"], np.full((len(x) + 2, 1), np.nan),
+        levels=lv + ["typical", "typical"], level_offsets=LEVEL_OFFSETS,
+    )
+    fitted.fact_scores_ = np.zeros((len(fitted.profile_.tasks), 0))
+    fitted.fact_sd_ = np.zeros((len(fitted.profile_.tasks), 0))
+    loaded = Router.load(fitted.save(tmp_path / "r"), embedder=hash_embed)
+    probe = hash_embed([EASY.format(i=7), HARD.format(i=7), "hello there"])
+    assert np.allclose(loaded.profile_.difficulty(probe), fitted.profile_.difficulty(probe))
+    # one of the two level arrays without the other is a corrupt folder, not a silent change
+    arrays = dict(np.load(tmp_path / "r" / "arrays.npz"))
+    del arrays["level_w"]
+    np.savez_compressed(tmp_path / "r" / "arrays.npz", **arrays)
+    with pytest.raises(RouterLoadError, match="level_w"):
+        Router.load(tmp_path / "r", embedder=hash_embed)
