@@ -127,10 +127,14 @@ class AutoRouterLLM(FunctionCallingLLM):
 
     Every response is the candidate's own (`raw`, token counts, blocks unchanged), tagged
     with `additional_kwargs["router_candidate"]` (the candidate's key, also on the message)
-    and `additional_kwargs["autorouter"]`: the report (`model`, `ranking` with predicted
-    quality, cost and latency per candidate, `explanation`, `tradeoff`, `max_cost`,
-    `max_latency_s`, `forced`, `sticky`, `fallback_from`, and `cost_usd`, the call's cost at
-    the catalog's prices).
+    and `additional_kwargs["autorouter"]`: the routing report, the same schema as the
+    gateway's (`autorouter.decision.routing_report` documents each key): `model`, `routed`,
+    `forced`, `chosen`, `sticky`, `fell_back`, `fallback_from`, `attempts`, `tradeoff`,
+    `max_cost`, `max_latency_s`, `explanation`, `family`, `difficulty`, `ranking` (per
+    candidate its predicted `quality`, `cost_usd` and `latency_s`, `score`, `eligible`,
+    `excluded_because`, `uncertainty`; `predicted_quality` and `predicted_cost_usd` are
+    deprecated aliases of `quality` and `cost_usd`, kept for one release), and `cost_usd`,
+    the call's cost at the router's or the catalog's list prices (`cost_source` "list_price").
 
     Callbacks and instrumentation see each call once:
 

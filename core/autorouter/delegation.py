@@ -14,7 +14,8 @@ the adapters agree on them:
 - `classify_error`: the `classify` hook of the one retry-and-fallback policy
   (`autorouter.reliability`) for the errors of the usual provider SDKs;
 - `call_cost_usd`: the cost of an answered call, as the core computes it (`autorouter.costs`);
-- `decision_info`: the routing report every answer carries under `ROUTER_KEY`;
+- `decision_info`: the routing report every answer carries under `ROUTER_KEY` (the one
+  schema of `autorouter.decision.routing_report`, which the gateway reports too);
 - `default_router`, `router_models`, `candidates_by_name`, `forced_candidate`: building an
   adapter (the router, its candidates keyed by router model name) and a call's `model=`;
 - `check_arguments`, `openrouter_api_key`, `retry_policy`, `own_retries_warning`: what an
@@ -40,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from .costs import call_cost, list_price
-from .decision import NEEDS, exclusion_reason
+from .decision import NEEDS, exclusion_reason, routing_report
 from .errors import (
     InvalidRequestError,
     MissingAPIKeyError,
@@ -639,7 +640,9 @@ def decision_info(
     excluded: Mapping[str, str] | None = None,
     cost_usd: float | None = None,
 ) -> dict[str, Any]:
-    """The routing report of one answered call, as plain JSON-able values.
+    """The routing report of one answered call, as plain JSON-able values: the schema the
+    gateway reports too, built by `autorouter.decision.routing_report` (every key is
+    documented there).
 
     Args:
         model: the candidate that answered.
@@ -650,21 +653,21 @@ def decision_info(
         sticky: the candidate kept for the agent run's tool turns, if any.
         excluded: why candidates the adapter left out (`eligible_candidates`) were
             excluded; replaces the router's generic "not among the allowed candidates".
-        cost_usd: the call's cost (`call_cost_usd`), None when unknown.
+        cost_usd: the call's cost (`call_cost_usd`: tokens times list price, so
+            `cost_source` is "list_price"), None when unknown.
 
     Returns:
-        `{"model", "tradeoff", "max_cost", "max_latency_s", "explanation", "family",
-        "difficulty", "ranking":
-        [{"model", "predicted_quality", "predicted_cost_usd", "latency_s", "score",
-        "eligible", "excluded_because"}, ...], "forced", "sticky", "fallback_from",
-        "cost_usd"}`; `latency_s` is the predicted seconds until the whole answer has
-        arrived (None when the model's speed is unknown).
+        `{"model", "routed", "forced", "chosen", "sticky", "fell_back", "fallback_from",
+        "attempts", "tradeoff", "max_cost", "max_latency_s", "explanation", "family",
+        "difficulty", "ranking": [{"model", "quality", "cost_usd", "score", "eligible",
+        "excluded_because", "latency_s", "uncertainty", "predicted_quality",
+        "predicted_cost_usd"}, ...], "cost_usd", "cost_source"}`. Each ranking entry's
+        `predicted_quality` and `predicted_cost_usd` are deprecated aliases of its `quality`
+        and `cost_usd` (`autorouter.decision.RANKING_ALIASES`), kept for one release: read
+        `quality` and `cost_usd`.
     """
-    failed = list(dict.fromkeys(
-        a.model for a in attempts if getattr(a, "error", None) is not None and a.model != model
-    ))
     if forced:
-        explanation = f"{model}: forced by the call's model= argument"
+        explanation: str | None = f"{model}: forced by the call's model= argument"
     elif decision is None:
         explanation = f"{model}: kept for the tool turns since the last user message"
     elif sticky == model and decision.model != model:
@@ -673,35 +676,11 @@ def decision_info(
             f"(for a new conversation the router would pick {decision.model})"
         )
     else:
-        explanation = decision.explanation
-    if failed:
-        explanation += f"; answered by {model} after {', '.join(failed)} failed"
-    reasons = dict(excluded or {})
-    return {
-        "model": model,
-        "tradeoff": decision.tradeoff if decision is not None else None,
-        "max_cost": decision.max_cost if decision is not None else None,
-        "max_latency_s": decision.max_latency_s if decision is not None else None,
-        "explanation": explanation,
-        "family": decision.family if decision is not None else None,
-        "difficulty": decision.difficulty if decision is not None else None,
-        "ranking": [
-            {
-                "model": r.model,
-                "predicted_quality": r.quality,
-                "predicted_cost_usd": r.cost_usd,
-                "latency_s": getattr(r, "latency_s", None),
-                "score": r.score,
-                "eligible": r.eligible,
-                "excluded_because": reasons.get(r.model, r.excluded_because) if not r.eligible else None,
-            }
-            for r in (decision.ranking if decision is not None else [])
-        ],
-        "forced": forced,
-        "sticky": sticky == model,
-        "fallback_from": failed,
-        "cost_usd": cost_usd,
-    }
+        explanation = None  # the decision's own
+    return routing_report(
+        model, decision, attempts, forced=forced, sticky=sticky == model, explanation=explanation,
+        excluded=excluded, cost_usd=cost_usd, cost_source="list_price", ranking_aliases=True,
+    )
 
 
 # --- feedback on the answers an adapter gave ------------------------------------------------

@@ -26,11 +26,13 @@ What the response adds (standard clients ignore it):
     model: the model that answered (after any fallback), by the router's name for it.
     usage.cost: the call's cost in USD (the provider's figure when it reports one, else tokens
         times list price; null when unknown).
-    autorouter: {routed, model, chosen, fell_back, attempts, tradeoff, max_cost, max_latency_s,
-        explanation, ranking, cost_usd, cost_source, sticky}: the routing decision and every call
-        made (each ranking entry with its predicted `quality`, `cost_usd` and `latency_s`). In a
-        stream it rides on the first chunk; the usage chunk (with `stream_options.include_usage`)
-        carries `usage.cost`.
+    autorouter: {model, routed, forced, chosen, sticky, fell_back, fallback_from, attempts,
+        tradeoff, max_cost, max_latency_s, explanation, family, difficulty, ranking, cost_usd,
+        cost_source}: the routing decision and every call made (each ranking entry with its
+        predicted `quality`, `cost_usd` and `latency_s`), the report the adapters attach too
+        (`autorouter.decision.routing_report` documents each key). In a stream it rides on the
+        first chunk, before the cost is known (its `cost_usd` is null); the usage chunk (with
+        `stream_options.include_usage`) carries `usage.cost`.
 
 Errors are OpenAI error objects `{"error": {"message", "type", "param", "code"}}`: 400 for a
 malformed or invalid request (also for values JSON cannot carry: a number that overflows a
@@ -98,6 +100,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalog import Catalog
+from .decision import routing_report
 from .errors import (
     AuthenticationError,
     AutorouterError,
@@ -1031,37 +1034,16 @@ def _describe_failures(failures: Sequence[tuple[str, BaseException]]) -> str:
     return "; ".join(f"{', '.join(models)}: {kind}" for kind, models in groups.items())
 
 
-def _attempt(a: Attempt) -> dict[str, Any]:
-    return {
-        "model": a.model, "number": a.number,
-        "error": type(a.error).__name__ if a.error is not None else None,
-        "status_code": getattr(a.error, "status_code", None),
-        "elapsed_ms": round(a.elapsed_s * 1000, 1),
-    }
-
-
 def _extra(
     decision: RoutingDecision, *, routed: bool, model: str, attempts: Sequence[Attempt],
     cost: float | None, cost_source: str | None, sticky: bool,
 ) -> dict[str, Any]:
-    """The `autorouter` object of a response."""
-    return {
-        "routed": routed,
-        "model": model,
-        "chosen": decision.model,
-        "fell_back": bool(attempts) and attempts[0].model != model,
-        "attempts": [_attempt(a) for a in attempts],
-        "tradeoff": decision.tradeoff,
-        "max_cost": decision.max_cost,
-        "max_latency_s": decision.max_latency_s,
-        "explanation": decision.explanation,
-        "family": decision.family,
-        "difficulty": decision.difficulty,
-        "ranking": [r.model_dump(mode="json") for r in decision.ranking],
-        "cost_usd": cost,
-        "cost_source": cost_source,
-        "sticky": sticky,
-    }
+    """The `autorouter` object of a response: the routing report (`routing_report`) of a
+    call that named its model when it was not `routed`."""
+    return routing_report(
+        model, decision, attempts, forced=not routed, sticky=sticky, cost_usd=cost,
+        cost_source=cost_source,
+    )
 
 
 def _new_id() -> str:

@@ -27,6 +27,7 @@ from synthetic import TIMED, add_timed_models
 REPORT_KEYS = {
     "model", "tradeoff", "max_cost", "max_latency_s", "explanation", "family", "difficulty", "ranking",
     "forced", "sticky", "fallback_from", "cost_usd",
+    "routed", "chosen", "fell_back", "attempts", "cost_source",  # the gateway's, since one schema
 }
 
 
