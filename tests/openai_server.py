@@ -194,6 +194,7 @@ class OpenAIServer:
         self.chunk_delay = 0.0  # seconds between SSE events
         self.stall_s = self.default_stall_s
         self.embedding_dim = self.default_embedding_dim
+        self.embedding_value: float | None = None  # when set, every embedding is all this number (NaN too)
         self.models = list(DEFAULT_MODELS)
 
     def script(
@@ -350,19 +351,21 @@ class OpenAIServer:
         data = []
         for i, item in enumerate(inputs):
             vector = _embed(item if isinstance(item, str) else json.dumps(item), dim)
+            if self.embedding_value is not None:
+                vector = [self.embedding_value] * dim
             encoded: Any = vector
             if body.get("encoding_format") == "base64":  # the openai SDK asks for this
                 encoded = base64.b64encode(struct.pack(f"<{dim}f", *vector)).decode()
             data.append({"object": "embedding", "index": i, "embedding": encoded})
         tokens = sum(_count_words(x if isinstance(x, str) else str(x)) for x in inputs)
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": data,
-                "model": model,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
-        )
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        # json.dumps writes NaN as Python's json reads it back (JSONResponse refuses it)
+        return Response(json.dumps(payload), media_type="application/json")
 
     async def _models(self, request: Request) -> Response:
         with self._lock:

@@ -303,6 +303,19 @@ async def test_openai_embedder_async(openai_server) -> None:
     np.testing.assert_allclose(out, emb.embed(["alpha", "beta"]), atol=1e-6)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+async def test_openai_embedder_refuses_non_finite_vectors_sync_and_async(openai_server, value: float) -> None:
+    """An endpoint that sends NaN or infinite vectors gets the same clear error whichever way
+    it is called, never vectors that would route every prompt to nonsense."""
+    openai_server.embedding_value = value
+    emb = OpenAIEmbedder("model-a", base_url=openai_server.base_url, api_key_env="UNSET_TEST_KEY_VAR")
+    with pytest.raises(EmbedderError, match="NaN or infinite"):
+        emb.embed(["alpha", "beta"])
+    with pytest.raises(EmbedderError, match="NaN or infinite"):
+        await emb.aembed(["alpha", "beta"])
+    assert (await emb.aembed([])).shape == (0, 8)
+
+
 def test_openai_embedder_401_is_clear(openai_server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_EMBED_KEY", "sk-wrong")
     openai_server.require_api_key = "sk-right"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -47,10 +48,15 @@ class Embedder(ABC):
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = np.asarray(self._embed(texts), dtype=np.float32)
-        if out.ndim != 2 or out.shape[0] != len(texts):
+        return self._checked(self._embed(texts), len(texts))
+
+    def _checked(self, raw: Any, n: int) -> np.ndarray:
+        """`raw` vectors for `n` texts as unit-norm float32 rows, or EmbedderError saying what
+        is wrong with them: the one check every way of embedding goes through."""
+        out = np.asarray(raw, dtype=np.float32)
+        if out.ndim != 2 or out.shape[0] != n:
             raise EmbedderError(
-                f"{type(self).__name__} returned shape {out.shape} for {len(texts)} texts; "
+                f"{type(self).__name__} returned shape {out.shape} for {n} texts; "
                 "an embedder must return one row per text"
             )
         if not np.all(np.isfinite(out)):
@@ -163,44 +169,55 @@ class OpenAIEmbedder(Embedder):
                 + (f" (is {self.api_key_env} set?)" if resp.status_code in (401, 403) else "")
             )
 
+    def _requests(self, texts: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(texts in it, keyword arguments of `post`) of each request `texts` take: the one
+        request builder the sync and async senders share."""
+        for i in range(0, len(texts), self.batch_size):
+            chunk = texts[i : i + self.batch_size]
+            yield len(chunk), {
+                "url": f"{self.base_url}/embeddings",
+                "json": {"model": self.model, "input": chunk},
+                "headers": self._headers(),
+            }
+
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Turn httpx's transport errors into an EmbedderError that names the endpoint."""
+        import httpx
+
+        try:
+            yield
+        except httpx.HTTPError as e:
+            raise EmbedderError(f"cannot reach {self.base_url}/embeddings: {e}") from e
+
+    def _vectors(self, resp: Any, n: int) -> np.ndarray:
+        self._check(resp)
+        return self._parse(resp.json(), n)
+
     def _embed(self, texts: list[str]) -> np.ndarray:
         import httpx
 
         parts = []
         with httpx.Client(timeout=self.timeout) as client:
-            for i in range(0, len(texts), self.batch_size):
-                chunk = texts[i : i + self.batch_size]
-                try:
-                    resp = client.post(
-                        f"{self.base_url}/embeddings",
-                        json={"model": self.model, "input": chunk},
-                        headers=self._headers(),
-                    )
-                except httpx.HTTPError as e:
-                    raise EmbedderError(f"cannot reach {self.base_url}/embeddings: {e}") from e
-                self._check(resp)
-                parts.append(self._parse(resp.json(), len(chunk)))
+            for n, request in self._requests(texts):
+                with self._reaching():
+                    resp = client.post(**request)
+                parts.append(self._vectors(resp, n))
         return np.concatenate(parts)
 
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
         import httpx
 
         texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
         parts = []
         async with httpx.AsyncClient(timeout=self.timeout) as client:
-            for i in range(0, len(texts), self.batch_size):
-                chunk = texts[i : i + self.batch_size]
-                try:
-                    resp = await client.post(
-                        f"{self.base_url}/embeddings",
-                        json={"model": self.model, "input": chunk},
-                        headers=self._headers(),
-                    )
-                except httpx.HTTPError as e:
-                    raise EmbedderError(f"cannot reach {self.base_url}/embeddings: {e}") from e
-                self._check(resp)
-                parts.append(self._parse(resp.json(), len(chunk)))
-        return normalize_rows(np.concatenate(parts))
+            for n, request in self._requests(texts):
+                with self._reaching():
+                    resp = await client.post(**request)
+                parts.append(self._vectors(resp, n))
+        return self._checked(np.concatenate(parts), len(texts))
 
     def config(self) -> dict[str, Any]:
         return {
