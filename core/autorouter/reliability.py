@@ -33,6 +33,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -263,8 +264,31 @@ def retry_after_of(exc: BaseException) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Try:
+    """One attempt the flow asks its driver to make: which model, its try number, when it
+    started and its time limits."""
+
+    model: str
+    number: int
+    t0: float
+    limits: AttemptLimits
+
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        """The attempt's limits as `current_attempt_limits()` while its call runs."""
+        token = _attempt_limits.set(self.limits)
+        try:
+            yield
+        finally:
+            _attempt_limits.reset(token)
+
+
 class _Run:
-    """State of one fallback down a ranking; the loops below drive it."""
+    """One fallback down a ranking, as an I/O-free flow (the shape of httpx's `auth_flow`):
+    `tries()` yields each attempt to make; the driver makes the call, reports the outcome
+    (`failed_try` or `succeeded`) and waits `delay` seconds before asking for the next. The
+    sync and async drivers below differ only in how they call, wait and bound an attempt."""
 
     def __init__(
         self,
@@ -281,6 +305,29 @@ class _Run:
         self.attempts: list[Attempt] = []
         self.failures: dict[str, BaseException] = {}
         self.reason = ""
+        #: seconds to wait before the next try of the same model; None: go to the next model
+        self.delay: float | None = 0.0
+
+    def tries(self) -> Iterator[_Try]:
+        """Every attempt of the run, in order, until the time budget is spent: up to
+        `max_attempts_per_model` per model, fewer when a failure gives up on it."""
+        for model in self.order:
+            if self.out_of_time():
+                return
+            for number in range(1, self.policy.max_attempts_per_model + 1):
+                self.delay = 0.0
+                yield _Try(model, number, time.monotonic(), self.limits())
+                if self.delay is None:
+                    break
+
+    def failed_try(self, t: _Try, exc: BaseException) -> bool:
+        """Record that attempt `t` raised `exc` and set `delay`; False when `exc` must surface
+        unchanged (the driver re-raises it)."""
+        error = self.failed(t.model, t.number, exc, t.t0, t.limits)
+        if error is None:
+            return False
+        self.delay = self.retry_delay(t.model, t.number, error)
+        return True
 
     def retryable(self, exc: BaseException) -> bool:
         verdict = self.classify(exc) if self.classify is not None else None
@@ -350,12 +397,21 @@ class _Run:
             logger.info("%s failed with %s: retry in %.2fs", model, _describe(exc), delay)
         return delay
 
-    def succeeded(self, model: str, number: int, t0: float) -> tuple[Attempt, ...]:
-        self.attempts.append(Attempt(model, number, None, time.monotonic() - t0))
-        self.cooldowns.clear(model)  # it answers again: no reason to keep it at the back
+    def succeeded(self, t: _Try) -> tuple[Attempt, ...]:
+        self.attempts.append(Attempt(t.model, t.number, None, time.monotonic() - t.t0))
+        self.cooldowns.clear(t.model)  # it answers again: no reason to keep it at the back
         if len(self.attempts) > 1:
-            logger.info("%s answered after %d attempts", model, len(self.attempts))
+            logger.info("%s answered after %d attempts", t.model, len(self.attempts))
         return tuple(self.attempts)
+
+    async def within_limit(self, t: _Try, work: Awaitable[T]) -> T:
+        """`await work`, or `AttemptTimeoutError` once attempt `t`'s deadline passes (async
+        calls are bounded here; sync ones by the client's socket waits)."""
+        try:
+            async with asyncio.timeout_at(_loop_time_of(t.limits.deadline)):
+                return await work
+        except TimeoutError as exc:
+            raise self.deadline_error(t.model) from exc
 
     def exhausted(self) -> FallbackExhaustedError:
         return FallbackExhaustedError(list(self.failures.items()), self.reason)
@@ -387,26 +443,17 @@ def run_with_fallback(
     `FallbackExhaustedError` (caused by the last error) when every model failed.
     """
     run = _Run(models, classify, policy, cooldowns)
-    for model in run.order:
-        if run.out_of_time():
-            break
-        for number in range(1, run.policy.max_attempts_per_model + 1):
-            t0 = time.monotonic()
-            limits = run.limits()
-            token = _attempt_limits.set(limits)
+    for t in run.tries():
+        with t.scope():
             try:
-                value = call(model)
+                value = call(t.model)
             except Exception as exc:
-                if (error := run.failed(model, number, exc, t0, limits)) is None:
+                if not run.failed_try(t, exc):
                     raise
-                delay = run.retry_delay(model, number, error)
-                if delay is None:
-                    break
-                time.sleep(delay)
             else:
-                return FallbackResult(value, model, run.succeeded(model, number, t0))
-            finally:
-                _attempt_limits.reset(token)
+                return FallbackResult(value, t.model, run.succeeded(t))
+        if run.delay:
+            time.sleep(run.delay)
     raise run.exhausted() from run.last_error()
 
 
@@ -420,30 +467,17 @@ async def arun_with_fallback(
 ) -> FallbackResult[T]:
     """`run_with_fallback` for a coroutine function."""
     run = _Run(models, classify, policy, cooldowns)
-    for model in run.order:
-        if run.out_of_time():
-            break
-        for number in range(1, run.policy.max_attempts_per_model + 1):
-            t0 = time.monotonic()
-            limits = run.limits()
-            token = _attempt_limits.set(limits)
+    for t in run.tries():
+        with t.scope():
             try:
-                try:
-                    async with asyncio.timeout_at(_loop_time_of(limits.deadline)):
-                        value = await call(model)
-                except TimeoutError as exc:
-                    raise run.deadline_error(model) from exc
+                value = await run.within_limit(t, call(t.model))
             except Exception as exc:
-                if (error := run.failed(model, number, exc, t0, limits)) is None:
+                if not run.failed_try(t, exc):
                     raise
-                delay = run.retry_delay(model, number, error)
-                if delay is None:
-                    break
-                await asyncio.sleep(delay)
             else:
-                return FallbackResult(value, model, run.succeeded(model, number, t0))
-            finally:
-                _attempt_limits.reset(token)
+                return FallbackResult(value, t.model, run.succeeded(t))
+        if run.delay:
+            await asyncio.sleep(run.delay)
     raise run.exhausted() from run.last_error()
 
 
@@ -572,33 +606,24 @@ def stream_with_fallback(
     (`text_of(item)` builds its `text`); a stream that ends at once counts as answered.
     """
     run = _Run(models, classify, policy, cooldowns)
-    for model in run.order:
-        if run.out_of_time():
-            break
-        for number in range(1, run.policy.max_attempts_per_model + 1):
-            t0 = time.monotonic()
-            limits = run.limits()
-            token = _attempt_limits.set(limits)
-            iterator: Iterator[T] | None = None
+    for t in run.tries():
+        iterator: Iterator[T] | None = None
+        head: list[T] | None = None
+        with t.scope():
             try:
-                iterator = iter(open_stream(model))
-                first = next(iterator)
+                iterator = iter(open_stream(t.model))
+                head = [next(iterator)]
             except StopIteration:  # an empty answer is still an answer
-                run.succeeded(model, number, t0)
-                return FallbackStream(_StreamState(run, model, text_of), [], iter(()))
+                head = []
             except Exception as exc:
                 _close_quietly(iterator)
-                if (error := run.failed(model, number, exc, t0, limits)) is None:
+                if not run.failed_try(t, exc):
                     raise
-                delay = run.retry_delay(model, number, error)
-                if delay is None:
-                    break
-                time.sleep(delay)
-            else:
-                run.succeeded(model, number, t0)
-                return FallbackStream(_StreamState(run, model, text_of), [first], iterator)
-            finally:
-                _attempt_limits.reset(token)
+        if head is not None:
+            run.succeeded(t)
+            return FallbackStream(_StreamState(run, t.model, text_of), head, iterator or iter(()))
+        if run.delay:
+            time.sleep(run.delay)
     raise run.exhausted() from run.last_error()
 
 
@@ -613,43 +638,44 @@ async def astream_with_fallback(
 ) -> AsyncFallbackStream[T]:
     """`stream_with_fallback` for async iterators (or coroutines returning one)."""
     run = _Run(models, classify, policy, cooldowns)
-    for model in run.order:
-        if run.out_of_time():
-            break
-        for number in range(1, run.policy.max_attempts_per_model + 1):
-            t0 = time.monotonic()
-            limits = run.limits()
-            token = _attempt_limits.set(limits)
-            iterator: AsyncIterator[T] | None = None
+    for t in run.tries():
+        opened: list[AsyncIterator[T]] = []
+        head: list[T] | None = None
+        with t.scope():
             try:
-                try:
-                    async with asyncio.timeout_at(_loop_time_of(limits.deadline)):
-                        opened = open_stream(model)
-                        if inspect.isawaitable(opened):
-                            opened = await opened
-                        iterator = opened.__aiter__()
-                        first = await iterator.__anext__()
-                except TimeoutError as exc:
-                    raise run.deadline_error(model) from exc
+                head = [await run.within_limit(t, _first_item(open_stream, t.model, opened))]
             except StopAsyncIteration:  # an empty answer is still an answer
-                run.succeeded(model, number, t0)
-                assert iterator is not None
-                return AsyncFallbackStream(_StreamState(run, model, text_of), [], iterator)
+                head = []
             except Exception as exc:
-                await _aclose_quietly(iterator)
-                if (error := run.failed(model, number, exc, t0, limits)) is None:
+                await _aclose_quietly(opened[0] if opened else None)
+                if not run.failed_try(t, exc):
                     raise
-                delay = run.retry_delay(model, number, error)
-                if delay is None:
-                    break
-                await asyncio.sleep(delay)
-            else:
-                run.succeeded(model, number, t0)
-                state = _StreamState(run, model, text_of)
-                return AsyncFallbackStream(state, [first], iterator)
-            finally:
-                _attempt_limits.reset(token)
+        if head is not None:
+            run.succeeded(t)
+            rest = opened[0] if opened else _no_items()
+            return AsyncFallbackStream(_StreamState(run, t.model, text_of), head, rest)
+        if run.delay:
+            await asyncio.sleep(run.delay)
     raise run.exhausted() from run.last_error()
+
+
+async def _first_item(
+    open_stream: Callable[[str], AsyncIterable[T] | Awaitable[AsyncIterable[T]]], model: str,
+    opened: list[AsyncIterator[T]],
+) -> T:
+    """Open `model`'s stream (appending its iterator to `opened`, for closing) and await its
+    first item."""
+    stream = open_stream(model)
+    if inspect.isawaitable(stream):
+        stream = await stream
+    iterator = stream.__aiter__()
+    opened.append(iterator)
+    return await iterator.__anext__()
+
+
+async def _no_items() -> AsyncIterator[Any]:
+    return
+    yield  # an async generator that ends at once
 
 
 def _loop_time_of(deadline: float) -> float:
