@@ -95,3 +95,18 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+#: Up to this many rows, `small_product` multiplies without BLAS.
+SMALL_ROWS = 8
+
+
+def small_product(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """`x @ m.T` for (n, d) `x` and (k, d) `m`. A routed call has one or a few rows: OpenBLAS
+    runs such a product on its worker threads, and once another thread (onnxruntime, a busy
+    gateway) holds the second core it waits for a time slice: 6-8 ms instead of 0.02 ms, on
+    2 cores. numpy's own loops (einsum, single-threaded) take about 0.1 ms whatever the load;
+    batches keep BLAS."""
+    if len(x) <= SMALL_ROWS:
+        return np.einsum("nd,kd->nk", x, m)
+    return x @ m.T

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._linalg import fit_logistic_multi, group_sums, sigmoid, spherical_kmeans
+from ._linalg import fit_logistic_multi, group_sums, sigmoid, small_product, spherical_kmeans
 
 CHARS_PER_TOKEN = 4.0
 #: assumed answer length when the data says nothing about it
@@ -42,7 +42,7 @@ class Prototypes:
 
     def weights(self, x: np.ndarray) -> np.ndarray:
         """(n, k) soft assignment: softmax of similarity over the `top` nearest centres."""
-        sim = x @ self.centroids.T
+        sim = small_product(x, self.centroids)
         k = sim.shape[1]
         if k > self.top:
             cut = np.partition(sim, k - self.top, axis=1)[:, k - self.top][:, None]
