@@ -186,7 +186,7 @@ class Router(CallingMixin):
     feedback_: OutcomeCorrection
     #: (models,) each candidate's mean predicted quality on the calibration sample: the
     #: strongest of the eligible ones is what tradeoff 0 leaves only with confidence.
-    strength_: np.ndarray
+    strength_: np.ndarray | None
 
     def __init__(
         self,
@@ -333,6 +333,13 @@ class Router(CallingMixin):
         self.difficulty_cuts_ = np.array(DIFFICULTY_CUTS, dtype=np.float64)
         # which candidate is the strongest single one, that tradeoff 0 leaves only with confidence
         self.strength_ = q.mean(axis=0)
+
+    def _strength(self) -> np.ndarray:
+        """`strength_`, worked out from the calibration sample the first time a loaded router
+        needs it (a tenth of a second: not worth holding up every load)."""
+        if self.strength_ is None:
+            self.strength_ = self._predict_from(self.calib_x_, self.calib_chars_)[0].mean(axis=0)
+        return self.strength_
 
     @property
     def models_(self) -> list[str]:
@@ -859,8 +866,9 @@ class Router(CallingMixin):
         images = np.zeros(len(q), dtype=bool) if images is None else images
         reasons = self._exclusions(c, chars, allowed, cap, images, tools, structured_output, lat, lat_cap)
         eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
+        lam = self.scale_.lam_for(t)
         scores, picks = decide(
-            q, c, eligible, self.scale_.lam_for(t), mu * _latency_for_scoring(lat), sd, self.strength_
+            q, c, eligible, lam, mu * _latency_for_scoring(lat), sd, self._strength() if lam == 0 else None
         )
         order = order_with_pick(scores, eligible, picks)
         decisions = []
@@ -1127,8 +1135,7 @@ class Router(CallingMixin):
                 )
                 if complete else OutcomeCorrection.empty(k, m)
             )
-            # derived from what was saved, not saved itself (see `_calibrate`)
-            router.strength_ = router._predict_from(router.calib_x_, router.calib_chars_)[0].mean(axis=0)
+            router.strength_ = None  # derived from what was saved, on first need (`_strength`)
         except (KeyError, TypeError, ValueError, IndexError, OverflowError) as e:
             raise RouterLoadError(
                 f"{path} is corrupt: router.json and arrays.npz do not describe one router ({e!r})"
