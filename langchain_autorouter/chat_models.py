@@ -102,15 +102,11 @@ class ChatAutoRouter(BaseChatModel):
 
     The answer is the candidate's own message: `usage_metadata` and
     `response_metadata["model_name"]` are those of the model that answered, and
-    `response_metadata["autorouter"]` holds the routing report, the same schema as the
-    gateway's (`autorouter.decision.routing_report` documents each key): `model`, `routed`,
-    `forced`, `chosen`, `sticky`, `fell_back`, `fallback_from`, `attempts`, `tradeoff`,
-    `max_cost`, `max_latency_s`, `explanation`, `family`, `difficulty`, `ranking` (per
-    candidate its predicted `quality`, `cost_usd` and `latency_s`, `score`, `eligible`,
-    `excluded_because`, `uncertainty`; `predicted_quality` and `predicted_cost_usd` are
-    deprecated aliases of `quality` and `cost_usd`, kept for one release), and `cost_usd`,
-    the call's cost at the router's or the catalog's list prices (None when neither prices
-    the model; `cost_source` "list_price"). Callbacks and tracing see one
+    `response_metadata["autorouter"]` holds the routing report, the gateway's schema
+    (`autorouter.decision.routing_report` documents each key; the ranking's
+    `predicted_quality` and `predicted_cost_usd` are deprecated aliases kept for one
+    release). Its `cost_usd` is the call's cost at the router's or the catalog's list
+    prices (None when neither prices the model). Callbacks and tracing see one
     chat-model run per call, the router's: candidates run with their callbacks and tracing off.
 
     Per-call overrides: `model=` forces a candidate (its router name or its own model

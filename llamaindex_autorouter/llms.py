@@ -127,14 +127,10 @@ class AutoRouterLLM(FunctionCallingLLM):
 
     Every response is the candidate's own (`raw`, token counts, blocks unchanged), tagged
     with `additional_kwargs["router_candidate"]` (the candidate's key, also on the message)
-    and `additional_kwargs["autorouter"]`: the routing report, the same schema as the
-    gateway's (`autorouter.decision.routing_report` documents each key): `model`, `routed`,
-    `forced`, `chosen`, `sticky`, `fell_back`, `fallback_from`, `attempts`, `tradeoff`,
-    `max_cost`, `max_latency_s`, `explanation`, `family`, `difficulty`, `ranking` (per
-    candidate its predicted `quality`, `cost_usd` and `latency_s`, `score`, `eligible`,
-    `excluded_because`, `uncertainty`; `predicted_quality` and `predicted_cost_usd` are
-    deprecated aliases of `quality` and `cost_usd`, kept for one release), and `cost_usd`,
-    the call's cost at the router's or the catalog's list prices (`cost_source` "list_price").
+    and `additional_kwargs["autorouter"]`: the routing report, the gateway's schema
+    (`autorouter.decision.routing_report` documents each key; the ranking's
+    `predicted_quality` and `predicted_cost_usd` are deprecated aliases kept for one
+    release). Its `cost_usd` is the call's cost at the router's or the catalog's list prices.
 
     Callbacks and instrumentation see each call once:
 
