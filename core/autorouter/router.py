@@ -16,7 +16,7 @@ import numpy as np
 from ._linalg import spherical_kmeans
 from .calling import CallingMixin
 from .dataset import ModelPrice, RoutingDataset, load_dataset
-from .decision import ModelLimits, ModelSpeed, RoutingDecision
+from .decision import ModelLimits, ModelSpeed, RoutingDecision, exclusion_reason
 from .embedders import Embedder, embedder_from_config, get_embedder
 from .errors import (
     EmbedderError,
@@ -937,19 +937,15 @@ class Router(CallingMixin):
         out = []
         for i in range(len(cost)):
             tokens = chars[i] / CHARS_PER_TOKEN
+            needs = [n for n, wanted in (("tools", tools), ("images", images[i]),
+                                         ("structured_output", structured_output)) if wanted]
             row: list[str | None] = []
             for j, lim in enumerate(limits):
                 why = None
                 if not allowed[j]:
                     why = "not among the allowed candidates"
-                elif tools and lim.tools is False:
-                    why = "does not support tool calling"
-                elif images[i] and lim.images is False:
-                    why = "does not accept images"
-                elif structured_output and lim.structured_output is False:
-                    why = "does not support structured output"
-                elif lim.context_window is not None and tokens > lim.context_window:
-                    why = f"prompt (~{tokens:.0f} tokens) exceeds its context window of {lim.context_window}"
+                elif (lacks := exclusion_reason(lim, needs, tokens)) is not None:
+                    why = lacks  # the one eligibility rule, the adapters' too
                 elif cap is not None and cost[i, j] > cap:
                     why = f"predicted cost ${cost[i, j]:.3g} is above max_cost ${cap:.3g}"
                 elif latency_cap is not None and latency is not None and latency[i, j] > latency_cap:
