@@ -103,13 +103,10 @@ def level_offsets(catalog: Catalog, placer: FactPlacer) -> dict[str, dict[str, f
     routed = catalog.routed()
     cheap = {c.id for c in routed if c.price is not None and c.price.output_per_1m <= CHEAP_OUTPUT_USD_PER_1M
              and not c.capabilities.reasoning}
+    scores = {card.id: placer.task_scores(card, list(FAMILIES))[0] for card in routed}
     out: dict[str, dict[str, float]] = {level: {} for level in LEVELS}
     for fam in FAMILIES:
-        theta = {}
-        for card in routed:
-            score = placer.task_scores(card, [fam])[0].get(fam)
-            if score is not None:
-                theta[card.id] = float(logit(score))
+        theta = {m: float(logit(per[fam])) for m, per in scores.items() if fam in per}
         for level, target in LEVELS.items():
             if target is None or not theta:
                 out[level][fam] = 0.0
@@ -141,7 +138,7 @@ def dataset_records(
 
 def collect(
     data: Path, per_family: int, seed: int, exclude: Sequence[str] = (), holdout_prefixes: set[str] | None = None
-) -> tuple[list[str], list[str], list[str | None], list[dict[str, float]], int]:
+) -> tuple[list[str], list[str], list[str], list[dict[str, float]], int]:
     """Prompts, their families, their levels ("typical" for dataset prompts) and per-model
     scores; the first `n_written` are the written ones.
     Dataset prompts whose normalised 60-character prefix is in `holdout_prefixes` are left out."""
@@ -169,7 +166,7 @@ def collect(
     rng = np.random.default_rng(seed)
     prompts = [t for t, _, _ in written]
     fams = [f for _, f, _ in written]
-    levels: list[str | None] = [lv for _, _, lv in written]
+    levels = [lv for _, _, lv in written]
     scores: list[dict[str, float]] = [{} for _ in written]
     for fam in sorted(rows):
         items = rows[fam]

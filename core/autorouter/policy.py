@@ -234,9 +234,9 @@ def decide(
     scores = policy_scores(quality, cost, lam)
     if latency is not None and not math.isinf(lam):
         scores = scores - latency
-    if lam > 0 or sd is None:
-        return scores, best_picks(scores, cost, eligible, sd if lam > 0 else None)
-    if strength is None:
+    if lam > 0:
+        return scores, best_picks(scores, cost, eligible, sd)
+    if sd is None or strength is None:
         return scores, best_picks(scores, cost, eligible)
     return scores, strongest_picks(scores, cost, eligible, sd, strength)
 

@@ -322,6 +322,7 @@ class Router(CallingMixin):
         self.feedback_ = OutcomeCorrection.empty(k, 0)
         self.scale_ = TradeoffScale(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
         self.difficulty_cuts_ = np.array([0.0, 1.0])
+        self.strength_ = None
         return labels
 
     def _calibrate(self) -> None:
