@@ -1,6 +1,6 @@
 """The cost of one answered call, written once for every path that makes one: the core's routed
 calls (`Router.complete` / `chat` and the gateway), the framework adapters
-(`autorouter.delegation.call_cost_usd`) and labelling runs.
+(`call_cost_usd`) and labelling runs.
 
 A call costs what the provider reports (`usage.cost`, e.g. OpenRouter's), else its tokens at the
 model's list price (`list_price`: the caller's own `prices`, such as `Router(prices=...)`, else
@@ -9,6 +9,7 @@ the catalog's), else it is unknown (None), never made up.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,7 +19,7 @@ from .dataset import ModelPrice
 if TYPE_CHECKING:
     from .catalog import ModelCard
 
-__all__ = ["CostSource", "call_cost", "list_price"]
+__all__ = ["CostSource", "call_cost", "call_cost_usd", "list_price"]
 
 CostSource = Literal["provider", "list_price"]
 """Where a call's cost comes from: the provider's own figure, or tokens x list price."""
@@ -75,3 +76,25 @@ def _number(value: Any) -> bool:
 
 def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def call_cost_usd(
+    names: str | Sequence[str | None],
+    prompt_tokens: Any,
+    completion_tokens: Any,
+    *,
+    router: Any = None,
+    catalog: Any = None,
+) -> float | None:
+    """USD cost of an answered call from its token usage, as the core computes it
+    (`autorouter.costs`): at `router`'s own `prices` (`Router(prices=...)`) when they price
+    the model, else at the catalog's (the shipped one unless `catalog` is given) list price.
+
+    `names` are names the model goes by (its router name, then its own model name): the
+    first priced wins. None when the usage is not two token counts or no name is priced.
+    """
+    from .calls.names import card_in, catalog_card  # names import the catalog, which imports costs
+
+    prices = getattr(router, "prices", None)  # a router-like wrapper may have no prices of its own
+    card_of = catalog_card if catalog is None else functools.partial(card_in, catalog)
+    return call_cost(list_price(names, prices, card_of), prompt_tokens, completion_tokens)[0]

@@ -435,7 +435,7 @@ def test_stream_sessions_and_a_bounded_session_store(router, openai_server):
     for s in ("a", "b", "c"):
         with router.stream(CHAT, tradeoff=1, session=s) as stream:
             list(stream)
-    store = router._session_store()
+    store = router.caller.sessions
     assert len(store) == 2 and store.get("a") is None and store.get("c") == "tiny"
     s = router.stream(MATH, tradeoff=0, session="c")
     assert s.model == "tiny" and s.sticky
