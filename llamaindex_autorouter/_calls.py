@@ -1,12 +1,10 @@
-"""One routed call of `AutoRouterLLM`: its plan (the candidates to try in order, the report's
-facts, what to send), the provider-neutral tool request it may carry, the routing failure an
-agent run's model survives, and the one candidate call each attempt makes from the plan: the
-same arguments whether the call is sync or async, streamed or not."""
+"""One routed call of `AutoRouterLLM`: the request (what to send, what the router is told, the
+core's `CallPlan` once routed), the provider-neutral tool request it may carry, and the one
+candidate call each attempt makes: the same arguments whether the call is sync or async,
+streamed or not."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,18 +37,17 @@ class Tools:
 
 
 @dataclass
-class Plan:
-    """One call, routed: the candidates to try in order, and what to send them."""
+class Request:
+    """One call: what to send the candidates, and what its plan (`autorouter.calls.CallPlan`)
+    takes into account besides the router's decision."""
 
-    order: list[str]
     rest: dict[str, Any]  # kwargs passed through to the candidate
     tools: Tools | None = None
-    decision: Any = None  # autorouter.RoutingDecision; None when forced or only sticky
-    forced: bool = False
-    sticky: str | None = None
+    prompt: Any = None  # the call's prompt or messages, as given: what the answer is recorded under
+    forced: str | None = None  # the candidate the call's model= names
+    kept: str | None = None  # the candidate the agent run started with, if it is under way
     excluded: dict[str, str] = field(default_factory=dict)
     run: str | None = None  # the agent run's key, when this call starts one
-    prompt: Any = None  # the call's prompt or messages, as given: what the answer is recorded under
 
 
 def candidate_method(kind: str, *, stream: bool, is_async: bool) -> str:
@@ -59,27 +56,14 @@ def candidate_method(kind: str, *, stream: bool, is_async: bool) -> str:
     return ("a" if is_async else "") + ("stream_" if stream else "") + ("chat" if kind == "chat" else "complete")
 
 
-def send(llm: LLM, kind: str, method: str, prompt: Any, plan: Plan, formatted: bool = False) -> Any:
+def send(llm: LLM, kind: str, method: str, prompt: Any, req: Request, formatted: bool = False) -> Any:
     """`llm.<method>` (one of `candidate_method`'s) on the call's prompt or messages, with the
-    plan's kwargs; a chat with tools goes to a function-calling LLM's `<method>_with_tools`,
+    request's kwargs; a chat with tools goes to a function-calling LLM's `<method>_with_tools`,
     which formats the tools its own way. The async methods return the awaitable."""
     if kind != "chat":
-        return getattr(llm, method)(prompt, formatted=formatted, **plan.rest)
-    if plan.tools is not None and isinstance(llm, FunctionCallingLLM):
+        return getattr(llm, method)(prompt, formatted=formatted, **req.rest)
+    if req.tools is not None and isinstance(llm, FunctionCallingLLM):
         return getattr(llm, f"{method}_with_tools")(
-            plan.tools.tools, chat_history=list(prompt), **plan.tools.kwargs(), **plan.rest
+            req.tools.tools, chat_history=list(prompt), **req.tools.kwargs(), **req.rest
         )
-    return getattr(llm, method)(prompt, **plan.rest)
-
-
-@contextmanager
-def sticky_survives(plan: Plan) -> Iterator[None]:
-    """Routing that finds no candidate under the call's caps fails, unless the agent run
-    already has its model: a cap excluding the model the run started with keeps it."""
-    try:
-        yield
-    except Exception as exc:
-        from autorouter.errors import NoCandidateError
-
-        if plan.sticky is None or not isinstance(exc, NoCandidateError):
-            raise
+    return getattr(llm, method)(prompt, **req.rest)

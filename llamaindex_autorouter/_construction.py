@@ -14,7 +14,18 @@ from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
-from autorouter import delegation as dlg
+from autorouter.calls.adapter_support import (
+    candidates_by_name,
+    check_arguments,
+    check_candidate_keys,
+    default_router,
+    no_candidates_message,
+    openrouter_api_key,
+    own_retries_warning,
+    router_models,
+    warn_caller,
+)
+from autorouter.calls.names import catalog_card
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 
@@ -24,7 +35,7 @@ OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 _OPENROUTER_SETTINGS = ("api_key", "base_url", "api_base", "timeout", "temperature", "max_tokens")
 _SERIALIZATION_KEYS = ("class_name",)
 
-_NO_CANDIDATES = dlg.no_candidates_message("LLM")
+_NO_CANDIDATES = no_candidates_message("LLM")
 
 
 def resolve_arguments(owner: str, accepted: set[str], data: Any) -> Any:
@@ -34,19 +45,19 @@ def resolve_arguments(owner: str, accepted: set[str], data: Any) -> Any:
     through OpenRouter when omitted) and copied by `isolated`."""
     if not isinstance(data, Mapping):
         return data
-    dlg.check_arguments(owner, data, {*accepted, *_OPENROUTER_SETTINGS, *_SERIALIZATION_KEYS})
+    check_arguments(owner, data, {*accepted, *_OPENROUTER_SETTINGS, *_SERIALIZATION_KEYS})
     data = dict(data)
     for name in _SERIALIZATION_KEYS:
         data.pop(name, None)
     settings = {name: data.pop(name) for name in _OPENROUTER_SETTINGS if name in data}
     if data.get("router") is None:
-        data["router"] = dlg.default_router()
-    known = dlg.router_models(data["router"])
+        data["router"] = default_router()
+    known = router_models(data["router"])
     candidates = data.get("candidates")
     if candidates is None:
         candidates = openrouter_candidates(data["router"], **settings)
     elif isinstance(candidates, Mapping):
-        dlg.check_candidate_keys(candidates, known, "LLM")
+        check_candidate_keys(candidates, known, "LLM")
         bad = {k: type(v).__name__ for k, v in candidates.items() if not isinstance(v, LLM)}
         if bad:
             raise TypeError(f"candidates must be LlamaIndex LLMs; got {bad}")
@@ -86,7 +97,7 @@ def capabilities(key: str, llm: LLM) -> dict[str, Any]:
     (as the catalog says, the way a router's `add_catalog_model` reads it; unknown without
     a card), its context window."""
     meta = llm.metadata
-    card = dlg.catalog_card(key) or dlg.catalog_card(own_name(llm))
+    card = catalog_card(key) or catalog_card(own_name(llm))
     caps = getattr(card, "capabilities", None)
     window = meta.context_window if isinstance(meta.context_window, int) and meta.context_window > 0 else None
     return {
@@ -132,7 +143,7 @@ def isolated(llm: LLM, key: str) -> LLM:
     else:
         copy = llm.model_copy()
         if "max_retries" in type(llm).model_fields and isinstance(retries, int) and retries > 0:
-            dlg.warn_caller(dlg.own_retries_warning("LLM", key, llm, retries))
+            warn_caller(own_retries_warning("LLM", key, llm, retries))
     manager = CallbackManager([])
     manager.handlers = []  # passing [] is not enough: it adopts the Settings handlers
     copy.callback_manager = manager
@@ -141,7 +152,7 @@ def isolated(llm: LLM, key: str) -> LLM:
 
 def for_this_loop(llm: LLM) -> LLM:
     """A copy of the candidate for async calls in the running event loop (one per loop, kept
-    by `autorouter.delegation.LoopLocal`): an OpenAI-family LLM with `reuse_client` keeps one
+    by `autorouter.calls.adapter_support.LoopLocal`): an OpenAI-family LLM with `reuse_client` keeps one
     async SDK client, whose pooled connections belong to the loop that opened them; the
     copy builds its own on first use, over a connection pool of its own. LLMs given an `async_http_client` of the caller's own,
     and other classes, are used as they are."""
@@ -169,7 +180,7 @@ def _candidates_by_name(llms: list[Any], known: list[str]) -> dict[str, Any]:
     for llm in llms:
         if not isinstance(llm, LLM):
             raise TypeError(f"candidates must be LlamaIndex LLMs, got {type(llm).__name__}")
-    return dlg.candidates_by_name(llms, known, own_name, "LLM")
+    return candidates_by_name(llms, known, own_name, "LLM")
 
 
 def openrouter_candidates(
@@ -190,7 +201,7 @@ def openrouter_candidates(
         )
     endpoint = base_url or api_base or OPENROUTER_BASE_URL
     settings = openrouter_arguments(timeout=timeout, temperature=temperature, max_tokens=max_tokens)
-    key = dlg.openrouter_api_key(api_key, "LLM")
+    key = openrouter_api_key(api_key, "LLM")
     try:
         from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -199,8 +210,8 @@ def openrouter_candidates(
             "pip install 'autorouter[llamaindex]'"
         ) from e
     out = {}
-    for name in dlg.router_models(router):
-        card = dlg.catalog_card(name)
+    for name in router_models(router):
+        card = catalog_card(name)
         caps = getattr(card, "capabilities", None)
         out[name] = OpenAILike(
             model=getattr(card, "id", None) or name,

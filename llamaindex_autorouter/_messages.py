@@ -12,13 +12,13 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, ToolCallBlock
 from llama_index.core.llms.llm import ToolSelection
 
-from autorouter import delegation as dlg
+from autorouter.calls import adapter_support as support
 
-ROUTER_KEY = dlg.ROUTER_KEY
+ROUTER_KEY = support.ROUTER_KEY
 """`additional_kwargs` key of every response holding the routing report."""
-CANDIDATE_KEY = dlg.CANDIDATE_KEY
+CANDIDATE_KEY = support.CANDIDATE_KEY
 """`additional_kwargs` key (of the response and of its message) naming the candidate that answered."""
-RESPONSE_ID_KEY = dlg.RESPONSE_ID_KEY
+RESPONSE_ID_KEY = support.RESPONSE_ID_KEY
 """`additional_kwargs` key of every response holding the answer's id, which `feedback` names it by."""
 
 _ASSISTANT_ROLES = {"assistant", "chatbot", "model"}
@@ -44,7 +44,7 @@ def turn_role(message: ChatMessage) -> str:
 
 
 def turns(messages: Sequence[ChatMessage], candidates: Container[str]) -> Iterator[tuple[str, str | None]]:
-    """(role, candidate key) per message, as `autorouter.delegation.sticky_candidate` reads
+    """(role, candidate key) per message, as `autorouter.calls.plan.sticky_candidate` reads
     them: assistant turns under one role name, with the candidate their tag names (when it
     is one of `candidates`)."""
     for m in messages:

@@ -1,11 +1,11 @@
-"""Streaming for `AutoRouterLLM`: a candidate's stream without its empty head (so that a
-failure before the first output still falls back), and the relay that tags each item of the
-fallback stream and ends the call's callback event once. Each sync/async pair is one loop
-over shared state (`_Head`, `Relay`)."""
+"""Streaming for `AutoRouterLLM`: what counts as output in a LlamaIndex stream item (the core's
+stream rule, `autorouter.calls.hold_empty_head`, holds the empty items before it), and the
+relay that tags each item of the fallback stream and ends the call's callback event once
+(one loop over `Relay` per sync/async form)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import ToolCallBlock
@@ -44,63 +44,6 @@ def delta(item: Any) -> str:
     """The new text of a stream item (what the fallback stream counts as output)."""
     value = getattr(item, "delta", None)
     return value if isinstance(value, str) else ""
-
-
-# --- the candidate's stream ----------------------------------------------------------------
-
-
-class _Head:
-    """The empty items before a stream's first output: held back, and the last of them
-    given out only if the stream never has any output."""
-
-    def __init__(self, has_output: Callable[[Any], bool]) -> None:
-        self.has_output = has_output
-        self.held: Any = None
-        self.started = False
-
-    def passes(self, item: Any) -> bool:
-        """Whether `item` goes out now (it, or an item before it, has output)."""
-        if not self.started and not self.has_output(item):
-            self.held = item
-            return False
-        self.started = True
-        return True
-
-    def rest(self) -> list[Any]:
-        """What goes out at the end: the last item of an answer that is empty throughout."""
-        return [self.held] if not self.started and self.held is not None else []
-
-
-def skip_empty_head(stream: Iterator[Any], has_output: Callable[[Any], bool]) -> Iterator[Any]:
-    """The stream without the empty items before its first output (OpenAI first sends the
-    role alone), so that a failure before any output still counts as "before the first
-    item" and falls back. LlamaIndex stream items hold the whole message so far, so
-    nothing is lost; an answer that is empty throughout yields its last item."""
-    head = _Head(has_output)
-    try:
-        for item in stream:
-            if head.passes(item):
-                yield item
-        yield from head.rest()
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-
-
-async def askip_empty_head(stream: AsyncIterator[Any], has_output: Callable[[Any], bool]) -> AsyncIterator[Any]:
-    """`skip_empty_head` for async streams."""
-    head = _Head(has_output)
-    try:
-        async for item in stream:
-            if head.passes(item):
-                yield item
-        for item in head.rest():
-            yield item
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 # --- the router's stream -------------------------------------------------------------------

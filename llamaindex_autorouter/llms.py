@@ -31,11 +31,18 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
-from autorouter import delegation as dlg
+from autorouter.calls import CallPlan, RecentMap, ahold_empty_head, aplan_call, hold_empty_head, plan_call
+from autorouter.calls.adapter_support import LoopLocal, forced_candidate, retry_policy
+from autorouter.calls.answers import AnswerBook, feedback_log
+from autorouter.calls.plan import eligible_candidates, estimate_tokens, run_key, sticky_candidate
+from autorouter.calls.sdk_errors import classify_error
+from autorouter.costs import call_cost_usd
+from autorouter.errors import InvalidRequestError
 from autorouter.feedback import Feedback, FeedbackLog
+from autorouter.reliability import arun_with_fallback, astream_with_fallback, run_with_fallback, stream_with_fallback
 
 from ._callbacks import LLMRun, llm_run
-from ._calls import TOOLS_KWARG, Plan, Tools, candidate_method, send, sticky_survives
+from ._calls import TOOLS_KWARG, Request, Tools, candidate_method, send
 from ._construction import (
     OPENROUTER_BASE_URL,
     capabilities,
@@ -63,7 +70,7 @@ from ._messages import (
     upstream_id,
     usage,
 )
-from ._streams import Relay, arelay, askip_empty_head, delta, output_test, relay, skip_empty_head
+from ._streams import Relay, arelay, delta, output_test, relay
 from .events import RoutingDecisionEvent
 
 if TYPE_CHECKING:
@@ -197,12 +204,12 @@ class AutoRouterLLM(FunctionCallingLLM):
         default=True, description="whether feedback updates the router (Router.partial_fit)"
     )
 
-    _answers: dlg.AnswerBook = PrivateAttr(default_factory=dlg.AnswerBook)
+    _answers: AnswerBook = PrivateAttr(default_factory=AnswerBook)
     _caps_cache: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
     # ReAct's reasoning turns come back as fresh messages without our tag: remember each
     # run's model by the conversation up to its user message instead.
-    _runs: Any = PrivateAttr(default_factory=dlg.RunMemory)
-    _loop_candidates: Any = PrivateAttr(default_factory=dlg.LoopLocal)
+    _runs: RecentMap = PrivateAttr(default_factory=lambda: RecentMap(4096))
+    _loop_candidates: Any = PrivateAttr(default_factory=LoopLocal)
 
 
     # ------------------------------------------------------------------ construction
@@ -215,7 +222,7 @@ class AutoRouterLLM(FunctionCallingLLM):
     @field_validator("feedback_log", mode="before")
     @classmethod
     def _feedback_log(cls, value: Any) -> FeedbackLog | None:
-        return dlg.feedback_log(value)
+        return feedback_log(value)
 
     @classmethod
     def from_openrouter(
@@ -304,10 +311,10 @@ class AutoRouterLLM(FunctionCallingLLM):
         return await asyncio.to_thread(self.feedback, response, score)
 
 
-    def _record(self, raw: Any, plan: Plan, key: str) -> str:
+    def _record(self, raw: Any, req: Request, key: str) -> str:
         """Remember an answer for `feedback`; returns its id: the candidate's (`raw.id`), or
         a new one."""
-        return self._answers.record(upstream_id(raw), recorded_prompt(plan.prompt), key)
+        return self._answers.record(upstream_id(raw), recorded_prompt(req.prompt), key)
 
     # ------------------------------------------------------------------ what it is
     @property
@@ -348,14 +355,12 @@ class AutoRouterLLM(FunctionCallingLLM):
         return self._caps_cache[key]
 
     # ------------------------------------------------------------------ routing
-    def _plan(self, prompt: Any, kwargs: dict[str, Any]) -> tuple[Plan, dict[str, Any], Any]:
-        """Everything about a call but the router's decision: (plan, route kwargs, routing input).
-
-        `plan.order` is set only when the call is forced."""
+    def _request(self, prompt: Any, kwargs: dict[str, Any]) -> tuple[Request, dict[str, Any], Any]:
+        """Everything about a call but the router's decision: (request, route kwargs, routing input)."""
         rest = dict(kwargs)
         force, tradeoff, max_cost, max_latency_s, latency_weight = (rest.pop(k, None) for k in _ROUTER_KWARGS)
         tools: Tools | None = rest.pop(TOOLS_KWARG, None)
-        plan = Plan(order=[], rest=rest, tools=tools, prompt=prompt)
+        req = Request(rest=rest, tools=tools, prompt=prompt)
         if force is not None:
             key = self._forced_key(force)
             if tools is not None and tools.tools and not self._capabilities(key)["tools"]:
@@ -363,33 +368,29 @@ class AutoRouterLLM(FunctionCallingLLM):
                     f"model={force!r} forces candidate {key!r}, which is not a function-calling "
                     "LLM, but the call has tools"
                 )
-            plan.order, plan.forced = [key], True
-            return plan, {}, []
+            req.forced = key
+            return req, {}, []
         if isinstance(prompt, str):
             routing: Any = prompt
             needs: set[str] = set()
             length = len(prompt)
         else:
             if not prompt:
-                from autorouter.errors import InvalidRequestError
-
                 raise InvalidRequestError("the message list is empty; pass at least one message")
             routing, needs = routing_messages(prompt)
             length = chars(routing)
-            plan.sticky = dlg.sticky_candidate(turns(prompt, self.candidates))
-            key, under_way = dlg.run_key([(turn_role(m), m.content or "") for m in prompt])
-            if plan.sticky is None and under_way:
-                plan.sticky = self._runs.recall(key)
+            req.kept = sticky_candidate(turns(prompt, self.candidates))
+            key, under_way = run_key([(turn_role(m), m.content or "") for m in prompt])
+            if req.kept is None and under_way:
+                req.kept = self._runs.get(key)
             elif not under_way:
-                plan.run = key
+                req.run = key
         if tools is not None and tools.tools:
             needs.add("tools")
         caps = {k: self._capabilities(k) for k in self.candidates}
-        eligible, plan.excluded = dlg.eligible_candidates(
-            caps, sorted(needs), dlg.estimate_tokens(length)
-        )
-        if plan.sticky not in eligible:
-            plan.sticky = None
+        eligible, req.excluded = eligible_candidates(caps, sorted(needs), estimate_tokens(length))
+        if req.kept not in eligible:
+            req.kept = None
         route_kwargs = {
             "tradeoff": self.tradeoff if tradeoff is None else tradeoff,
             "max_cost": self.max_cost if max_cost is None else max_cost,
@@ -398,39 +399,36 @@ class AutoRouterLLM(FunctionCallingLLM):
             "candidates": eligible,
             "tools": "tools" in needs,
         }
-        return plan, route_kwargs, routing
+        return req, route_kwargs, routing
 
-    def _route(self, prompt: Any, kwargs: dict[str, Any]) -> Plan:
-        plan, route_kwargs, routing = self._plan(prompt, kwargs)
-        if not plan.forced:
-            with sticky_survives(plan):
-                plan.decision = self.router.route(routing, **route_kwargs)
-            self._decided(plan)
-        return plan
+    def _route(self, prompt: Any, kwargs: dict[str, Any]) -> tuple[Request, CallPlan]:
+        req, route_kwargs, routing = self._request(prompt, kwargs)
+        plan = plan_call(lambda: self.router.route(routing, **route_kwargs),
+                         forced=req.forced, kept=req.kept, excluded=req.excluded)
+        return req, self._planned(req, plan)
 
-    async def _aroute(self, prompt: Any, kwargs: dict[str, Any]) -> Plan:
-        plan, route_kwargs, routing = self._plan(prompt, kwargs)
-        if not plan.forced:
-            with sticky_survives(plan):
-                plan.decision = await self.router.aroute(routing, **route_kwargs)
-            self._decided(plan)
-        return plan
+    async def _aroute(self, prompt: Any, kwargs: dict[str, Any]) -> tuple[Request, CallPlan]:
+        req, route_kwargs, routing = self._request(prompt, kwargs)
+        plan = await aplan_call(lambda: self.router.aroute(routing, **route_kwargs),
+                                forced=req.forced, kept=req.kept, excluded=req.excluded)
+        return req, self._planned(req, plan)
 
-    def _decided(self, plan: Plan) -> None:
-        plan.order = dlg.call_order(plan.decision, plan.sticky)
-        if plan.run is not None:
-            self._runs.remember(plan.run, plan.order[0])
-        info = dlg.decision_info(
-            plan.order[0], plan.decision, sticky=plan.sticky, excluded=plan.excluded,
-        )
+    def _planned(self, req: Request, plan: CallPlan) -> CallPlan:
+        """Remember the run's model and announce the decision (routed calls only)."""
+        if plan.forced:
+            return plan
+        if req.run is not None:
+            self._runs.put(req.run, plan.order[0])
+        info = plan.report(plan.order[0], ranking_aliases=True)
         dispatcher.event(RoutingDecisionEvent(model=plan.order[0], order=list(plan.order), info=info))
+        return plan
 
     def _forced_key(self, model: Any) -> str:
-        return dlg.forced_candidate(model, {k: own_name(llm) for k, llm in self.candidates.items()})
+        return forced_candidate(model, {k: own_name(llm) for k, llm in self.candidates.items()})
 
     # ------------------------------------------------------------------ one routed call
     def _policy(self) -> Any:
-        return dlg.retry_policy(self.retry_policy, self.max_retries)
+        return retry_policy(self.retry_policy, self.max_retries)
 
     def _async_candidate(self, key: str) -> LLM:
         """Candidate `key` as async calls in the running event loop use it (`for_this_loop`)."""
@@ -443,72 +441,67 @@ class AutoRouterLLM(FunctionCallingLLM):
         """A sync call of `kind` ("chat" or "completion"), streamed or not: one callback event,
         the rate limiter, the routing, then the candidates in order under the retry-and-
         fallback policy; the answer (or each item of the stream) tagged."""
-        from autorouter.reliability import run_with_fallback, stream_with_fallback
-
         method = candidate_method(kind, stream=stream, is_async=False)
         with llm_run(self, kind, prompt, kwargs) as run:
             self._acquire()
-            plan = self._route(prompt, kwargs)
+            req, plan = self._route(prompt, kwargs)
             sent = untagged(prompt) if kind == "chat" else prompt
 
             def attempt(key: str) -> Any:
-                answer = send(self.candidates[key], kind, method, sent, plan, formatted)
-                return skip_empty_head(answer, output_test(kind)) if stream else answer
+                answer = send(self.candidates[key], kind, method, sent, req, formatted)
+                return hold_empty_head(answer, output_test(kind)) if stream else answer
 
             if stream:
                 fallback = stream_with_fallback(
-                    plan.order, attempt, dlg.classify_error, policy=self._policy(), text_of=delta
+                    plan.order, attempt, classify_error, policy=self._policy(), text_of=delta
                 )
-                return relay(self._relay(fallback, plan, run))
-            result = run_with_fallback(plan.order, attempt, dlg.classify_error, policy=self._policy())
-            return self._finish(result, plan, run)
+                return relay(self._relay(fallback, req, plan, run))
+            result = run_with_fallback(plan.order, attempt, classify_error, policy=self._policy())
+            return self._finish(result, req, plan, run)
 
     async def _acall(
         self, kind: str, prompt: Any, kwargs: dict[str, Any], *, stream: bool = False, formatted: bool = False
     ) -> Any:
         """`_call` for the async forms, each attempt with the candidate's copy for this event loop."""
-        from autorouter.reliability import arun_with_fallback, astream_with_fallback
-
         method = candidate_method(kind, stream=stream, is_async=True)
         with llm_run(self, kind, prompt, kwargs) as run:
             await self._aacquire()
-            plan = await self._aroute(prompt, kwargs)
+            req, plan = await self._aroute(prompt, kwargs)
             sent = untagged(prompt) if kind == "chat" else prompt
 
             async def attempt(key: str) -> Any:
-                answer = await send(self._async_candidate(key), kind, method, sent, plan, formatted)
-                return askip_empty_head(answer, output_test(kind)) if stream else answer
+                answer = await send(self._async_candidate(key), kind, method, sent, req, formatted)
+                return ahold_empty_head(answer, output_test(kind)) if stream else answer
 
             if stream:
                 fallback = await astream_with_fallback(
-                    plan.order, attempt, dlg.classify_error, policy=self._policy(), text_of=delta
+                    plan.order, attempt, classify_error, policy=self._policy(), text_of=delta
                 )
-                return arelay(self._relay(fallback, plan, run))
-            result = await arun_with_fallback(plan.order, attempt, dlg.classify_error, policy=self._policy())
-            return self._finish(result, plan, run)
+                return arelay(self._relay(fallback, req, plan, run))
+            result = await arun_with_fallback(plan.order, attempt, classify_error, policy=self._policy())
+            return self._finish(result, req, plan, run)
 
-    def _info(self, key: str, plan: Plan, attempts: Sequence[Any], used: tuple[int, int] | None) -> dict[str, Any]:
+    def _info(
+        self, key: str, plan: CallPlan, attempts: Sequence[Any], used: tuple[int, int] | None
+    ) -> dict[str, Any]:
         cost = None
         if used is not None:
-            cost = dlg.call_cost_usd([key, own_name(self.candidates[key])], *used, router=self.router)
-        return dlg.decision_info(
-            key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
-            excluded=plan.excluded, cost_usd=cost,
-        )
+            cost = call_cost_usd([key, own_name(self.candidates[key])], *used, router=self.router)
+        return plan.report(key, attempts, cost_usd=cost, cost_source="list_price", ranking_aliases=True)
 
-    def _finish(self, result: Any, plan: Plan, run: LLMRun) -> Any:
+    def _finish(self, result: Any, req: Request, plan: CallPlan, run: LLMRun) -> Any:
         """The answer of a call that is not streamed, tagged; its callback event ended."""
         info = self._info(result.model, plan, result.attempts, usage(result.value))
-        answer_id = self._record(getattr(result.value, "raw", None), plan, result.model)
+        answer_id = self._record(getattr(result.value, "raw", None), req, result.model)
         response = tagged(result.value, result.model, info, answer_id)
         run.end(response)
         return response
 
-    def _relay(self, stream: Any, plan: Plan, run: LLMRun) -> Relay:
+    def _relay(self, stream: Any, req: Request, plan: CallPlan, run: LLMRun) -> Relay:
         """How the items of a routed stream are tagged, and its callback event ended."""
         return Relay(
             stream, run,
-            record=lambda raw, key: self._record(raw, plan, key),
+            record=lambda raw, key: self._record(raw, req, key),
             info=lambda key, attempts, used: self._info(key, plan, attempts, used),
         )
 
