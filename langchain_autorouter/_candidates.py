@@ -3,7 +3,7 @@ each can take (tools, images, structured output, context window), the copies the
 calls (without retries of their own; one per event loop for async calls), and what to call
 on one for a call with tools bound.
 
-The framework-neutral steps (the catalog, names, eligibility) are `autorouter.delegation`'s,
+The framework-neutral steps (the catalog, names, eligibility) are the core's (`autorouter.calls`),
 shared with the other adapters."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableBinding
 
-from autorouter.delegation import catalog_card, own_retries_warning, warn_caller
+from autorouter.calls.adapter_support import own_retries_warning, warn_caller
+from autorouter.calls.names import catalog_card
 
 TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict", "response_format")
 """The tool-calling call kwargs, handed to the chosen candidate's own `bind_tools`, so each
@@ -81,7 +82,7 @@ def without_own_retries(model: BaseChatModel, key: str) -> BaseChatModel:
 
 def for_this_loop(model: BaseChatModel) -> BaseChatModel:
     """A copy of the candidate for async calls in the running event loop (one per loop,
-    kept by `autorouter.delegation.LoopLocal`): its async SDK client is the original's with
+    kept by `autorouter.calls.adapter_support.LoopLocal`): its async SDK client is the original's with
     an HTTP connection pool of its own. langchain-openai shares one cached async pool per
     base URL and timeout, whose connections belong to the loop that opened them; from a
     later `asyncio.run(...)` a request on one of them is sent, fails, and is sent again.

@@ -13,7 +13,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, SecretStr
 
-from autorouter import delegation as dlg
+from autorouter.calls import adapter_support
+from autorouter.calls.adapter_support import (
+    check_candidate_keys,
+    no_candidates_message,
+    openrouter_api_key,
+    router_models,
+)
+from autorouter.calls.names import catalog_card
 from langchain_autorouter._candidates import model_name_of, without_own_retries
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
@@ -22,7 +29,7 @@ SYNONYMS = {"api_base": "base_url", "openai_api_base": "base_url", "openai_api_k
 """Other frameworks' names for settings `ChatAutoRouter` takes under LangChain's names, for
 the message of the TypeError they raise (LlamaIndex's OpenAI LLMs say `api_base`)."""
 
-NO_CANDIDATES = dlg.no_candidates_message("chat model")
+NO_CANDIDATES = no_candidates_message("chat model")
 
 
 @functools.lru_cache(maxsize=8)
@@ -38,12 +45,12 @@ def candidates_for(router: Any, data: Mapping[str, Any]) -> Any:
     name, or a list of chat models), keyed by router model name and without retries of
     their own (`without_own_retries`); none given: one ChatOpenAI per router model through
     OpenRouter, from the settings in `data`."""
-    known = dlg.router_models(router)
+    known = router_models(router)
     candidates = data.get("candidates")
     if candidates is None:
         return openrouter_candidates(router, data)
     if isinstance(candidates, Mapping):
-        dlg.check_candidate_keys(candidates, known, "chat model")
+        check_candidate_keys(candidates, known, "chat model")
         if not candidates:
             raise ValueError(NO_CANDIDATES)
         # Non-models are left for pydantic to refuse with its own message.
@@ -61,12 +68,12 @@ def candidates_by_name(models: list[Any], known: list[str]) -> dict[str, Any]:
     """Key each chat model by the router model it is, from its own model name."""
     if not models:
         raise ValueError(NO_CANDIDATES)
-    return dlg.candidates_by_name(models, known, model_name_of, "chat model")
+    return adapter_support.candidates_by_name(models, known, model_name_of, "chat model")
 
 
 def openrouter_candidates(router: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     """One ChatOpenAI per router model through an OpenAI-compatible endpoint (OpenRouter)."""
-    key = dlg.openrouter_api_key(data.get("api_key", data.get("openrouter_api_key")), "chat model")
+    key = openrouter_api_key(data.get("api_key", data.get("openrouter_api_key")), "chat model")
     try:
         from langchain_openai import ChatOpenAI
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -81,8 +88,8 @@ def openrouter_candidates(router: Any, data: Mapping[str, Any]) -> dict[str, Any
         if value is not None:
             settings[name] = value
     out = {}
-    for name in dlg.router_models(router):
-        card = dlg.catalog_card(name)
+    for name in router_models(router):
+        card = catalog_card(name)
         model_id = getattr(card, "id", None) or name
         out[name] = ChatOpenAI(
             model=model_id,

@@ -1,24 +1,21 @@
 """Routing one call: the call as the router sees it (`Request`), which candidates can serve
 it, the candidate an agent run sticks with, what the router's `route` is asked, and the
-`Plan` it yields: the candidates to try in order, and what to send them."""
+`Plan`: the core's plan of the call (`autorouter.calls.CallPlan`) and what to send."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from autorouter import delegation as dlg
-from autorouter.errors import NoCandidateError
+from autorouter.calls import CallPlan
+from autorouter.calls.adapter_support import ROUTER_KEY as ROUTER_KEY
+from autorouter.calls.plan import eligible_candidates, sticky_candidate
 from langchain_autorouter._candidates import model_name_of
 from langchain_autorouter._messages import content_needs
-
-ROUTER_KEY = dlg.ROUTER_KEY
-"""The key of `response_metadata` under which every answer carries the routing decision."""
 
 ROUTER_KWARGS = ("model", "tradeoff", "max_cost", "max_latency_s", "latency_weight", "stream")
 """Call kwargs the router consumes (the tool-calling ones are `_candidates.TOOL_KWARGS`)."""
@@ -28,16 +25,17 @@ _NOT_FORCING = (None, False, "auto", "none")
 
 @dataclass
 class Plan:
-    """One call, routed: the candidates to try in order, and what to send them."""
+    """One call, planned: the core's plan (the candidates to try in order, the decision, the
+    model an agent run keeps, the report) and what to send the candidates."""
 
-    order: list[str]
+    call: CallPlan
     stop: list[str] | None
     bind: dict[str, Any]  # tools & co., for the candidate's bind_tools
     rest: dict[str, Any]  # every other kwarg, passed through unchanged
-    decision: Any = None  # autorouter.RoutingDecision, None when forced
-    forced: bool = False
-    sticky: str | None = None
-    excluded: dict[str, str] = field(default_factory=dict)  # candidate -> why it cannot serve the call
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.call.order)
 
 
 @dataclass
@@ -57,26 +55,10 @@ class Request:
     max_cost: float | None = None
     max_latency_s: float | None = None
     latency_weight: float | None = None
-    decision: Any = None  # set by the router's route; None when forced or kept sticky
 
-    def plan(self) -> Plan:
-        """The call's plan: the forced candidate alone, else the decision's order (the
-        sticky candidate first)."""
-        if self.forced is not None:
-            return Plan([self.forced], self.stop, self.bind, self.rest, forced=True)
-        return Plan(order=dlg.call_order(self.decision, self.sticky), stop=self.stop, bind=self.bind,
-                    rest=self.rest, decision=self.decision, sticky=self.sticky, excluded=self.excluded)
-
-
-@contextlib.contextmanager
-def keeping_sticky(req: Request) -> Iterator[None]:
-    """Around the router's `route`: when a cap excludes every candidate, an agent run keeps
-    the model it started with (the decision stays None) instead of failing."""
-    try:
-        yield
-    except NoCandidateError:
-        if req.sticky is None:
-            raise
+    def planned(self, call: CallPlan) -> Plan:
+        """The call's plan, given the core's (`autorouter.calls.plan_call`)."""
+        return Plan(call, self.stop, self.bind, self.rest)
 
 
 def eligible(
@@ -97,12 +79,12 @@ def eligible(
         from langchain_core.messages.utils import count_tokens_approximately
 
         tokens = count_tokens_approximately(messages)
-    return dlg.eligible_candidates(caps, needs, tokens)
+    return eligible_candidates(caps, needs, tokens)
 
 
 def sticky_key(messages: Iterable[BaseMessage], candidates: Mapping[str, Any]) -> str | None:
     """The candidate that answered since the last user message, if one did."""
-    return dlg.sticky_candidate(
+    return sticky_candidate(
         ("user", None) if m.type in ("human", "HumanMessageChunk")
         else ("assistant", key_of_answer(m, candidates)) if m.type in ("ai", "AIMessageChunk")
         else (m.type, None)

@@ -1,11 +1,12 @@
-"""Streaming a candidate's answer through the router: its leading empty chunks held back
-(so that a failure before any output still falls back), and its chunks relayed with the
+"""Streaming a candidate's answer through the router: what counts as output in a chunk and how
+held chunks fold together (for the core's stream rule, `autorouter.calls.hold_empty_head`,
+so that a failure before any output still falls back), and its chunks relayed with the
 answer's id and, on the last one, the routing metadata (`Relay`)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import add_usage
@@ -20,15 +21,12 @@ from langchain_autorouter._routing import ROUTER_KEY, Plan
 if TYPE_CHECKING:
     from langchain_autorouter.chat_models import ChatAutoRouter
 
-T = TypeVar("T")
-
 _END = object()  # a stream's end, for next(..., default)
-_HELD = object()  # a chunk held back
 
-# --- a candidate's stream ------------------------------------------------------------------
+# --- what counts as output in a candidate's stream (the core's rule holds the empty head) ----
 
 
-def _substantive(chunk: Any) -> bool:
+def substantive(chunk: Any) -> bool:
     """Whether a chunk carries output: text or other content, a tool call, or usage."""
     return bool(
         getattr(chunk, "content", None)
@@ -38,64 +36,10 @@ def _substantive(chunk: Any) -> bool:
     )
 
 
-class _Head:
-    """A stream's leading empty chunks, held back and folded into its first chunk with
-    output (or, if none comes, into one chunk at its end)."""
-
-    def __init__(self) -> None:
-        self.held: list[Any] = []
-        self.started = False
-
-    def pass_on(self, chunk: Any) -> Any:
-        """The chunk to yield for this one: itself once output has started, the held
-        chunks merged with it at the first with output, `_HELD` before."""
-        if self.started:
-            return chunk
-        self.held.append(chunk)
-        if not _substantive(chunk):
-            return _HELD
-        merged, self.held, self.started = _merged(self.held), [], True
-        return merged
-
-    def rest(self) -> list[Any]:
-        """What to yield at the stream's end: the held chunks merged, if any."""
-        return [_merged(self.held)] if self.held else []
-
-
-def _merged(held: list[Any]) -> Any:
+def merged(held: Sequence[Any]) -> Any:
+    """The held leading chunks and the first with output, as one chunk (LangChain chunks add)."""
     first = held[0]
-    return first + held[1:] if len(held) > 1 else first
-
-
-def hold_empty_head(iterator: Iterator[T]) -> Iterator[T]:
-    """The stream with its leading empty chunks (the role-only chunk OpenAI sends first)
-    folded into the first chunk with output, so that a failure before any output still
-    counts as "before the first chunk" and falls back to the next model."""
-    head = _Head()
-    try:
-        for chunk in iterator:
-            if (out := head.pass_on(chunk)) is not _HELD:
-                yield out
-        yield from head.rest()
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-
-
-async def ahold_empty_head(iterator: AsyncIterator[T]) -> AsyncIterator[T]:
-    """`hold_empty_head` for async streams."""
-    head = _Head()
-    try:
-        async for chunk in iterator:
-            if (out := head.pass_on(chunk)) is not _HELD:
-                yield out
-        for out in head.rest():
-            yield out
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    return first + list(held[1:]) if len(held) > 1 else first
 
 
 # --- the router's stream -------------------------------------------------------------------

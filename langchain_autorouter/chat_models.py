@@ -32,7 +32,10 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.utils import LC_ID_PREFIX
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from autorouter import delegation as dlg
+from autorouter.calls import ahold_empty_head, aplan_call, hold_empty_head, plan_call
+from autorouter.calls.adapter_support import LoopLocal, check_arguments, default_router, forced_candidate, retry_policy
+from autorouter.calls.answers import AnswerBook, feedback_log
+from autorouter.costs import call_cost_usd
 from autorouter.feedback import Feedback, FeedbackLog
 from langchain_autorouter import _candidates as cand
 from langchain_autorouter._construction import (
@@ -56,11 +59,10 @@ from langchain_autorouter._routing import (
     Plan,
     Request,
     eligible,
-    keeping_sticky,
     route_kwargs,
     sticky_key,
 )
-from langchain_autorouter._streaming import Relay, ahold_empty_head, hold_empty_head
+from langchain_autorouter._streaming import Relay, merged, substantive
 from langchain_autorouter._structured import parsed, structured_output
 from langchain_autorouter.errors import classify_error
 
@@ -174,9 +176,9 @@ class ChatAutoRouter(BaseChatModel):
         default=True, description="whether feedback updates the router (Router.partial_fit)"
     )
 
-    _answers: dlg.AnswerBook = PrivateAttr(default_factory=dlg.AnswerBook)
+    _answers: AnswerBook = PrivateAttr(default_factory=AnswerBook)
     _caps_cache: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
-    _loop_candidates: dlg.LoopLocal[BaseChatModel] = PrivateAttr(default_factory=dlg.LoopLocal)
+    _loop_candidates: LoopLocal[BaseChatModel] = PrivateAttr(default_factory=LoopLocal)
 
     # ------------------------------------------------------------------ construction
     @model_validator(mode="before")
@@ -184,18 +186,18 @@ class ChatAutoRouter(BaseChatModel):
     def _resolve_router_and_candidates(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
-        dlg.check_arguments(cls.__name__, data, accepted_names(cls), SYNONYMS)
+        check_arguments(cls.__name__, data, accepted_names(cls), SYNONYMS)
         data = dict(data)
         router = data.get("router")
         if router is None:
-            router = data["router"] = dlg.default_router()
+            router = data["router"] = default_router()
         data["candidates"] = candidates_for(router, data)
         return data
 
     @field_validator("feedback_log", mode="before")
     @classmethod
     def _feedback_log(cls, value: Any) -> FeedbackLog | None:
-        return dlg.feedback_log(value)
+        return feedback_log(value)
 
     @model_validator(mode="after")
     def _set_autorouter_version(self) -> Self:
@@ -420,25 +422,23 @@ class ChatAutoRouter(BaseChatModel):
         return req
 
     def _forced_key(self, model: Any) -> str:
-        return dlg.forced_candidate(model, {k: cand.model_name_of(m) for k, m in self.candidates.items()})
+        return forced_candidate(model, {k: cand.model_name_of(m) for k, m in self.candidates.items()})
 
     def _plan(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Plan:
         req = self._request(messages, stop, kwargs)
-        if req.forced is None:
-            with keeping_sticky(req):
-                req.decision = self.router.route(routing_messages(messages), **route_kwargs(req, self.router))
-        return req.plan()
+        call = plan_call(lambda: self.router.route(routing_messages(messages), **route_kwargs(req, self.router)),
+                         forced=req.forced, kept=req.sticky, excluded=req.excluded)
+        return req.planned(call)
 
     async def _aplan(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Plan:
         req = self._request(messages, stop, kwargs)
-        if req.forced is None:
-            with keeping_sticky(req):
-                req.decision = await self.router.aroute(routing_messages(messages), **route_kwargs(req, self.router))
-        return req.plan()
+        call = await aplan_call(lambda: self.router.aroute(routing_messages(messages), **route_kwargs(req, self.router)),
+                                forced=req.forced, kept=req.sticky, excluded=req.excluded)
+        return req.planned(call)
 
     # ------------------------------------------------------------------ delegation
     def _policy(self) -> Any:
-        return dlg.retry_policy(self.retry_policy, self.max_retries)
+        return retry_policy(self.retry_policy, self.max_retries)
 
     def _async_candidate(self, key: str) -> BaseChatModel:
         """Candidate `key` as async calls in the running event loop use it (`for_this_loop`)."""
@@ -470,11 +470,11 @@ class ChatAutoRouter(BaseChatModel):
 
     def _open_stream(self, key: str, messages: list[BaseMessage], plan: Plan) -> Iterator[Any]:
         call, isolated = self._candidate_call(self.candidates[key], "stream", messages, plan)
-        return hold_empty_head(iterate_isolated(call()) if isolated else call())
+        return hold_empty_head(iterate_isolated(call()) if isolated else call(), substantive, fold=merged)
 
     def _aopen_stream(self, key: str, messages: list[BaseMessage], plan: Plan) -> AsyncIterator[Any]:
         call, isolated = self._candidate_call(self._async_candidate(key), "astream", messages, plan)
-        return ahold_empty_head(aiterate_isolated(call()) if isolated else call())
+        return ahold_empty_head(aiterate_isolated(call()) if isolated else call(), substantive, fold=merged)
 
     # ------------------------------------------------------------------ the answer
     def _router_info(
@@ -483,13 +483,10 @@ class ChatAutoRouter(BaseChatModel):
         cost = None
         if usage:
             names = [key, cand.model_name_of(self.candidates[key])]
-            cost = dlg.call_cost_usd(
+            cost = call_cost_usd(
                 names, usage.get("input_tokens"), usage.get("output_tokens"), router=self.router
             )
-        return dlg.decision_info(
-            key, plan.decision, attempts, forced=plan.forced, sticky=plan.sticky,
-            excluded=plan.excluded, cost_usd=cost,
-        )
+        return plan.call.report(key, attempts, cost_usd=cost, cost_source="list_price", ranking_aliases=True)
 
     def _finish(
         self,
