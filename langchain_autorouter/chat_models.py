@@ -436,7 +436,7 @@ class ChatAutoRouter(BaseChatModel):
                                 forced=req.forced, kept=req.sticky, excluded=req.excluded)
         return req.planned(call)
 
-    # ------------------------------------------------------------------ delegation
+    # ------------------------------------------------------------------ the candidates
     def _policy(self) -> Any:
         return retry_policy(self.retry_policy, self.max_retries)
 

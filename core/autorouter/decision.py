@@ -202,7 +202,7 @@ def routing_report(
 ) -> dict[str, Any]:
     """The routing report of one answered call, as plain JSON-able values: the one schema of
     the gateway's `autorouter` object (`autorouter.server`) and of the adapters' reports
-    (`autorouter.delegation.decision_info`, under `response_metadata["autorouter"]` in
+    (`autorouter.calls.CallPlan.report`, under `response_metadata["autorouter"]` in
     LangChain and `additional_kwargs["autorouter"]` in LlamaIndex). Every surface reports
     every key; a key that does not apply is None, [] or False.
 

@@ -1,7 +1,6 @@
-"""autorouter.delegation: the framework-neutral steps both adapters take around a call.
-
-(Framework-neutral: these tests need no LlamaIndex; they live here beside their first user.)
-"""
+"""The framework-neutral steps both adapters take around a call (`autorouter.calls`): which
+candidates can serve it, the agent run's model, the order to try, the provider errors worth a
+retry, names, cost and the routing report."""
 
 from __future__ import annotations
 
@@ -14,7 +13,11 @@ import openai
 import pytest
 
 import autorouter
-from autorouter import delegation as dlg
+from autorouter.calls import CallPlan
+from autorouter.calls.names import resolve_name
+from autorouter.calls.plan import eligible_candidates, estimate_tokens, sticky_candidate
+from autorouter.calls.sdk_errors import classify_error
+from autorouter.costs import call_cost_usd
 from autorouter.decision import ModelLimits
 from autorouter.errors import NoCandidateError, ProviderServerError
 from autorouter.reliability import Attempt
@@ -27,21 +30,21 @@ CAPS = {
 
 
 def test_eligible_by_needs_and_window() -> None:
-    assert dlg.eligible_candidates(CAPS) == (["big", "coder", "tiny"], {})
-    keys, why = dlg.eligible_candidates(CAPS, ["tools"])
+    assert eligible_candidates(CAPS) == (["big", "coder", "tiny"], {})
+    keys, why = eligible_candidates(CAPS, ["tools"])
     assert keys == ["big", "coder"] and why == {"tiny": "does not support tool calling"}
     # as in the router, a candidate nobody vouches for stays beside the one known to have it
-    assert dlg.eligible_candidates(CAPS, ["images"]) == (["big", "coder", "tiny"], {})
-    keys, why = dlg.eligible_candidates(CAPS, [], prompt_tokens=5_000)
+    assert eligible_candidates(CAPS, ["images"]) == (["big", "coder", "tiny"], {})
+    keys, why = eligible_candidates(CAPS, [], prompt_tokens=5_000)
     assert keys == ["big", "coder"] and "context window of 2000" in why["tiny"]
     with pytest.raises(NoCandidateError, match="tiny: prompt .* exceeds its context window of 2000"):
-        dlg.eligible_candidates(CAPS, [], prompt_tokens=200_000)
+        eligible_candidates(CAPS, [], prompt_tokens=200_000)
     with pytest.raises(NoCandidateError, match="tool calling"):
-        dlg.eligible_candidates({"tiny": CAPS["tiny"]}, ["tools"])
+        eligible_candidates({"tiny": CAPS["tiny"]}, ["tools"])
     unknown = {k: {} for k in CAPS}  # nobody says: everything stays eligible
-    assert dlg.eligible_candidates(unknown, ["images", "pdf"], prompt_tokens=10**9)[0] == list(CAPS)
+    assert eligible_candidates(unknown, ["images", "pdf"], prompt_tokens=10**9)[0] == list(CAPS)
     with pytest.raises(ValueError, match="unknown need"):
-        dlg.eligible_candidates(CAPS, ["telepathy"])
+        eligible_candidates(CAPS, ["telepathy"])
 
 
 _ROUTE_FLAG = {"tools": {"tools": True}, "structured_output": {"structured_output": True}, "images": {}}
@@ -56,20 +59,20 @@ def _request(need: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("need", ["tools", "images", "structured_output"])
-def test_candidates_are_eligible_by_the_routers_own_rule(router: autorouter.Router, need: str) -> None:
+def test_candidates_are_eligible_by_the_routers_own_rule(fitted: autorouter.Router, need: str) -> None:
     """One eligibility rule: for every mix of has it / unknown / has not (and a window too
     small for the prompt), the adapters leave out exactly the candidates `Router.route` ranks
     as ineligible when it knows the same, for the same reasons."""
-    known = copy.deepcopy(router)
+    known = copy.deepcopy(fitted)
     windows = {"big": None, "coder": 100_000, "tiny": 50}
     request = _request(need)
-    tokens = dlg.estimate_tokens(len(request[0]["content"][0]["text"]))
+    tokens = estimate_tokens(len(request[0]["content"][0]["text"]))
     for values in itertools.product((True, None, False), repeat=len(windows)):
         caps = {m: {need: v, "context_window": windows[m]} for m, v in zip(windows, values, strict=True)}
         for m, c in caps.items():
             known.set_limits(m, ModelLimits(**{need: c[need]}, context_window=windows[m]))
         try:
-            eligible, excluded = dlg.eligible_candidates(caps, [need], tokens)
+            eligible, excluded = eligible_candidates(caps, [need], tokens)
         except NoCandidateError:
             with pytest.raises(NoCandidateError):
                 known.route(request, **_ROUTE_FLAG[need])
@@ -80,11 +83,11 @@ def test_candidates_are_eligible_by_the_routers_own_rule(router: autorouter.Rout
 
 
 def test_sticky_candidate() -> None:
-    assert dlg.sticky_candidate([("user", None)]) is None
+    assert sticky_candidate([("user", None)]) is None
     turns = [("system", None), ("user", None), ("assistant", "big"), ("tool", None)]
-    assert dlg.sticky_candidate(turns) == "big"
-    assert dlg.sticky_candidate([*turns, ("user", None)]) is None
-    assert dlg.sticky_candidate([*turns, ("assistant", None)]) == "big"
+    assert sticky_candidate(turns) == "big"
+    assert sticky_candidate([*turns, ("user", None)]) is None
+    assert sticky_candidate([*turns, ("assistant", None)]) == "big"
 
 
 class Decision:
@@ -93,11 +96,11 @@ class Decision:
 
 
 def test_call_order() -> None:
-    assert dlg.call_order(Decision()) == ["coder", "tiny", "big"]
-    assert dlg.call_order(Decision(), "big") == ["big", "coder", "tiny"]
-    assert dlg.call_order(None, "big") == ["big"]
+    assert CallPlan.routed(Decision()).order == ("coder", "tiny", "big")  # type: ignore[arg-type]
+    assert CallPlan.routed(Decision(), kept="big").order == ("big", "coder", "tiny")  # type: ignore[arg-type]
+    assert CallPlan.routed(None, kept="big").order == ("big",)
     with pytest.raises(ValueError):
-        dlg.call_order(None)
+        CallPlan.routed(None)
 
 
 def test_classify_error() -> None:
@@ -107,39 +110,38 @@ def test_classify_error() -> None:
         response = httpx.Response(code, request=request)
         return openai.APIStatusError("boom", response=response, body=None)
 
-    assert dlg.classify_error(openai.RateLimitError("slow", response=httpx.Response(429, request=request), body=None))
-    assert dlg.classify_error(openai.APIConnectionError(request=request)) is True
-    assert dlg.classify_error(openai.APITimeoutError(request=request)) is True
-    assert dlg.classify_error(status(503)) is True
-    assert dlg.classify_error(status(401)) is False
-    assert dlg.classify_error(status(400)) is False
-    assert dlg.classify_error(httpx.ReadTimeout("t")) is True
-    assert dlg.classify_error(ProviderServerError("x")) is None  # the policy reads .retryable
-    assert dlg.classify_error(TimeoutError()) is True
-    assert dlg.classify_error(ValueError("bad")) is None
+    assert classify_error(openai.RateLimitError("slow", response=httpx.Response(429, request=request), body=None))
+    assert classify_error(openai.APIConnectionError(request=request)) is True
+    assert classify_error(openai.APITimeoutError(request=request)) is True
+    assert classify_error(status(503)) is True
+    assert classify_error(status(401)) is False
+    assert classify_error(status(400)) is False
+    assert classify_error(httpx.ReadTimeout("t")) is True
+    assert classify_error(ProviderServerError("x")) is None  # the policy reads .retryable
+    assert classify_error(TimeoutError()) is True
+    assert classify_error(ValueError("bad")) is None
 
 
 def test_resolve_name_and_cost() -> None:
     known = ["openai/gpt-4o-2024-08-06", "meta-llama/llama-3.1-8b-instruct"]
-    assert dlg.resolve_name("gpt-4o", known) == "openai/gpt-4o-2024-08-06"
-    assert dlg.resolve_name("llama-3.1-8b-instruct", known) == "meta-llama/llama-3.1-8b-instruct"
-    assert dlg.resolve_name("claude-9", known) is None
-    assert dlg.call_cost_usd(["big", "gpt-4o"], 1000, 100) == pytest.approx((1000 * 2.5 + 100 * 10) / 1e6)
-    assert dlg.call_cost_usd("big", 1000, 100) is None
-    assert dlg.call_cost_usd("gpt-4o", None, 100) is None
-    assert dlg.estimate_tokens(400) == 100
+    assert resolve_name("gpt-4o", known) == "openai/gpt-4o-2024-08-06"
+    assert resolve_name("llama-3.1-8b-instruct", known) == "meta-llama/llama-3.1-8b-instruct"
+    assert resolve_name("claude-9", known) is None
+    assert call_cost_usd(["big", "gpt-4o"], 1000, 100) == pytest.approx((1000 * 2.5 + 100 * 10) / 1e6)
+    assert call_cost_usd("big", 1000, 100) is None
+    assert call_cost_usd("gpt-4o", None, 100) is None
+    assert estimate_tokens(400) == 100
 
 
-def test_decision_info(router: object) -> None:
-    decision = router.route("write a python function to sort 3 lists", tradeoff=0.8, candidates=["coder", "tiny"])
+def test_the_report_of_an_adapters_call(fitted: autorouter.Router) -> None:
+    decision = fitted.route("write a python function to sort 3 lists", tradeoff=0.8, candidates=["coder", "tiny"])
     attempts = [Attempt("tiny", 1, RuntimeError("x"), 0.1), Attempt(decision.model, 1, None, 0.1)]
-    info = dlg.decision_info(
-        decision.model, decision, attempts, excluded={"big": "does not support tool calling"}, cost_usd=0.01
-    )
+    plan = CallPlan.routed(decision, excluded={"big": "does not support tool calling"})
+    info = plan.report(decision.model, attempts, cost_usd=0.01, cost_source="list_price")
     assert info["model"] == decision.model and info["cost_usd"] == 0.01
     assert info["fallback_from"] == (["tiny"] if decision.model != "tiny" else [])
     reasons = {r["model"]: r["excluded_because"] for r in info["ranking"]}
     assert reasons["big"] == "does not support tool calling"
-    sticky = dlg.decision_info("big", decision, sticky="big")
+    sticky = CallPlan.routed(decision, kept="big").report("big")
     assert sticky["sticky"] is True and "kept for the tool turns" in sticky["explanation"]
-    assert dlg.decision_info("big", None, forced=True)["explanation"] == "big: forced by the call's model= argument"
+    assert CallPlan.forced_to("big").report("big")["explanation"] == "big: forced by the call's model= argument"
