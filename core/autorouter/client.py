@@ -4,27 +4,38 @@ One call goes to one model; falling back down a ranking is `autorouter.reliabili
 Failures come out as typed `ProviderError`s that say whether a retry may help. The API key
 is a `SecretStr` resolved once per client; it is sent in the Authorization header only and
 scrubbed from every provider message we pass on.
+
+As in httpx, the sync and async methods share everything but the sending: one request
+builder (`_request`), one I/O-free reader of a streamed answer (`_ChunkReader`) and one
+parser of answers and errors. The values a call takes and gives live in
+`autorouter.chat_types`, the connection pools in `autorouter.connection_pools`; both are
+re-exported here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import json
 import logging
-import os
-import threading
-import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from autorouter.chat_types import (
+    DEFAULT_API_KEY_ENV,
+    DEFAULT_BASE_URL,
+    ChatChunk,
+    ChatCompletion,
+    Endpoint,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from autorouter.connection_pools import aclose_pools, async_pool, close_pools, sync_pool
 from autorouter.errors import (
     AuthenticationError,
     BadRequestError,
-    MissingAPIKeyError,
     ProviderConnectionError,
     ProviderError,
     ProviderServerError,
@@ -49,143 +60,7 @@ __all__ = [
     "close_pools",
 ]
 
-DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-DEFAULT_API_KEY_ENV = "OPENROUTER_API_KEY"
-
 logger = logging.getLogger("autorouter.client")
-
-
-# --- what goes in -------------------------------------------------------------------
-
-
-class Endpoint(BaseModel):
-    """Where an OpenAI-compatible API lives and how to authenticate to it.
-
-    The key is `api_key` if given, else the value of the `api_key_env` environment
-    variable; with both None no Authorization header is sent (a local server, say).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    base_url: str = Field(default=DEFAULT_BASE_URL, description="API root, e.g. .../v1")
-    api_key: SecretStr | None = Field(default=None, description="explicit key; wins over env")
-    api_key_env: str | None = Field(
-        default=DEFAULT_API_KEY_ENV, description="environment variable holding the key"
-    )
-    # Hidden from repr: callers sometimes put credentials in custom headers too.
-    headers: dict[str, str] = Field(default_factory=dict, repr=False)
-    timeout: float = Field(
-        default=60.0, gt=0, description="seconds to connect, and to wait for each read; a "
-        "fallback run's attempt and stall limits (`RetryPolicy`) shorten it per attempt"
-    )
-
-    def resolve_api_key(self) -> SecretStr | None:
-        """The key to send, or None when this endpoint needs none.
-
-        Raises `MissingAPIKeyError` naming the variable when it should be set but is not.
-        """
-        if self.api_key is not None:
-            return self.api_key
-        if self.api_key_env is None:
-            return None
-        value = os.environ.get(self.api_key_env, "").strip()
-        if not value:
-            raise MissingAPIKeyError(self.api_key_env)
-        return SecretStr(value)
-
-
-# --- what comes out -----------------------------------------------------------------
-
-
-class Usage(BaseModel):
-    """Token counts of one call, and its cost in USD when the provider reports it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    cost: float | None = Field(default=None, description="USD, e.g. OpenRouter's usage.cost")
-
-
-class ToolCall(BaseModel):
-    """A function call the model asked for; `arguments` is the JSON text it wrote."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    name: str
-    arguments: str = ""
-
-    def parse_arguments(self) -> Any:
-        """`arguments` decoded from JSON (raises `json.JSONDecodeError` if the model erred)."""
-        return json.loads(self.arguments or "{}")
-
-
-class ChatCompletion(BaseModel):
-    """One answer: its text, tool calls, why it stopped, token usage and the raw body."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model: str = Field(description="the model the provider says answered")
-    text: str = Field(default="", description="the message content; '' with only tool calls")
-    tool_calls: list[ToolCall] = Field(default_factory=list)
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
-
-    @property
-    def cost(self) -> float | None:
-        """USD cost as reported by the provider, if it reported one."""
-        return self.usage.cost if self.usage is not None else None
-
-    @classmethod
-    def from_chunks(cls, chunks: Iterable[ChatChunk]) -> ChatCompletion:
-        """Assemble the answer a stream delivered."""
-        chunks = list(chunks)
-        calls: dict[int, dict[str, str]] = {}
-        finish_reason: str | None = None
-        usage: Usage | None = None
-        for chunk in chunks:
-            for delta in chunk.tool_calls:
-                call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-                call["id"] = call["id"] or (delta.id or "")
-                call["name"] = call["name"] or (delta.name or "")
-                call["arguments"] += delta.arguments
-            finish_reason = chunk.finish_reason or finish_reason
-            usage = chunk.usage or usage
-        return cls(
-            model=chunks[0].model if chunks else "",
-            text="".join(c.text for c in chunks),
-            tool_calls=[ToolCall(**calls[i]) for i in sorted(calls)],
-            finish_reason=finish_reason,
-            usage=usage,
-            raw={"chunks": [c.raw for c in chunks]},
-        )
-
-
-class ToolCallDelta(BaseModel):
-    """A piece of a streamed tool call; pieces with the same `index` form one call."""
-
-    model_config = ConfigDict(frozen=True)
-
-    index: int = 0
-    id: str | None = None
-    name: str | None = None
-    arguments: str = ""
-
-
-class ChatChunk(BaseModel):
-    """One streamed event: a piece of text or of tool calls, the finish reason, or usage."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model: str
-    text: str = ""
-    tool_calls: list[ToolCallDelta] = Field(default_factory=list)
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 # --- the client ---------------------------------------------------------------------
@@ -213,14 +88,9 @@ class ChatClient:
 
     def complete(self, model: str, messages: list[Any], **params: Any) -> ChatCompletion:
         """Send one request and return the answer; raises a `ProviderError` on failure."""
-        body = self._body(model, messages, params, stream=False)
-        try:
-            response = _sync_pool(self.endpoint.base_url).post(
-                self._url, json=body, headers=self._headers(stream=False),
-                timeout=self._timeout(stream=False),
-            )
-        except httpx2.HTTPError as exc:
-            raise self._transport_error(exc, model) from exc
+        request = self._request(model, messages, params, stream=False)
+        with self._transport_errors(model):
+            response = sync_pool(self.endpoint.base_url).post(**request)
         return self._completion(response.status_code, response.headers, response.content, model)
 
     def stream(self, model: str, messages: list[Any], **params: Any) -> Iterator[ChatChunk]:
@@ -229,105 +99,58 @@ class ChatClient:
         Nothing is sent until the first `next()`. A failure before the first chunk raises a
         `ProviderError` (safe to retry); after it, `StreamInterruptedError`.
         """
-        body = self._body(model, messages, params, stream=True)
-        received: list[ChatChunk] = []
-        decoder = _SSEDecoder()
-        finished = False
-        try:
-            with _sync_pool(self.endpoint.base_url).stream(
-                "POST", self._url, json=body, headers=self._headers(stream=True),
-                timeout=self._timeout(stream=True),
-            ) as response:
+        request = self._request(model, messages, params, stream=True)
+        reader = _ChunkReader(self, model)
+        with reader.errors():
+            with sync_pool(self.endpoint.base_url).stream("POST", **request) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise self._status_error(response.status_code, response.headers,
                                              response.content, model)
-                done = False
                 for line in response.iter_lines():
-                    if done:  # read to the end, so the connection goes back to the pool
-                        continue
-                    for data in decoder.feed(line):
-                        if data == "[DONE]":
-                            finished = done = True
-                            break
-                        chunk = self._chunk(data, model)
-                        finished = finished or chunk.finish_reason is not None
-                        received.append(chunk)
-                        yield chunk
-                if not done:
-                    for data in decoder.flush():
-                        finished = finished or data == "[DONE]"
-        except httpx2.HTTPError as exc:
-            raise self._interrupted(self._transport_error(exc, model), received) from exc
-        except ProviderError as exc:
-            if not received:
-                raise
-            raise self._interrupted(exc, received) from exc
-        if not finished:
-            error = ProviderConnectionError(
-                f"{model}: the stream ended before the answer did", model=model
-            )
-            raise self._interrupted(error, received)
+                    yield from reader.feed(line)
+                reader.end()
+        reader.check_finished()
 
     # async
 
     async def acomplete(self, model: str, messages: list[Any], **params: Any) -> ChatCompletion:
         """`complete`, for asyncio."""
-        body = self._body(model, messages, params, stream=False)
-        try:
-            response = await _async_pool(self.endpoint.base_url).post(
-                self._url, json=body, headers=self._headers(stream=False),
-                timeout=self._timeout(stream=False),
-            )
-        except httpx2.HTTPError as exc:
-            raise self._transport_error(exc, model) from exc
+        request = self._request(model, messages, params, stream=False)
+        with self._transport_errors(model):
+            response = await async_pool(self.endpoint.base_url).post(**request)
         return self._completion(response.status_code, response.headers, response.content, model)
 
     async def astream(
         self, model: str, messages: list[Any], **params: Any
     ) -> AsyncIterator[ChatChunk]:
         """`stream`, for asyncio."""
-        body = self._body(model, messages, params, stream=True)
-        received: list[ChatChunk] = []
-        decoder = _SSEDecoder()
-        finished = False
-        try:
-            async with _async_pool(self.endpoint.base_url).stream(
-                "POST", self._url, json=body, headers=self._headers(stream=True),
-                timeout=self._timeout(stream=True),
-            ) as response:
+        request = self._request(model, messages, params, stream=True)
+        reader = _ChunkReader(self, model)
+        with reader.errors():
+            async with async_pool(self.endpoint.base_url).stream("POST", **request) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._status_error(response.status_code, response.headers,
                                              response.content, model)
-                done = False
                 async for line in response.aiter_lines():
-                    if done:  # read to the end, so the connection goes back to the pool
-                        continue
-                    for data in decoder.feed(line):
-                        if data == "[DONE]":
-                            finished = done = True
-                            break
-                        chunk = self._chunk(data, model)
-                        finished = finished or chunk.finish_reason is not None
-                        received.append(chunk)
+                    for chunk in reader.feed(line):  # no `yield from` in an async generator
                         yield chunk
-                if not done:
-                    for data in decoder.flush():
-                        finished = finished or data == "[DONE]"
-        except httpx2.HTTPError as exc:
-            raise self._interrupted(self._transport_error(exc, model), received) from exc
-        except ProviderError as exc:
-            if not received:
-                raise
-            raise self._interrupted(exc, received) from exc
-        if not finished:
-            error = ProviderConnectionError(
-                f"{model}: the stream ended before the answer did", model=model
-            )
-            raise self._interrupted(error, received)
+                reader.end()
+        reader.check_finished()
 
     # request
+
+    def _request(
+        self, model: str, messages: list[Any], params: dict[str, Any], *, stream: bool
+    ) -> dict[str, Any]:
+        """The keyword arguments of the POST, for httpx2's `post` and `stream("POST", ...)`."""
+        return {
+            "url": self._url,
+            "json": self._body(model, messages, params, stream=stream),
+            "headers": self._headers(stream=stream),
+            "timeout": self._timeout(stream=stream),
+        }
 
     def _timeout(self, *, stream: bool) -> httpx2.Timeout:
         """The socket limits of this call: the endpoint's, shortened by the fallback run's
@@ -513,6 +336,14 @@ class ChatClient:
             )
         return ProviderConnectionError(f"{model}: connection failed ({detail})", model=model)
 
+    @contextmanager
+    def _transport_errors(self, model: str) -> Iterator[None]:
+        """httpx2's failures inside the block as the `ProviderError`s they mean."""
+        try:
+            yield
+        except httpx2.HTTPError as exc:
+            raise self._transport_error(exc, model) from exc
+
     @staticmethod
     def _interrupted(error: ProviderError, received: list[ChatChunk]) -> ProviderError:
         """`error` if nothing was streamed yet (safe to retry), else StreamInterruptedError."""
@@ -524,6 +355,66 @@ class ChatClient:
             chunks=list(received),
             text="".join(c.text for c in received),
         )
+
+
+# --- reading a streamed answer ----------------------------------------------------------
+
+
+class _ChunkReader:
+    """The I/O-free half of one streamed answer, shared by `stream` and `astream`: lines of
+    server-sent events in, chunks out, and what a failure means once chunks are out."""
+
+    def __init__(self, client: ChatClient, model: str) -> None:
+        self._client = client
+        self._model = model
+        self._decoder = _SSEDecoder()
+        self.received: list[ChatChunk] = []
+        self._done = False  # [DONE] came: what follows is read only to free the connection
+        self._finished = False  # [DONE] or a finish reason came: the answer is whole
+
+    def feed(self, line: str) -> list[ChatChunk]:
+        """The chunks `line` completes (none after [DONE]: the body is still read to the end,
+        so the connection goes back to the pool)."""
+        chunks: list[ChatChunk] = []
+        if self._done:
+            return chunks
+        for data in self._decoder.feed(line):
+            if data == "[DONE]":
+                self._finished = self._done = True
+                break
+            chunk = self._client._chunk(data, self._model)
+            self._finished = self._finished or chunk.finish_reason is not None
+            self.received.append(chunk)
+            chunks.append(chunk)
+        return chunks
+
+    def end(self) -> None:
+        """The body ended: an event it did not close with a blank line may still be [DONE]."""
+        if not self._done:
+            for data in self._decoder.flush():
+                self._finished = self._finished or data == "[DONE]"
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Failures inside the block as the caller sees them: a `ProviderError` (safe to
+        retry) before the first chunk, `StreamInterruptedError` after it."""
+        try:
+            yield
+        except httpx2.HTTPError as exc:
+            error = self._client._transport_error(exc, self._model)
+            raise self._client._interrupted(error, self.received) from exc
+        except ProviderError as exc:
+            if not self.received:
+                raise
+            raise self._client._interrupted(exc, self.received) from exc
+
+    def check_finished(self) -> None:
+        """Raise if the body ended before the answer did."""
+        if not self._finished:
+            error = ProviderConnectionError(
+                f"{self._model}: the stream ended before the answer did", model=self._model
+            )
+            raise self._client._interrupted(error, self.received)
 
 
 # --- parsing helpers ------------------------------------------------------------------
@@ -580,70 +471,3 @@ def _error_message(error: Any) -> str:
         message = error.get("message")
         return message if isinstance(message, str) else json.dumps(error)[:500]
     return str(error)[:500]
-
-
-# --- connection pools -------------------------------------------------------------------
-
-# The pools are httpx2's (Pydantic's maintained fork of httpx, same API), not httpx 0.28's: its
-# httpcore 1.0 pool hands an idle connection to every request queued before the first of them
-# runs, and all but one then go round again, a random number of times (encode/httpcore#822,
-# #1110); and its keep-alive cleanup counts busy connections as idle, so with more than
-# `max_keepalive_connections` open it closes each one the moment it is free. Under 32-128
-# concurrent calls the gateway's p99 was 3-5.5x its p50 on it, 1.1-2.3x on httpx2 (httpcore2
-# 2.8+ gives a free connection to one request; 2.0+ counts idle ones). Its errors are its own
-# classes (httpx2.HTTPError is no httpx.HTTPError): every one is caught here and becomes a
-# ProviderError. It verifies TLS against the system's trust store (SSL_CERT_FILE or
-# SSL_CERT_DIR when set), not certifi's bundle. As many connections stay alive as may be open:
-# a burst's connections serve the next burst instead of new handshakes, until idle for the
-# keep-alive expiry (5 s).
-_LIMITS = httpx2.Limits(max_connections=200, max_keepalive_connections=200)
-_pools_lock = threading.Lock()
-_sync_pools: dict[str, httpx2.Client] = {}
-# An AsyncClient is bound to the loop it first ran on, so there is one per loop; a loop
-# that is garbage-collected takes its clients with it.
-_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx2.AsyncClient]]
-_async_pools = weakref.WeakKeyDictionary()
-
-
-def _pool_key(base_url: str) -> str:
-    return base_url.rstrip("/")
-
-
-def _sync_pool(base_url: str) -> httpx2.Client:
-    key = _pool_key(base_url)
-    with _pools_lock:
-        client = _sync_pools.get(key)
-        if client is None or client.is_closed:
-            client = _sync_pools[key] = httpx2.Client(limits=_LIMITS, follow_redirects=False)
-        return client
-
-
-def _async_pool(base_url: str) -> httpx2.AsyncClient:
-    loop = asyncio.get_running_loop()
-    key = _pool_key(base_url)
-    with _pools_lock:
-        clients = _async_pools.setdefault(loop, {})
-        client = clients.get(key)
-        if client is None or client.is_closed:
-            client = clients[key] = httpx2.AsyncClient(limits=_LIMITS, follow_redirects=False)
-        return client
-
-
-def close_pools() -> None:
-    """Close the process's shared sync connection pools (they reopen on the next call)."""
-    with _pools_lock:
-        clients = list(_sync_pools.values())
-        _sync_pools.clear()
-    for client in clients:
-        client.close()
-
-
-async def aclose_pools() -> None:
-    """Close the running event loop's shared async connection pools."""
-    with _pools_lock:
-        clients = list(_async_pools.pop(asyncio.get_running_loop(), {}).values())
-    for client in clients:
-        await client.aclose()
-
-
-atexit.register(close_pools)

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from autorouter import cards
+from autorouter import catalog as catalog_module
 from autorouter.catalog import BENCHMARKS, Capabilities, Catalog, ModelCard
 from autorouter.dataset import ModelPrice
 from autorouter.errors import CatalogError, InvalidRequestError, UnknownModelError
@@ -770,3 +772,10 @@ def test_default_is_read_once_and_each_copy_is_independent():
 def test_clash_in_the_constructor_names_the_entry():
     with pytest.raises(CatalogError, match=r"entry 1 \('acme/two'\): name 'w'"):
         Catalog([_entry(aliases=["w"]), _entry(id="acme/two", aliases=["w"])])
+
+
+def test_the_card_types_are_the_catalogs_own():
+    # `autorouter.cards` holds what one entry is; every name stays importable from here.
+    for name in cards.__all__:
+        assert getattr(catalog_module, name) is getattr(cards, name)
+    assert set(cards.__all__) <= set(catalog_module.__all__)

@@ -10,9 +10,10 @@ import subprocess
 import sys
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
-from autorouter.cli import app
+from autorouter.cli import app, main
 from synthetic import TIMED, add_timed_models, make_rows, write_jsonl
 
 runner = CliRunner()
@@ -142,6 +143,12 @@ def test_console_script_is_installed():
     assert out.returncode == 0 and "train" in out.stdout and "route" in out.stdout
 
 
+def test_help_lists_every_command_in_the_order_they_were_written():
+    group = typer.main.get_command(app)
+    assert list(group.commands) == ["train", "route", "eval", "chat", "label", "serve"]
+    assert main.__module__ == "autorouter.cli"  # the console script's entry point
+
+
 def test_train_says_in_one_line_when_the_data_has_no_costs(tmp_path):
     rows = [{k: v for k, v in r.items() if k != "cost_usd"} for r in make_rows(60)]
     data = write_jsonl(rows, tmp_path / "nocost.jsonl")
@@ -150,6 +157,7 @@ def test_train_says_in_one_line_when_the_data_has_no_costs(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "warning: the data has no costs" in out.stderr and "train --prices FILE" in out.stderr
     assert "UserWarning" not in out.stderr and "cli.py" not in out.stderr  # no Python warning dump
+    assert "autorouter/cli/" not in out.stderr  # nor one from a module of the cli package
 
 
 # --- route and chat: prompts from stdin or a file, output at 80 columns, the whole decision in JSON

@@ -8,9 +8,12 @@ import time
 import traceback
 from collections.abc import AsyncIterator
 
+import httpx2
 import pytest
 from pydantic import SecretStr
 
+from autorouter import chat_types, connection_pools
+from autorouter import client as client_module
 from autorouter.client import (
     DEFAULT_API_KEY_ENV,
     DEFAULT_BASE_URL,
@@ -18,6 +21,7 @@ from autorouter.client import (
     ChatClient,
     ChatCompletion,
     Endpoint,
+    _ChunkReader,
     aclose_pools,
 )
 from autorouter.errors import (
@@ -469,3 +473,91 @@ def test_the_key_never_shows_in_reprs_logs_or_errors(
                   str(getattr(error, "provider_message", ""))]
     leaks = [t for t in texts if SECRET in t]
     assert leaks == []
+
+
+# --- the shared halves of the sync and async methods -------------------------------------
+
+
+def _event(content: str, finish_reason: str | None = None) -> str:
+    """One `data:` line of a streamed chat completion."""
+    choice = {"delta": {"content": content}, "finish_reason": finish_reason}
+    return "data: " + json.dumps({"model": "model-a", "choices": [choice]})
+
+
+def _reader() -> _ChunkReader:
+    return _ChunkReader(ChatClient(Endpoint(api_key_env=None)), "model-a")
+
+
+def test_one_request_builder_serves_plain_calls_and_streams() -> None:
+    client = ChatClient(Endpoint(base_url="http://upstream.test/v1/", api_key=SecretStr(SECRET)))
+    plain = client._request("model-a", HELLO, {"temperature": 0}, stream=False)
+    streamed = client._request("model-a", HELLO, {"temperature": 0}, stream=True)
+    assert plain["url"] == streamed["url"] == "http://upstream.test/v1/chat/completions"
+    assert plain["json"] == {"model": "model-a", "messages": HELLO, "temperature": 0}
+    assert streamed["json"] == {**plain["json"], "stream": True,
+                                "stream_options": {"include_usage": True}}
+    assert plain["headers"]["Accept"] == "application/json"
+    assert streamed["headers"]["Accept"] == "text/event-stream"
+    assert plain["headers"]["Authorization"] == streamed["headers"]["Authorization"]
+    assert plain["timeout"] == streamed["timeout"]  # no fallback run: the endpoint's own
+
+
+def test_the_chunk_reader_turns_event_lines_into_chunks_until_done() -> None:
+    reader = _reader()
+    lines = [": keep-alive", _event("hel"), "", "event: message", _event("lo", "stop"), "",
+             "data: [DONE]", "", _event("after the end"), ""]
+    chunks = [chunk for line in lines for chunk in reader.feed(line)]
+    assert [c.text for c in chunks] == ["hel", "lo"]
+    assert reader.received == chunks
+    reader.end()
+    reader.check_finished()  # a whole answer: nothing to raise
+
+
+def test_the_chunk_reader_takes_a_done_the_body_did_not_close() -> None:
+    reader = _reader()
+    for line in [_event("hi"), "", "data: [DONE]"]:  # the body ends before the blank line
+        reader.feed(line)
+    reader.end()
+    reader.check_finished()
+
+
+def test_a_body_that_ends_before_the_answer_is_retryable_only_before_a_chunk() -> None:
+    empty = _reader()
+    empty.end()
+    with pytest.raises(ProviderConnectionError) as nothing:
+        empty.check_finished()
+    assert not isinstance(nothing.value, StreamInterruptedError) and nothing.value.retryable
+    partial = _reader()
+    for line in [_event("hi"), ""]:
+        partial.feed(line)
+    partial.end()
+    with pytest.raises(StreamInterruptedError) as some:
+        partial.check_finished()
+    assert some.value.text == "hi" and len(some.value.chunks) == 1
+
+
+def test_the_chunk_reader_maps_failures_by_what_was_streamed() -> None:
+    reader = _reader()
+    with pytest.raises(ProviderConnectionError) as before, reader.errors():
+        raise httpx2.ReadError("connection reset")
+    assert not isinstance(before.value, StreamInterruptedError)
+    assert isinstance(before.value.__cause__, httpx2.ReadError)
+    limited = RateLimitError("model-a: HTTP 429: slow down", model="model-a", status_code=429)
+    with pytest.raises(RateLimitError) as same, reader.errors():
+        raise limited
+    assert same.value is limited  # unchanged, so the fallback retries it
+    for line in [_event("hi"), ""]:
+        reader.feed(line)
+    with pytest.raises(StreamInterruptedError) as after, reader.errors():
+        raise httpx2.ReadError("connection reset")
+    assert after.value.text == "hi" and isinstance(after.value.__cause__, httpx2.ReadError)
+    with pytest.raises(StreamInterruptedError) as after_provider, reader.errors():
+        raise limited
+    assert after_provider.value.__cause__ is limited
+
+
+def test_the_wire_types_and_pools_are_importable_from_the_client() -> None:
+    for module in (chat_types, connection_pools):
+        for name in set(module.__all__) & set(client_module.__all__):
+            assert getattr(client_module, name) is getattr(module, name)
+    assert set(chat_types.__all__) <= set(client_module.__all__)

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from autorouter import reliability
 from autorouter.client import ChatChunk, ChatClient, ChatCompletion, Endpoint, aclose_pools
 from autorouter.decision import RankedModel, RoutingDecision
 from autorouter.errors import (
@@ -30,10 +31,12 @@ from autorouter.errors import (
     StreamInterruptedError,
 )
 from autorouter.reliability import (
+    AttemptLimits,
     CooldownTracker,
     RetryPolicy,
     arun_with_fallback,
     astream_with_fallback,
+    current_attempt_limits,
     default_cooldowns,
     retry_after_from_headers,
     run_with_fallback,
@@ -764,3 +767,168 @@ def test_attempt_limit_defaults_to_half_the_budget() -> None:
     assert RetryPolicy(total_budget_s=40, attempt_timeout_s=5).attempt_limit_s == 5
     with pytest.raises(ValidationError):
         RetryPolicy(attempt_timeout_s=0)
+
+
+# --- the one flow under both drivers ------------------------------------------------
+
+
+class _Opened:
+    """A stream that fails on its first item and records whether it was closed."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.closed = False
+
+    def __iter__(self) -> _Opened:
+        return self
+
+    def __next__(self) -> str:
+        raise self.error
+
+    def __aiter__(self) -> _Opened:
+        return self
+
+    async def __anext__(self) -> str:
+        raise self.error
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def test_a_call_raising_stop_iteration_surfaces_it_unchanged(cooldowns: CooldownTracker) -> None:
+    stop = StopIteration("not a provider error")
+    tried: list[str] = []
+
+    def call(model: str) -> str:
+        tried.append(model)
+        raise stop
+
+    with pytest.raises(StopIteration) as caught:
+        run_with_fallback(AB, call, cooldowns=cooldowns)
+    assert caught.value is stop and tried == ["model-a"]
+
+
+def test_each_attempt_runs_under_its_own_limits(cooldowns: CooldownTracker, policy: RetryPolicy) -> None:
+    seen: list[AttemptLimits | None] = []
+
+    def call(model: str) -> str:
+        seen.append(current_attempt_limits())
+        if model == "model-a":
+            raise ProviderServerError("model-a: HTTP 500", model=model, status_code=500)
+        return model
+
+    result = run_with_fallback(AB, call, policy=policy, cooldowns=cooldowns)
+    assert result.model == "model-b" and len(seen) == policy.max_attempts_per_model + 1
+    assert all(limits is not None for limits in seen)
+    deadlines = [limits.deadline for limits in seen if limits is not None]
+    assert deadlines == sorted(deadlines) and len(set(deadlines)) == len(deadlines)
+    assert current_attempt_limits() is None  # set only while an attempt runs
+    assert [a.model for a in result.attempts] == ["model-a", "model-a", "model-b"]
+
+
+async def test_each_async_attempt_runs_under_its_own_limits(
+    cooldowns: CooldownTracker, policy: RetryPolicy
+) -> None:
+    seen: list[AttemptLimits | None] = []
+
+    async def call(model: str) -> str:
+        seen.append(current_attempt_limits())
+        if model == "model-a":
+            raise ProviderServerError("model-a: HTTP 500", model=model, status_code=500)
+        return model
+
+    result = await arun_with_fallback(AB, call, policy=policy, cooldowns=cooldowns)
+    assert result.model == "model-b" and all(limits is not None for limits in seen)
+    assert current_attempt_limits() is None
+    assert [a.error is None for a in result.attempts] == [False, False, True]
+
+
+def test_a_stream_that_fails_to_start_is_closed_and_the_next_tried(cooldowns: CooldownTracker) -> None:
+    opened: dict[str, _Opened] = {}
+
+    def open_stream(model: str) -> Iterator[str]:
+        if model == "model-a":
+            opened[model] = _Opened(ProviderConnectionError("model-a: dropped", model=model))
+            return opened[model]
+        return iter(["b1", "b2"])
+
+    policy = RetryPolicy(max_attempts_per_model=1)
+    stream = stream_with_fallback(AB, open_stream, policy=policy, cooldowns=cooldowns)
+    assert stream.model == "model-b" and list(stream) == ["b1", "b2"]
+    assert opened["model-a"].closed
+    assert [a.model for a in stream.attempts] == AB
+
+
+def test_a_stream_whose_start_must_surface_is_closed_and_raised_unchanged(
+    cooldowns: CooldownTracker,
+) -> None:
+    refused = AuthenticationError("model-a: HTTP 401", model="model-a", status_code=401)
+    opened = _Opened(refused)
+    with pytest.raises(AuthenticationError) as caught:
+        stream_with_fallback(AB, lambda m: opened, cooldowns=cooldowns)
+    assert caught.value is refused and opened.closed
+
+
+async def test_an_async_stream_that_fails_to_start_is_closed_and_the_next_tried(
+    cooldowns: CooldownTracker,
+) -> None:
+    opened: dict[str, _Opened] = {}
+
+    async def rest() -> AsyncIterator[str]:
+        yield "b1"
+
+    def open_stream(model: str) -> AsyncIterator[str]:
+        if model == "model-a":
+            opened[model] = _Opened(ProviderConnectionError("model-a: dropped", model=model))
+            return opened[model]
+        return rest()
+
+    policy = RetryPolicy(max_attempts_per_model=1)
+    stream = await astream_with_fallback(AB, open_stream, policy=policy, cooldowns=cooldowns)
+    assert stream.model == "model-b" and [x async for x in stream] == ["b1"]
+    assert opened["model-a"].closed
+
+
+async def test_a_break_after_the_first_item_is_raised_the_same_sync_and_async(
+    cooldowns: CooldownTracker,
+) -> None:
+    class Flaky(Exception):
+        pass
+
+    def words(model: str) -> Iterator[str]:
+        yield "one "
+        raise Flaky("gone")
+
+    async def awords(model: str) -> AsyncIterator[str]:
+        yield "one "
+        raise Flaky("gone")
+
+    def classify(exc: BaseException) -> bool | None:
+        return isinstance(exc, Flaky) or None
+
+    sync = stream_with_fallback(AB, words, classify, cooldowns=cooldowns, text_of=str)
+    with pytest.raises(StreamInterruptedError) as caught:
+        list(sync)
+    stream = await astream_with_fallback(AB, awords, classify, cooldowns=cooldowns, text_of=str)
+    with pytest.raises(StreamInterruptedError) as acaught:
+        [x async for x in stream]
+    for error in (caught.value, acaught.value):
+        assert error.text == "one " and error.chunks == ["one "] and isinstance(error.__cause__, Flaky)
+    # What the classifier does not call transient passes unchanged, on either side.
+    sync = stream_with_fallback(AB, words, lambda e: False, cooldowns=cooldowns)
+    with pytest.raises(Flaky):
+        list(sync)
+    stream = await astream_with_fallback(AB, awords, lambda e: False, cooldowns=cooldowns)
+    with pytest.raises(Flaky):
+        [x async for x in stream]
+
+
+def test_every_name_of_the_policy_is_importable_from_the_package() -> None:
+    parts = (reliability.retry, reliability.flow, reliability.streams)
+    assert sorted(reliability.__all__) == sorted(name for part in parts for name in part.__all__)
+    for part in parts:
+        for name in part.__all__:
+            assert getattr(reliability, name) is getattr(part, name)
