@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableBinding
 
 from autorouter.calls.adapter_support import own_retries_warning, warn_caller
-from autorouter.calls.names import catalog_card
+from autorouter.catalog import shared_card
 
 TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict", "response_format")
 """The tool-calling call kwargs, handed to the chosen candidate's own `bind_tools`, so each
@@ -122,7 +122,7 @@ def capabilities(model: BaseChatModel, router_name: str) -> dict[str, Any]:
     `add_catalog_model`: a False there excludes the candidate from calls that need it.
     """
     profile: Mapping[str, Any] = model.profile if isinstance(model.profile, Mapping) else {}
-    card = catalog_card(router_name) or catalog_card(model_name_of(model))
+    card = shared_card(router_name) or shared_card(model_name_of(model))
     caps = getattr(card, "capabilities", None)
     if not overrides_bind_tools(model) or profile.get("tool_calling") is False:
         tools: bool | None = False

@@ -20,7 +20,7 @@ from autorouter.calls.adapter_support import (
     openrouter_api_key,
     router_models,
 )
-from autorouter.calls.names import catalog_card
+from autorouter.catalog import shared_card
 from langchain_autorouter._candidates import model_name_of, without_own_retries
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
@@ -89,7 +89,7 @@ def openrouter_candidates(router: Any, data: Mapping[str, Any]) -> dict[str, Any
             settings[name] = value
     out = {}
     for name in router_models(router):
-        card = catalog_card(name)
+        card = shared_card(name)
         model_id = getattr(card, "id", None) or name
         out[name] = ChatOpenAI(
             model=model_id,

@@ -25,7 +25,7 @@ from autorouter.calls.adapter_support import (
     router_models,
     warn_caller,
 )
-from autorouter.calls.names import catalog_card
+from autorouter.catalog import shared_card
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 
@@ -97,7 +97,7 @@ def capabilities(key: str, llm: LLM) -> dict[str, Any]:
     (as the catalog says, the way a router's `add_catalog_model` reads it; unknown without
     a card), its context window."""
     meta = llm.metadata
-    card = catalog_card(key) or catalog_card(own_name(llm))
+    card = shared_card(key) or shared_card(own_name(llm))
     caps = getattr(card, "capabilities", None)
     window = meta.context_window if isinstance(meta.context_window, int) and meta.context_window > 0 else None
     return {
@@ -211,7 +211,7 @@ def openrouter_candidates(
         ) from e
     out = {}
     for name in router_models(router):
-        card = catalog_card(name)
+        card = shared_card(name)
         caps = getattr(card, "capabilities", None)
         out[name] = OpenAILike(
             model=getattr(card, "id", None) or name,

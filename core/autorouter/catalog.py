@@ -14,7 +14,7 @@ import difflib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -27,6 +27,8 @@ from .cards import Price as Price  # the price field type, importable from here 
 from .errors import CatalogError, UnknownModelError
 
 __all__ = [
+    "shared_card",
+    "shared_match",
     "BENCHMARKS",
     "Capabilities",
     "Catalog",
@@ -231,6 +233,39 @@ class Catalog:
     def get(self, name: str) -> ModelCard:
         """The card of `name` (see `resolve`)."""
         return self._cards[_fold(self.resolve(name))]
+
+    def find(self, name: str | None) -> ModelCard | None:
+        """The card of `name` (see `resolve`), or None when no model, or several, go by it."""
+        if not name:
+            return None
+        try:
+            return self.get(name)
+        except UnknownModelError:
+            return None
+
+    def match(self, name: str, known: Sequence[str]) -> str | None:
+        """Which of `known` (a router's or gateway's model names) `name` means: the same name
+        (case aside), or the same model by this catalog's ids and aliases, with or without the
+        "provider/" prefix; None when none, or several, match. The one rule every surface
+        resolves a model name by (an adapter's candidates, a call's `model=`, the gateway's
+        request `model`)."""
+        if name in known:
+            return name
+        folded = [k for k in known if _fold(k) == _fold(name)]
+        if len(folded) == 1:
+            return folded[0]
+        wanted = self._same_model_names(name)
+        matches = [k for k in known if self._same_model_names(k) & wanted]
+        return matches[0] if len(matches) == 1 else None
+
+    def _same_model_names(self, name: str) -> set[str]:
+        """Names that mean the same model, folded: itself, without its provider prefix, and
+        the ids and aliases of its card."""
+        names = {name}
+        card = self.find(name)
+        if card is not None:
+            names |= {card.id, *card.aliases}
+        return {_fold(n) for n in names} | {_fold(n.split("/", 1)[-1]) for n in names}
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -439,3 +474,24 @@ def _shipped() -> tuple[tuple[ModelCard, ...], dict[str, Any]]:
 @lru_cache(maxsize=1)
 def _shared_default() -> Catalog:
     return Catalog.default()
+
+
+@lru_cache(maxsize=1024)
+def shared_card(name: str | None) -> ModelCard | None:
+    """The shipped catalog's card for a model id or alias (`Catalog.shared().find`), or None if it
+    has none or the shipped catalog cannot be read: catalog facts only ever add to what a
+    caller knows, so a broken catalog must not break routing."""
+    try:
+        return Catalog.shared().find(name)
+    except Exception:  # noqa: BLE001 - a broken shipped catalog: no facts, not a failure
+        return None
+
+
+def shared_match(name: str, known: Sequence[str]) -> str | None:
+    """`Catalog.shared().match(name, known)`; only the same name when the shipped catalog cannot
+    be read."""
+    try:
+        catalog = Catalog.shared()
+    except Exception:  # noqa: BLE001 - a broken shipped catalog: names only match themselves
+        return name if name in known else None
+    return catalog.match(name, known)

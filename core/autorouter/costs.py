@@ -9,11 +9,11 @@ the catalog's), else it is unknown (None), never made up.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
 from typing import TYPE_CHECKING, Any, Literal
 
+from .catalog import shared_card
 from .dataset import ModelPrice
 
 if TYPE_CHECKING:
@@ -93,8 +93,6 @@ def call_cost_usd(
     `names` are names the model goes by (its router name, then its own model name): the
     first priced wins. None when the usage is not two token counts or no name is priced.
     """
-    from .calls.names import card_in, catalog_card  # names import the catalog, which imports costs
-
     prices = getattr(router, "prices", None)  # a router-like wrapper may have no prices of its own
-    card_of = catalog_card if catalog is None else functools.partial(card_in, catalog)
+    card_of = shared_card if catalog is None else catalog.find
     return call_cost(list_price(names, prices, card_of), prompt_tokens, completion_tokens)[0]

@@ -14,9 +14,9 @@ import pytest
 
 import autorouter
 from autorouter.calls import CallPlan
-from autorouter.calls.names import resolve_name
 from autorouter.calls.plan import eligible_candidates, estimate_tokens, sticky_candidate
 from autorouter.calls.sdk_errors import classify_error
+from autorouter.catalog import shared_match
 from autorouter.costs import call_cost_usd
 from autorouter.decision import ModelLimits
 from autorouter.errors import NoCandidateError, ProviderServerError
@@ -122,11 +122,11 @@ def test_classify_error() -> None:
     assert classify_error(ValueError("bad")) is None
 
 
-def test_resolve_name_and_cost() -> None:
+def test_names_match_by_the_catalog_and_cost() -> None:
     known = ["openai/gpt-4o-2024-08-06", "meta-llama/llama-3.1-8b-instruct"]
-    assert resolve_name("gpt-4o", known) == "openai/gpt-4o-2024-08-06"
-    assert resolve_name("llama-3.1-8b-instruct", known) == "meta-llama/llama-3.1-8b-instruct"
-    assert resolve_name("claude-9", known) is None
+    assert shared_match("gpt-4o", known) == "openai/gpt-4o-2024-08-06"
+    assert shared_match("llama-3.1-8b-instruct", known) == "meta-llama/llama-3.1-8b-instruct"
+    assert shared_match("claude-9", known) is None
     assert call_cost_usd(["big", "gpt-4o"], 1000, 100) == pytest.approx((1000 * 2.5 + 100 * 10) / 1e6)
     assert call_cost_usd("big", 1000, 100) is None
     assert call_cost_usd("gpt-4o", None, 100) is None

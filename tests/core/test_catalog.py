@@ -779,3 +779,17 @@ def test_the_card_types_are_the_catalogs_own():
     for name in cards.__all__:
         assert getattr(catalog_module, name) is getattr(cards, name)
     assert set(cards.__all__) <= set(catalog_module.__all__)
+
+
+def test_one_name_rule_for_every_surface() -> None:
+    """`Catalog.match` is how a candidate's own name, a call's `model=` and the gateway's request
+    `model` find a router model: the same name (case aside), or the same model by id, alias or
+    bare name; never a guess between two."""
+    catalog = Catalog.default()
+    known = ["openai/gpt-4o-2024-08-06", "openai/gpt-4o-2024-05-13", "my-llama"]
+    assert catalog.match("openai/gpt-4o-2024-08-06", known) == "openai/gpt-4o-2024-08-06"
+    assert catalog.match("gpt-4o-2024-05-13", known) == "openai/gpt-4o-2024-05-13"
+    assert catalog.match("My-Llama", known) == "my-llama"
+    assert catalog.match("claude-9", known) is None
+    assert catalog.match("foo", ["a/foo", "b/foo"]) is None  # two models go by it: no guess
+    assert catalog.find("claude-9") is None and catalog.find("gpt-4o-2024-08-06").id == "openai/gpt-4o-2024-08-06"

@@ -17,9 +17,9 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from ..catalog import shared_match
 from ..errors import MissingAPIKeyError, RouterLoadError, UnknownModelError
 from ..reliability import RetryPolicy
-from .names import resolve_name
 
 T = TypeVar("T")
 
@@ -217,7 +217,7 @@ def candidates_by_name(
     models: Iterable[Any], known: Sequence[str], name_of: Callable[[Any], str | None], kind: str
 ) -> dict[str, Any]:
     """Key each of `models` (a framework's chat models) by the router model it is, from its
-    own model name (`name_of(model)`) by `resolve_name`.
+    own model name (`name_of(model)`) by the catalog's one rule (`Catalog.match`).
 
     `kind` names such a model in messages ("chat model", "LLM").
 
@@ -228,7 +228,7 @@ def candidates_by_name(
     out: dict[str, Any] = {}
     for model in models:
         name = name_of(model)
-        key = resolve_name(name, known) if name else None
+        key = shared_match(name, known) if name else None
         if key is None:
             raise UnknownModelError(
                 f"cannot tell which router model {type(model).__name__}(model={name!r}) is: the "
@@ -244,7 +244,7 @@ def candidates_by_name(
 def forced_candidate(model: Any, own_names: Mapping[str, str | None]) -> str:
     """The candidate a call's `model=` argument names: a candidate key, the own model name of
     exactly one candidate (`own_names`: {candidate key: its model's own name}), or the same
-    model by the catalog (`resolve_name`).
+    model by the catalog (`Catalog.match`).
 
     Raises:
         UnknownModelError: `model` names none of the candidates.
@@ -256,7 +256,7 @@ def forced_candidate(model: Any, own_names: Mapping[str, str | None]) -> str:
         by_own_name = [k for k, own in own_names.items() if own == model]
         if len(by_own_name) == 1:
             return by_own_name[0]
-        resolved = resolve_name(model, keys)
+        resolved = shared_match(model, keys)
         if resolved is not None:
             return resolved
     raise UnknownModelError(f"model={model!r} is not one of this router's candidates: {keys}")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from ..catalog import Catalog, ModelCard
 from ..client import Endpoint
-from ..errors import InvalidRequestError, UnknownModelError
+from ..errors import InvalidRequestError
 
 __all__ = ["EndpointTarget", "Endpoints", "shared_endpoints"]
 
@@ -107,10 +107,7 @@ class Endpoints:
     def card(self, model: str) -> ModelCard | None:
         """The catalog card of `model`, or None when the catalog does not know the name."""
         catalog = self.catalog if self.catalog is not None else Catalog.shared()
-        try:
-            return catalog.get(model)
-        except UnknownModelError:  # also an ambiguous bare name: better unknown than wrong
-            return None
+        return catalog.find(model)  # None also for an ambiguous bare name: better unknown than wrong
 
     def target(self, model: str) -> EndpointTarget:
         """Where `model` is called and under which name."""

@@ -88,13 +88,7 @@ class _Gateway:
         self.body_timeout_s = float(body_timeout_s)
         self.models: list[str] = list(router.models_)
         self.redact = _Redactor(router)
-        self.names: dict[str, str] = {}  # folded name, catalog id or alias -> candidate
-        self.cards: dict[str, Any] = {}
-        for model in self.models:
-            card = self._card(model)
-            self.cards[model] = card
-            for name in (model, *(card.names if card is not None else ())):
-                self.names.setdefault(name.strip().casefold(), model)
+        self.cards: dict[str, Any] = {model: self.catalog.find(model) for model in self.models}
         self.model_list = self._model_list()
 
     def _cooldown_s(self) -> float:
@@ -102,19 +96,11 @@ class _Gateway:
         policy = getattr(self.router, "retry_policy", None) or RetryPolicy()
         return float(policy.cooldown_s)
 
-    def _card(self, name: str) -> Any:
-        try:
-            return self.catalog.get(name)
-        except UnknownModelError:
-            return None
-
     # --- names
 
     def resolve(self, name: str, param: str) -> str:
         """The candidate `name` means (its own name, a catalog id or alias)."""
-        found = self.names.get(name.strip().casefold())
-        if found is None and name in self.catalog:
-            found = self.names.get(self.catalog.resolve(name).casefold())
+        found = self.catalog.match(name, self.models)
         if found is None:
             shown = ", ".join(self.models[:8]) + (" ..." if len(self.models) > 8 else "")
             raise _APIError(
