@@ -9,11 +9,14 @@ cheapest model, 0.5 about the geometric middle of the two spends.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .errors import InvalidRequestError
+from .state import State, check_increasing, check_members, check_ranges, check_shapes
 
 DEFAULT_TRADEOFF = 0.3
 #: Share of the knob spread evenly over log(lam) rather than over spend (see `calibrate`).
@@ -57,8 +60,24 @@ def check_max_cost(c: float | None) -> float | None:
 class TradeoffScale:
     """Monotone table from tradeoff in [0, 1) to the cost weight `lam` (USD^-1)."""
 
+    MEMBERS: ClassVar[tuple[str, ...]] = ("scale_t", "scale_lam")
+
     t: np.ndarray
     lam: np.ndarray
+
+    def state(self) -> State:
+        """No router.json fields; the arrays `scale_t` and `scale_lam`."""
+        return {}, {"scale_t": self.t, "scale_lam": self.lam}
+
+    @classmethod
+    def from_state(cls, fields: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> TradeoffScale:
+        """The table `state()` gave; `RouterLoadError` naming the member at fault."""
+        check_members(arrays, cls.MEMBERS)
+        n = arrays["scale_t"].size
+        check_shapes(arrays, {"scale_t": ((max(n, 1),), "a table"), "scale_lam": ((n,), "the length of 'scale_t'")})
+        check_ranges(arrays, {"scale_t": (0.0, 1.0), "scale_lam": (0.0, None)})
+        check_increasing(arrays, cls.MEMBERS)
+        return cls(arrays["scale_t"], arrays["scale_lam"])
 
     @classmethod
     def calibrate(

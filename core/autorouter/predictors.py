@@ -6,28 +6,59 @@ training data: per-model logistic regression (a smooth, global view) and a proto
 per cluster: a local view that also names the prompt's domain). Cost comes from per-prompt
 costs where the data has them (a per-model linear model in prompt length plus a per-cluster
 correction for answer length), else from list prices and a predicted answer length.
+
+Each learner saves itself: `state()` gives its router.json fields and arrays.npz members,
+`from_state` checks them and rebuilds it (see `autorouter.state`).
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ._linalg import fit_logistic_multi, group_sums, sigmoid, small_product, spherical_kmeans
+from .errors import RouterLoadError
+from .state import Dims, State, check_members, check_number, check_object, check_ranges, check_shapes, shown
 
 CHARS_PER_TOKEN = 4.0
 #: assumed answer length when the data says nothing about it
 DEFAULT_OUTPUT_TOKENS = 300.0
+#: How `CostModel` predicts: from per-prompt costs, from list prices, or not at all.
+COST_MODES = ("observed", "prices", "none")
 
 
 def n_prototypes(n: int) -> int:
     return int(np.clip(n // 12, 4, 256))
 
 
+def unit_scores(scores: np.ndarray) -> np.ndarray:
+    """Scores as learned: as given when they lie in [0, 1], else rescaled linearly to [0, 1].
+
+    Scores on another scale (a 1-10 judge rating, a reward) would otherwise be clipped to 0 or 1
+    and every model would look alike; a linear rescaling keeps who beats whom and by how much,
+    and the calibrated tradeoff absorbs the change of scale."""
+    lo, hi = float(np.min(scores)), float(np.max(scores))
+    if lo >= 0.0 and hi <= 1.0:
+        return scores
+    if hi - lo <= 0.0:
+        return np.zeros_like(scores)
+    warnings.warn(
+        f"scores span [{lo:g}, {hi:g}], not [0, 1]: rescaled linearly to [0, 1] for learning; "
+        "predicted quality is reported on that [0, 1] scale",
+        stacklevel=3,  # the caller of `Router.fit`
+    )
+    return (scores - lo) / (hi - lo)
+
+
 @dataclass
 class Prototypes:
     """Cluster centres of the training prompts and a soft assignment rule."""
+
+    MEMBERS: ClassVar[tuple[str, ...]] = ("centroids", "counts")
 
     centroids: np.ndarray  # (k, d) unit rows
     counts: np.ndarray  # (k,)
@@ -51,6 +82,36 @@ class Prototypes:
         w = np.exp(z)
         return w / w.sum(axis=1, keepdims=True)
 
+    def state(self) -> State:
+        """router.json's `prototypes` (temperature, top) and the arrays `centroids`, `counts`."""
+        return (
+            {"prototypes": {"temperature": self.temperature, "top": self.top}},
+            {"centroids": self.centroids, "counts": self.counts},
+        )
+
+    @classmethod
+    def from_state(cls, fields: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Prototypes:
+        """The prototypes `state()` gave; `RouterLoadError` naming the field or member at fault.
+        Their clusters set the sizes the other learners' arrays are checked against (`dims`)."""
+        settings = check_object(fields, "prototypes")
+        check_number(settings, "temperature", "prototypes", above=True)
+        check_number(settings, "top", "prototypes", lo=1, integer=True)
+        check_members(arrays, cls.MEMBERS)
+        c = arrays["centroids"]
+        if c.ndim != 2 or min(c.shape) < 1:
+            raise RouterLoadError(f"arrays.npz member 'centroids' has shape {c.shape}, not (clusters, dim)")
+        norm = float(np.max(np.linalg.norm(c.astype(np.float64), axis=1)))
+        if norm > 1.001:  # spherical k-means: unit rows
+            raise RouterLoadError(f"arrays.npz member 'centroids' holds a row of norm {norm:.3g}, not unit vectors")
+        check_shapes(arrays, {"counts": ((len(c),), Dims(*c.shape).of_clusters)})
+        check_ranges(arrays, {"counts": (0.0, None)})
+        return cls(c, arrays["counts"], settings["temperature"], settings["top"])
+
+    def dims(self, data_models: int = 0, models: int = 0) -> Dims:
+        """The sizes of a router with these clusters and that many (data) models."""
+        k, d = self.centroids.shape
+        return Dims(k, d, data_models, models)
+
 
 def cluster_means(labels: np.ndarray, k: int, y: np.ndarray, prior: np.ndarray, strength: float) -> np.ndarray:
     """Per-cluster means of `y` (n, m), shrunk toward `prior` (m,) with `strength` pseudo-rows."""
@@ -59,9 +120,24 @@ def cluster_means(labels: np.ndarray, k: int, y: np.ndarray, prior: np.ndarray, 
     return (sums + strength * prior) / (counts + strength)
 
 
+def answer_tokens_per_cluster(labels: np.ndarray, k: int, output_chars: np.ndarray | None) -> np.ndarray:
+    """(k,) the typical answer's tokens per cluster, from the answer lengths (n, m) the data
+    has (NaN where unknown), shrunk toward their mean; `DEFAULT_OUTPUT_TOKENS` without any."""
+    if output_chars is None or not np.isfinite(output_chars).any():
+        return np.full(k, DEFAULT_OUTPUT_TOKENS)
+    known = np.isfinite(output_chars)
+    n_known = known.sum(axis=1)
+    total = np.where(known, output_chars, 0.0).sum(axis=1)
+    per_row = np.where(n_known > 0, total / np.maximum(n_known, 1) / CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS)
+    prior = float(np.mean(per_row))
+    return cluster_means(labels, k, per_row[:, None], np.array([prior]), 5.0)[:, 0]
+
+
 @dataclass
 class QualityModel:
     """Predicted quality in [0, 1] per model for an embedded prompt."""
+
+    MEMBERS: ClassVar[tuple[str, ...]] = ("logit_w", "proto_means", "quality_prior")
 
     logit_w: np.ndarray  # (d + 1, m)
     proto_means: np.ndarray  # (k, m)
@@ -137,6 +213,32 @@ class QualityModel:
             q = (1 - self.prior_weight) * q + self.prior_weight * self.prior
         return np.clip(q, 0.0, 1.0)
 
+    def state(self) -> State:
+        """router.json's `quality` (blend, l2, shrink, prior_weight) and the arrays `logit_w`,
+        `proto_means`, `quality_prior`."""
+        assert self.prior is not None  # `fit` always learns it
+        settings = {"blend": self.blend, "l2": self.l2, "shrink": self.shrink, "prior_weight": self.prior_weight}
+        return {"quality": settings}, {"logit_w": self.logit_w, "proto_means": self.proto_means,
+                                       "quality_prior": self.prior}
+
+    @classmethod
+    def from_state(cls, fields: Mapping[str, Any], arrays: Mapping[str, np.ndarray], dims: Dims) -> QualityModel:
+        """The model `state()` gave, for `dims.data_models` models on the clusters of `dims`;
+        `RouterLoadError` naming the field or member at fault."""
+        settings = check_object(fields, "quality")
+        for key in ("blend", "prior_weight"):
+            check_number(settings, key, "quality", hi=1.0)
+        for key in ("l2", "shrink"):
+            check_number(settings, key, "quality")
+        check_members(arrays, cls.MEMBERS)
+        n, why = dims.data_models, dims.of_data_models
+        check_shapes(arrays, {
+            "logit_w": ((dims.dim + 1, n), why), "proto_means": ((dims.clusters, n), why), "quality_prior": ((n,), why),
+        })
+        check_ranges(arrays, {"proto_means": (0.0, 1.0), "quality_prior": (0.0, 1.0)})
+        return cls(arrays["logit_w"], arrays["proto_means"], settings["blend"], settings["l2"], settings["shrink"],
+                   arrays["quality_prior"], settings["prior_weight"])
+
 
 def observed_cost_columns(cost_usd: np.ndarray | None, n_models: int) -> np.ndarray:
     """(n_models,) bool: which models the data has enough per-prompt costs for to learn from."""
@@ -152,6 +254,8 @@ class CostModel:
     `mode` is "observed" (learned from per-prompt costs), "prices" (list prices times
     predicted tokens) or "none" (no cost information: every model costs the same).
     """
+
+    MEMBERS: ClassVar[tuple[str, ...]] = ("cost_base", "cost_per_char", "cost_proto_extra", "cost_floor")
 
     mode: str
     base: np.ndarray  # (m,) USD per call independent of length
@@ -234,6 +338,16 @@ class CostModel:
             np.append(self.floor, 0.0),
         )
 
+    def with_list_price(
+        self, usd_per_1m_in: float, usd_per_1m_out: float, answer_tokens: np.ndarray, thinking_tokens: float = 0
+    ) -> CostModel:
+        """A copy with one more column: a model at a list price whose answers run to
+        `answer_tokens` (k,) per cluster, plus `thinking_tokens` hidden ones on every call."""
+        return self.with_priced_model(
+            usd_per_1m_in / 1e6 / CHARS_PER_TOKEN, answer_tokens * usd_per_1m_out / 1e6,
+            base=thinking_tokens * usd_per_1m_out / 1e6,
+        )
+
     def without_column(self, j: int) -> CostModel:
         return CostModel(
             self.mode,
@@ -246,3 +360,27 @@ class CostModel:
     def predict(self, chars: np.ndarray, proto_w: np.ndarray) -> np.ndarray:
         c = self.base + np.outer(chars, self.per_char) + proto_w @ self.proto_extra
         return np.maximum(c, np.maximum(self.floor, 1e-9))
+
+    def state(self) -> State:
+        """router.json's `cost_mode` and the arrays `cost_base`, `cost_per_char`,
+        `cost_proto_extra`, `cost_floor`."""
+        return {"cost_mode": self.mode}, dict(zip(self.MEMBERS, (self.base, self.per_char, self.proto_extra,
+                                                                 self.floor), strict=True))
+
+    @classmethod
+    def from_state(cls, fields: Mapping[str, Any], arrays: Mapping[str, np.ndarray], dims: Dims) -> CostModel:
+        """The model `state()` gave, for `dims.models` models on the clusters of `dims`;
+        `RouterLoadError` naming the field or member at fault."""
+        if fields.get("cost_mode") not in COST_MODES:
+            raise RouterLoadError(
+                f"router.json field 'cost_mode' must be {', '.join(COST_MODES[:-1])} or {COST_MODES[-1]}, "
+                f"got {shown(fields.get('cost_mode'))}"
+            )
+        check_members(arrays, cls.MEMBERS)
+        m, why = dims.models, dims.of_models
+        check_shapes(arrays, {
+            "cost_base": ((m,), why), "cost_per_char": ((m,), why), "cost_proto_extra": ((dims.clusters, m), why),
+            "cost_floor": ((m,), why),
+        })
+        check_ranges(arrays, {"cost_per_char": (0.0, None), "cost_floor": (0.0, None)})
+        return cls(fields["cost_mode"], *(arrays[name] for name in cls.MEMBERS))

@@ -8,17 +8,20 @@ fared on it). A model known only by its mean score per task then gets, on a prom
     quality(x) = sum_t P(t | x) * sigmoid(logit(score_t) + offset(x))
 
 which is how a published benchmark score, or a handful of scored prompts, carries over to new
-prompts.
+prompts. A profile saves itself (`state()`, `from_state`, see `autorouter.state`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ._linalg import fit_softmax, sigmoid, softmax
+from ._linalg import fit_softmax, sigmoid, softmax, spherical_kmeans
+from .errors import RouterLoadError
+from .state import Dims, State, check_floats, check_members, check_names, check_shapes, shown
 
 _EPS = 0.02
 
@@ -46,6 +49,15 @@ def _pick_l2(x: np.ndarray, onehot: np.ndarray, grid: Sequence[float], folds: in
     return float(grid[int(np.argmin(loss))])
 
 
+def task_labels(x: np.ndarray, groups: Sequence[str] | None, seed: int = 0) -> list[str]:
+    """Each prompt's task: its group ("other" where it has none), or, when the data has no
+    task labels, its coarse cluster of the prompts `x` ("cluster-3"), which stands in for one."""
+    if groups and any(groups):
+        return [g or "other" for g in groups]
+    _, coarse = spherical_kmeans(x, int(np.clip(len(x) // 25, 1, 16)), seed=seed)
+    return [f"cluster-{c}" for c in coarse]
+
+
 @dataclass
 class TaskProfile:
     """Which task a prompt resembles and how hard it is, learned from labelled routing data.
@@ -55,6 +67,8 @@ class TaskProfile:
     (`fit`'s `levels`), the expected offset of its level in its task: a classifier of the
     level, weighted by the task mix, over a table of each level's offset in each task.
     """
+
+    MEMBERS: ClassVar[tuple[str, ...]] = ("task_clf_w", "task_diff_w", "level_w", "level_offsets")
 
     tasks: list[str]
     clf_w: np.ndarray  # (d + 1, T) softmax regression weights
@@ -125,6 +139,40 @@ class TaskProfile:
         reg[-1] = 1e-6
         profile.diff_w = np.linalg.solve(xa.T @ xa + np.diag(reg), xa.T @ target).astype(np.float32)
         return profile
+
+    def state(self) -> State:
+        """router.json's `tasks` and the arrays `task_clf_w`, `task_diff_w`, with `level_w` and
+        `level_offsets` when prompts were given levels. (`temperature` is not saved: it stays 1.)"""
+        arrays = {"task_clf_w": self.clf_w, "task_diff_w": self.diff_w}
+        if self.level_w is not None and self.level_offsets is not None:
+            arrays |= {"level_w": self.level_w, "level_offsets": self.level_offsets}
+        return {"tasks": self.tasks}, arrays
+
+    @classmethod
+    def from_state(cls, fields: Mapping[str, Any], arrays: Mapping[str, np.ndarray], dims: Dims) -> TaskProfile:
+        """The profile `state()` gave, for prompts embedded in `dims.dim` dimensions;
+        `RouterLoadError` naming the field or member at fault."""
+        tasks = check_names(fields, "tasks")
+        if not tasks or tasks != sorted(tasks):
+            raise RouterLoadError(
+                f"router.json field 'tasks' must be the sorted task names `fit` learns, got {shown(tasks)}"
+            )
+        check_members(arrays, ("task_clf_w", "task_diff_w"))
+        if ("level_w" in arrays) != ("level_offsets" in arrays):  # a profile with levels has both; older ones neither
+            raise RouterLoadError("arrays.npz holds one of 'level_w' and 'level_offsets' without the other")
+        check_floats(arrays, ("level_w", "level_offsets"))
+        d, n_tasks = dims.dim, len(tasks)
+        expected = {
+            "task_clf_w": ((d + 1, n_tasks), f"{dims.of_clusters} and router.json's tasks"),
+            "task_diff_w": ((d + 1,), dims.of_clusters),
+        }
+        if "level_offsets" in arrays:
+            n_levels = arrays["level_offsets"].shape[-1] if arrays["level_offsets"].ndim == 2 else 0
+            expected["level_offsets"] = ((n_tasks, max(n_levels, 1)), "router.json's tasks and a level per column")
+            expected["level_w"] = ((d + 1, max(n_levels, 1)), f"{dims.of_clusters} and the levels of 'level_offsets'")
+        check_shapes(arrays, expected)
+        return cls(list(tasks), arrays["task_clf_w"], arrays["task_diff_w"], level_w=arrays.get("level_w"),
+                   level_offsets=arrays.get("level_offsets"))
 
     def _fit_levels(
         self, x: np.ndarray, levels: Sequence[str | None], level_offsets: Mapping[str, Mapping[str, float]],
