@@ -8,7 +8,7 @@ import logging as _logging
 # this, Python's last-resort handler would print our warnings to stderr by itself.
 _logging.getLogger("autorouter").addHandler(_logging.NullHandler())
 
-from .calling import AsyncRoutedStream, Endpoints, RoutedCompletion, RoutedStream  # noqa: E402
+from .calls import AsyncRoutedStream, Endpoints, RoutedCaller, RoutedCompletion, RoutedStream  # noqa: E402
 from .catalog import Capabilities, Catalog, FactSource, ModelCard, ModelFacts  # noqa: E402
 from .client import Endpoint  # noqa: E402
 from .dataset import ModelPrice, RoutingDataset, load_dataset  # noqa: E402
@@ -43,6 +43,7 @@ __all__ = [
     "__version__",
     "Router",
     "EmbeddedPrompts",
+    "RoutedCaller",
     "RoutedCompletion",
     "RoutedStream",
     "AsyncRoutedStream",

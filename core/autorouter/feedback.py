@@ -23,15 +23,16 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidRequestError, UnknownModelError, UnknownResponseError
+from .state import Dims, State, check_members, check_number, check_ranges, check_shapes
 
 if TYPE_CHECKING:
     from .router import Router
@@ -70,6 +71,9 @@ class OutcomeCorrection:
     weight: np.ndarray  # (k, m)
     residual: np.ndarray  # (k, m)
     strength: float = DEFAULT_FEEDBACK_STRENGTH
+
+    #: its arrays.npz members (`state`)
+    MEMBERS: ClassVar[tuple[str, ...]] = ("feedback_weight", "feedback_residual")
 
     @classmethod
     def empty(cls, clusters: int, models: int, strength: float = DEFAULT_FEEDBACK_STRENGTH) -> OutcomeCorrection:
@@ -110,6 +114,24 @@ class OutcomeCorrection:
     def outcomes(self) -> float:
         """Outcomes learned so far (each counts 1 whatever its cluster weights)."""
         return float(self.weight.sum())
+
+    def state(self) -> State:
+        """router.json's `feedback_strength` and the arrays `feedback_weight`, `feedback_residual`."""
+        return {"feedback_strength": self.strength}, dict(zip(self.MEMBERS, (self.weight, self.residual), strict=True))
+
+    @classmethod
+    def from_state(cls, fields: Mapping[str, Any], arrays: Mapping[str, np.ndarray], dims: Dims) -> OutcomeCorrection:
+        """The correction `state` gave, for `dims.models` models on the clusters of `dims`; none
+        of it (no outcomes yet) from a router saved before outcomes were learned, which has
+        neither the strength nor the arrays. `RouterLoadError` naming the field or member at fault."""
+        if "feedback_strength" not in fields and not any(name in arrays for name in cls.MEMBERS):
+            return cls.empty(dims.clusters, dims.models)
+        check_number(fields, "feedback_strength", "", above=True)
+        check_members(arrays, cls.MEMBERS)
+        shape = (dims.clusters, dims.models)
+        check_shapes(arrays, {name: (shape, dims.of_models) for name in cls.MEMBERS})
+        check_ranges(arrays, {"feedback_weight": (0.0, None)})
+        return cls(arrays["feedback_weight"], arrays["feedback_residual"], float(fields["feedback_strength"]))
 
 
 class Feedback(BaseModel):

@@ -52,8 +52,8 @@ FORMAT = "autorouter-router"
 FORMAT_VERSION = 2
 #: The arrays.npz members of the router's own arrays (each learner names its own).
 ROUTER_MEMBERS = ("fact_scores", "fact_sd", "answer_tokens", "calib_x", "calib_chars", "difficulty_cuts")
-#: The members of the outcome correction's arrays (`outcome_state`).
-FEEDBACK_MEMBERS = ("feedback_weight", "feedback_residual")
+#: The members of the outcome correction's arrays (`OutcomeCorrection.state`).
+FEEDBACK_MEMBERS = OutcomeCorrection.MEMBERS
 #: Every member of arrays.npz a router of this version reads (others are ignored).
 ARRAY_MEMBERS = (
     *Prototypes.MEMBERS, *TaskProfile.MEMBERS, *ROUTER_MEMBERS, *CostModel.MEMBERS, *TradeoffScale.MEMBERS,
@@ -78,7 +78,7 @@ def router_state(r: Router) -> State:
     cost_mode, cost = r.cost_.state()
     quality, quality_arrays = ({"quality": None}, {}) if r.quality_ is None else r.quality_.state()
     prototypes, clusters = r.prototypes_.state()
-    strength, feedback = outcome_state(r.feedback_)
+    strength, feedback = r.feedback_.state()
     scale_fields, scale = r.scale_.state()
     meta = {
         **format_fields(),
@@ -196,7 +196,7 @@ def _learned(meta: Mapping[str, Any], a: Mapping[str, np.ndarray], *, complete: 
         "profile_": profile,
         "cost_": CostModel.from_state(meta, a, dims),
         "scale_": TradeoffScale.from_state(meta, a),
-        "feedback_": outcome_from_state(meta, a, dims),
+        "feedback_": OutcomeCorrection.from_state(meta, a, dims),
         "quality_": None if meta["quality"] is None else QualityModel.from_state(meta, a, dims),
         "fact_scores_": a["fact_scores"],
         # routers saved before uncertainty and speed were learned: none of either
@@ -337,27 +337,6 @@ def load_prices(raw: Any) -> dict[str, tuple[float, float]] | None:
 # ------------------------------------------------------------------------------ the outcome correction
 # `OutcomeCorrection` lives in feedback.py, outside this module's change: its state() and
 # from_state are these two functions until they move onto the class.
-
-
-def outcome_state(feedback: OutcomeCorrection) -> State:
-    """router.json's `feedback_strength` and the arrays `feedback_weight`, `feedback_residual`."""
-    return {"feedback_strength": feedback.strength}, dict(
-        zip(FEEDBACK_MEMBERS, (feedback.weight, feedback.residual), strict=True)
-    )
-
-
-def outcome_from_state(fields: Mapping[str, Any], arrays: Mapping[str, np.ndarray], dims: Dims) -> OutcomeCorrection:
-    """The correction `outcome_state` gave, for `dims.models` models on the clusters of `dims`;
-    none of it (no outcomes yet) from a router saved before outcomes were learned, which has
-    neither the strength nor the arrays. `RouterLoadError` naming the field or member at fault."""
-    if "feedback_strength" not in fields and not any(name in arrays for name in FEEDBACK_MEMBERS):
-        return OutcomeCorrection.empty(dims.clusters, dims.models)
-    check_number(fields, "feedback_strength", "", above=True)
-    check_members(arrays, FEEDBACK_MEMBERS)
-    shape = (dims.clusters, dims.models)
-    check_shapes(arrays, {name: (shape, dims.of_models) for name in FEEDBACK_MEMBERS})
-    check_ranges(arrays, {"feedback_weight": (0.0, None)})
-    return OutcomeCorrection(arrays["feedback_weight"], arrays["feedback_residual"], float(fields["feedback_strength"]))
 
 
 # ------------------------------------------------------------------------------ the embedder

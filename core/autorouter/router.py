@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .calling import CallingMixin
+from .calls.caller import RoutedCaller, forwarded, forwarded_setting
+from .calls.endpoints import Endpoints
 from .catalog import Catalog
 from .dataset import ModelPrice, RoutingDataset, load_dataset
 from .decision import ModelLimits, ModelSpeed, RoutingDecision
@@ -49,16 +50,26 @@ from .predictors import CostModel, Prototypes, QualityModel, answer_tokens_per_c
 from .pricing import fit_costs
 from .profiles import TaskProfile, task_labels
 from .prompts import prompt_text
+from .reliability import CooldownTracker, RetryPolicy
 
 __all__ = ["EmbeddedPrompts", "Router"]
 
 CALIBRATION_SAMPLE = 1024
 PriceSpec = Mapping[str, ModelPrice | tuple[float, float]]
-#: quality and cost (n, models), cluster weights (n, k) and task weights (n, T)
-_Predictions = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-class Router(CallingMixin):
+class _Predictions(NamedTuple):
+    """What the router predicts for n prompts, and the weights the explanation reuses."""
+
+    quality: np.ndarray  # (n, models) chance of a good answer
+    cost: np.ndarray  # (n, models) USD
+    sd: np.ndarray  # (n, models) uncertainty of `quality`
+    latency: np.ndarray  # (n, models) seconds until the whole answer has arrived; NaN if unknown
+    proto_w: np.ndarray  # (n, k) cluster weights
+    task_w: np.ndarray  # (n, T) task weights
+
+
+class Router:
     """Routes each prompt to the candidate model with the best predicted quality for the money.
 
     Follows scikit-learn conventions: the constructor only stores settings, `fit` learns from a
@@ -202,9 +213,8 @@ class Router(CallingMixin):
 
     def _calibrate(self) -> None:
         """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
-        q, c, proto_w, task_w = self._predict_from(self.calib_x_, self.calib_chars_)
-        latency = self.latency_weight * latency_for_scoring(self._latency(proto_w))
-        sd = self._quality_sd(self.calib_x_, proto_w, task_w, q.shape)
+        q, c, sd, lat, _, _ = self._predict_from(self.calib_x_, self.calib_chars_)
+        latency = self.latency_weight * latency_for_scoring(lat)
         self.scale_ = TradeoffScale.calibrate(q, c, latency=latency, sd=sd)
         self.difficulty_cuts_ = np.array(DIFFICULTY_CUTS, dtype=np.float64)
         # which candidate is the strongest single one, that tradeoff 0 leaves only with confidence
@@ -214,7 +224,7 @@ class Router(CallingMixin):
         """`strength_`, worked out from the calibration sample the first time a loaded router
         needs it (a tenth of a second: not worth holding up every load)."""
         if self.strength_ is None:
-            self.strength_ = self._predict_from(self.calib_x_, self.calib_chars_)[0].mean(axis=0)
+            self.strength_ = self._predict_from(self.calib_x_, self.calib_chars_).quality.mean(axis=0)
         return self.strength_
 
     @property
@@ -361,7 +371,7 @@ class Router(CallingMixin):
         x = self._embed(texts)
         j = self.models_.index(model)
         base = self._predict_from(x, chars, corrected=False)
-        self.feedback_ = self.feedback_.updated(base[2], j, y - base[0][:, j])
+        self.feedback_ = self.feedback_.updated(base.proto_w, j, y - base.quality[:, j])
         self._calibrate()
         return self
 
@@ -398,7 +408,8 @@ class Router(CallingMixin):
         self._check_fitted()
         texts, chars, _ = read_requests(prompts)
         x = self._embed(texts)
-        return self._predict_from(x, chars)[:2]
+        predicted = self._predict_from(x, chars)
+        return predicted.quality, predicted.cost
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return self._embed_checked(self.embedder_.embed(texts))
@@ -407,41 +418,30 @@ class Router(CallingMixin):
         return checked_embeddings(x, self.prototypes_.centroids.shape[1])
 
     def _predict_from(self, x: np.ndarray, chars: np.ndarray, *, corrected: bool = True) -> _Predictions:
-        """Quality and cost (n, models), and the cluster and task weights the explanation reuses.
-
-        `corrected=False` leaves out what outcomes taught (`partial_fit`): the base that
-        residuals are measured against."""
+        """What the router predicts for embedded prompts `x` of lengths `chars` (see
+        `_Predictions`). `corrected=False` leaves out what outcomes taught (`partial_fit`):
+        the base that residuals are measured against."""
         proto_w = self.prototypes_.weights(x)
         task_w = self.profile_.task_probs(x)
-        parts = []
+        n_data = len(self.data_models_)
+        q = np.zeros((len(x), len(self.models_)))
+        # Models placed from facts carry their task scores' uncertainty through the task mix;
+        # the cross-validated predictor of models learned from per-prompt data is taken at
+        # its word (sd 0).
+        sd = np.zeros_like(q)
         if self.quality_ is not None:
-            parts.append(self.quality_.predict(x, proto_w))
+            q[:, :n_data] = self.quality_.predict(x, proto_w)
         if self.fact_models_:
-            parts.append(TaskProfile.quality_from(task_w, self.profile_.difficulty(x, task_w), self.fact_scores_))
-        q = np.hstack(parts) if parts else np.zeros((len(x), 0))
+            difficulty = self.profile_.difficulty(x, task_w)
+            q[:, n_data:] = TaskProfile.quality_from(task_w, difficulty, self.fact_scores_)
+            sd[:, n_data:] = TaskProfile.quality_sd_from(task_w, difficulty, self.fact_scores_, self.fact_sd_)
         if corrected and self.feedback_.outcomes:
             q = np.clip(q + self.feedback_.offset(proto_w), 0.0, 1.0)
-        return q, self.cost_.predict(chars, proto_w), proto_w, task_w
-
-    def _quality_sd(self, x: np.ndarray, proto_w: np.ndarray, task_w: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """(n, models) standard deviation of predicted quality: for models placed from facts,
-        their task scores' uncertainty carried through the task mix, shrinking as outcomes of
-        similar prompts come in (`partial_fit`); 0 for models learned from per-prompt data
-        (their cross-validated predictor is taken at its word)."""
-        sd = np.zeros(shape)
-        if self.fact_models_:
-            n_data = len(self.data_models_)
-            sd[:, n_data:] = TaskProfile.quality_sd_from(
-                task_w, self.profile_.difficulty(x, task_w), self.fact_scores_, self.fact_sd_
-            )
-            if self.feedback_.outcomes:
-                seen = self.feedback_.evidence(proto_w)[:, n_data:]
-                sd[:, n_data:] *= np.sqrt(self.feedback_.strength / (self.feedback_.strength + seen))
-        return sd
-
-    def _latency(self, proto_w: np.ndarray) -> np.ndarray:
-        """(n, models) predicted seconds until the whole answer has arrived; NaN if unknown."""
-        return predicted_latency(self.speeds_, self.models_, proto_w, self.answer_tokens_)
+            # outcomes of similar prompts shrink a placed model's uncertainty
+            seen = self.feedback_.evidence(proto_w)[:, n_data:]
+            sd[:, n_data:] *= np.sqrt(self.feedback_.strength / (self.feedback_.strength + seen))
+        latency = predicted_latency(self.speeds_, self.models_, proto_w, self.answer_tokens_)
+        return _Predictions(q, self.cost_.predict(chars, proto_w), sd, latency, proto_w, task_w)
 
     def route(
         self,
@@ -558,9 +558,7 @@ class Router(CallingMixin):
         lat_cap = check_max_latency(self.max_latency_s if max_latency_s is None else max_latency_s)
         mu = check_latency_weight(self.latency_weight if latency_weight is None else latency_weight)
         ok = allowed(self.models_, candidates)
-        q, c, proto_w, task_w = self._predict_from(x, chars)
-        sd = self._quality_sd(x, proto_w, task_w, q.shape)
-        lat = self._latency(proto_w)
+        q, c, sd, lat, proto_w, task_w = self._predict_from(x, chars)
         images = np.zeros(len(q), dtype=bool) if images is None else images
         reasons = exclusions(
             self.models_, self.limits_, c, chars, ok, cap, images, tools, structured_output, lat, lat_cap
@@ -584,6 +582,27 @@ class Router(CallingMixin):
             raise UnknownModelError(f"unknown model {name!r}; this router knows {self.models_}")
         self.limits_[name] = limits
         return self
+
+    # ------------------------------------------------------------------ calls
+    # A routed call (`complete`, `stream`, ...) is made by the router's `RoutedCaller`
+    # (`autorouter.calls`), which holds what calls need at run time and nothing learned.
+    @property
+    def caller(self) -> RoutedCaller:
+        """The router's calls and their runtime settings (made on first use, never saved; a
+        copy of the router gets its own, with no sessions)."""
+        return self.__dict__.get("_caller") or self.__dict__.setdefault("_caller", RoutedCaller(self))
+
+    set_endpoints = forwarded(RoutedCaller.set_endpoints)
+    forget_session = forwarded(RoutedCaller.forget_session)
+    complete = forwarded(RoutedCaller.complete)
+    acomplete = forwarded(RoutedCaller.acomplete)
+    stream = forwarded(RoutedCaller.stream)
+    astream = forwarded(RoutedCaller.astream)
+    endpoints = forwarded_setting[Endpoints | None]("where each candidate is called (`set_endpoints`)")
+    retry_policy = forwarded_setting[RetryPolicy | None]("the `RetryPolicy` of every call; None: its defaults")
+    cooldowns = forwarded_setting[CooldownTracker | None]("the `CooldownTracker` of failing models")
+    session_margin = forwarded_setting[float]("how far a session's model may fall below the top and stay")
+    session_capacity = forwarded_setting[int]("sessions remembered, least recently used forgotten first")
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: str | Path) -> Path:

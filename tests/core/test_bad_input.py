@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 import autorouter
-from autorouter.calling import Endpoints
+from autorouter.calls import Endpoints
 from autorouter.client import ChatClient, Endpoint, aclose_pools
 from autorouter.decision import ModelLimits
 from autorouter.errors import (

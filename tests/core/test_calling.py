@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 import autorouter
-from autorouter.calling import Endpoints, RoutedCompletion, RoutedStream
+from autorouter.calls import Endpoints, RoutedCompletion, RoutedStream
 from autorouter.cli import app
 from autorouter.client import ChatChunk, Endpoint, aclose_pools
 from autorouter.decision import ModelLimits
@@ -706,7 +706,7 @@ def test_the_library_never_writes_to_stderr_by_itself():
     import subprocess
     import sys
 
-    code = "import autorouter, logging; logging.getLogger('autorouter.calling').warning('x')"
+    code = "import autorouter, logging; logging.getLogger('autorouter.calls').warning('x')"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr == ""
 

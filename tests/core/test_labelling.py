@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import autorouter
-from autorouter.calling import Endpoints
+from autorouter.calls import Endpoints
 from autorouter.client import Endpoint, aclose_pools
 from autorouter.errors import (
     AuthenticationError,

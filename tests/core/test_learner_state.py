@@ -16,7 +16,8 @@ import pytest
 
 import autorouter
 from autorouter import ModelLimits, Router, RouterLoadError
-from autorouter.persistence import ARRAY_MEMBERS, FEEDBACK_MEMBERS, ROUTER_MEMBERS, outcome_from_state, outcome_state
+from autorouter.feedback import OutcomeCorrection
+from autorouter.persistence import ARRAY_MEMBERS, FEEDBACK_MEMBERS, ROUTER_MEMBERS
 from autorouter.policy import TradeoffScale
 from autorouter.predictors import CostModel, Prototypes, QualityModel
 from autorouter.profiles import TaskProfile
@@ -113,12 +114,12 @@ def test_rebuilt_learners_predict_exactly_as_the_originals(router: Router) -> No
     assert np.array_equal(profile.difficulty(x), router.profile_.difficulty(x))
     scale = TradeoffScale.from_state(*router.scale_.state())
     assert [scale.lam_for(t) for t in (0.0, 0.3, 0.9)] == [router.scale_.lam_for(t) for t in (0.0, 0.3, 0.9)]
-    feedback = outcome_from_state(*outcome_state(router.feedback_), d)
+    feedback = OutcomeCorrection.from_state(*router.feedback_.state(), d)
     assert np.array_equal(feedback.offset(w), router.feedback_.offset(w)) and feedback.outcomes > 0
 
 
 def test_a_router_without_outcomes_state_reads_as_no_outcomes(router: Router) -> None:
-    empty = outcome_from_state({}, {}, dims_of(router))
+    empty = OutcomeCorrection.from_state({}, {}, dims_of(router))
     assert empty.outcomes == 0 and empty.weight.shape == (dims_of(router).clusters, len(router.models_))
 
 
@@ -177,14 +178,14 @@ def test_a_learner_refuses_bad_fields_naming_them(router: Router, learner: str, 
 
 
 def test_the_outcome_correction_refuses_half_a_state(router: Router) -> None:
-    fields, arrays = outcome_state(router.feedback_)
+    fields, arrays = router.feedback_.state()
     d = dims_of(router)
     with pytest.raises(RouterLoadError, match="lacks the field 'feedback_strength'"):
-        outcome_from_state({}, arrays, d)
+        OutcomeCorrection.from_state({}, arrays, d)
     with pytest.raises(RouterLoadError, match=r"lacks the member\(s\) \['feedback_weight', 'feedback_residual'\]"):
-        outcome_from_state(fields, {}, d)
+        OutcomeCorrection.from_state(fields, {}, d)
     with pytest.raises(RouterLoadError, match="'feedback_weight' holds values outside >= 0"):
-        outcome_from_state(fields, {**arrays, "feedback_weight": arrays["feedback_weight"] - 1.0}, d)
+        OutcomeCorrection.from_state(fields, {**arrays, "feedback_weight": arrays["feedback_weight"] - 1.0}, d)
 
 
 def test_a_learner_checks_its_arrays_against_the_router_it_belongs_to(router: Router) -> None:

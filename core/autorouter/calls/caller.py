@@ -77,9 +77,11 @@ class RoutingModel(Protocol):
 
     prices: Any
 
-    def route(self, prompt: Any, **options: Any) -> RoutingDecision: ...
+    @property
+    def route(self) -> Callable[..., RoutingDecision]: ...
 
-    def aroute(self, prompt: Any, **options: Any) -> Awaitable[RoutingDecision]: ...
+    @property
+    def aroute(self) -> Callable[..., Awaitable[RoutingDecision]]: ...
 
 
 class RoutedCaller:

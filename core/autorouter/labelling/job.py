@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..calling import Endpoints
+from ..calls import Endpoints
 from ..client import Endpoint, aclose_pools
 from ..costs import list_price
 from ..dataset import ModelPrice

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..calling import Endpoints
+from ..calls import Endpoints
 from ..client import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, Endpoint
 from ..errors import InvalidRequestError
 from .job import LabelJob

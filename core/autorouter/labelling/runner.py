@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..calling import EndpointTarget
+from ..calls import EndpointTarget
 from ..client import ChatClient, ChatCompletion, Usage
 from ..costs import call_cost
 from ..errors import AuthenticationError, FallbackExhaustedError, ProviderError
