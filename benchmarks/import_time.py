@@ -1,4 +1,5 @@
-"""Import time of the LangChain adapter next to LangChain's own chat-model package.
+"""Import time of the LangChain adapter next to LangChain's own chat-model package, and of the
+core next to the libraries it needs.
 
     python benchmarks/import_time.py [--runs 15]
 
@@ -28,6 +29,9 @@ CASES = {
     "adapter": "import langchain_autorouter",
     "baseline_class": "from langchain_core.language_models import BaseChatModel",
     "adapter_class": "from langchain_autorouter import ChatAutoRouter",
+    # the core itself, next to the three libraries it cannot start without
+    "core_dependencies": "import numpy, pydantic, httpx2",
+    "core": "import autorouter",
 }
 
 _PROBE = """
@@ -77,6 +81,8 @@ def main() -> None:
          med["baseline_class"] / med["baseline"]),
         ("from langchain_autorouter import ChatAutoRouter", med["adapter_class"],
          med["adapter_class"] / med["baseline"]),
+        ("import numpy, pydantic, httpx2", med["core_dependencies"], med["core_dependencies"] / med["baseline"]),
+        ("import autorouter", med["core"], med["core"] / med["baseline"]),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'import':<{width}}  {'median ms':>9}  {'x baseline':>10}")
@@ -86,6 +92,9 @@ def main() -> None:
     print(f"\nimport langchain_autorouter = {ratio:.2f}x import langchain_core.language_models "
           f"({verdict} the {TARGET_RATIO}x target; median of {args.runs} fresh interpreters)")
     print(f"ChatAutoRouter on top of BaseChatModel: {class_ratio:.2f}x")
+    print(f"import autorouter: {med['core']:.0f} ms, of which its own modules "
+          f"{med['core'] - med['core_dependencies']:.0f} ms over numpy, pydantic and httpx2; the embedder "
+          "runtimes (onnxruntime, tokenizers) load on first use")
 
     import langchain_core
 
@@ -98,6 +107,7 @@ def main() -> None:
         "target_ratio": TARGET_RATIO,
         "ratio_adapter_vs_baseline": round(ratio, 3),
         "ratio_class_vs_basechatmodel": round(class_ratio, 3),
+        "core_own_ms": round(med["core"] - med["core_dependencies"], 1),
         "cases": {name: {"statement": CASES[name], **results[name]} for name in CASES},
     }
     out = HERE / "results" / "import_time.json"
