@@ -15,7 +15,7 @@ from pathlib import Path
 import autorouter
 from autorouter.baselines import KNNRouter, sweep_picks
 from autorouter.evaluation import evaluate_picks, oracle_picks, zero_router_figures
-from autorouter.report import _row, plot_report, tradeoff_sweep
+from autorouter.report import figures_row, plot_report, tradeoff_sweep
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import HERE, TRADEOFFS, cached_embedder, embed_cached, halves_by_id, load  # noqa: E402
@@ -36,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     s, c = ds.scores[te], ds.cost_usd[te]
     knn = KNNRouter().fit(x[tr], ds.scores[tr], ds.cost_usd[tr])
     figures = {
-        "autorouter": _row(evaluate_picks(s, c, tradeoff_sweep(router, [ds.prompts[i] for i in te], TRADEOFFS))),
-        "kNN (k=100)": _row(evaluate_picks(s, c, sweep_picks(knn.predict_quality(x[te]), knn.predict_cost(x[te])))),
-        "zero-router": _row(zero_router_figures(s, c)),
-        "oracle": _row(evaluate_picks(s, c, [oracle_picks(s, c)])),
+        "autorouter": figures_row(evaluate_picks(s, c, tradeoff_sweep(router, [ds.prompts[i] for i in te], TRADEOFFS))),
+        "kNN (k=100)": figures_row(evaluate_picks(s, c, sweep_picks(knn.predict_quality(x[te]), knn.predict_cost(x[te])))),
+        "zero-router": figures_row(zero_router_figures(s, c)),
+        "oracle": figures_row(evaluate_picks(s, c, [oracle_picks(s, c)])),
     }
     singles = {m: (float(s[:, j].mean()), float(c[:, j].mean())) for j, m in enumerate(ds.models)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -173,7 +173,8 @@ def default_router_among(models: list[str]) -> tuple[Any, list[str]] | None:
     return reference, ids
 
 
-def _row(f: RoutingFigures, mean_cost: float | None = None) -> dict[str, Any]:
+def figures_row(f: RoutingFigures, mean_cost: float | None = None) -> dict[str, Any]:
+    """One row of the `eval` table: a router's figures (AIQ, saving95, lift, ...) as plain values."""
     return {
         "aiq": f.aiq,
         "saving95": f.saving95,
@@ -212,15 +213,15 @@ def evaluation_report(
     s, c = ds.scores[:, cols], costs[:, cols]
     embedded = router.embed_prompts(ds.prompts)  # once, for the sweep, the overlap check and kNN
     figures: dict[str, dict[str, Any]] = {}
-    figures["router"] = _row(evaluate_picks(s, c, _sweep(router, embedded, points)))
+    figures["router"] = figures_row(evaluate_picks(s, c, _sweep(router, embedded, points)))
     placed = default_router_among(list(router.models_)) if compare_default else None
     if placed is not None:  # what the user would get without training: Router.default()
         reference, ids = placed
-        figures["default router"] = _row(
+        figures["default router"] = figures_row(
             evaluate_picks(s, c, _sweep(reference, reference.embed_prompts(ds.prompts), points, ids)))
-    figures["zero-router"] = _row(zero_router_figures(s, c))
+    figures["zero-router"] = figures_row(zero_router_figures(s, c))
     oracle = oracle_picks(s, c)
-    figures["oracle"] = _row(evaluate_picks(s, c, [oracle]))
+    figures["oracle"] = figures_row(evaluate_picks(s, c, [oracle]))
     if knn_train is not None:
         from .baselines import KNNRouter, sweep_picks
 
@@ -231,7 +232,7 @@ def evaluation_report(
         xe = embedded.x
         qk = knn.predict_quality(xe)
         ck = knn.predict_cost(xe) if kc is not None else np.tile(c.mean(axis=0), (len(s), 1))
-        figures["kNN (k=100)"] = _row(evaluate_picks(s, c, sweep_picks(qk, ck)))
+        figures["kNN (k=100)"] = figures_row(evaluate_picks(s, c, sweep_picks(qk, ck)))
     singles = {m: (float(s[:, j].mean()), float(c[:, j].mean())) for j, m in enumerate(router.models_)}
     report: dict[str, Any] = {"n_test": len(ds), "figures": figures, "single_models": singles,
                               "training_overlap": training_overlap(router, embedded.x)}
