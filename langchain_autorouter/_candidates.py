@@ -95,7 +95,7 @@ def for_this_loop(model: BaseChatModel) -> BaseChatModel:
     sdk = getattr(model, "root_async_client", None)
     if sdk is None or getattr(model, "http_async_client", None) is not None:
         return model
-    import openai
+    import openai  # not every install has it (langchain-openai brings it): only OpenAI-family models get here
 
     root = sdk.with_options(http_client=openai.DefaultAsyncHttpxClient())
     return model.model_copy(update={"root_async_client": root, "async_client": root.chat.completions})

@@ -74,7 +74,7 @@ def candidates_by_name(models: list[Any], known: list[str]) -> dict[str, Any]:
 def openrouter_candidates(router: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     """One ChatOpenAI per router model through an OpenAI-compatible endpoint (OpenRouter)."""
     key = openrouter_api_key(data.get("api_key", data.get("openrouter_api_key")), "chat model")
-    try:
+    try:  # optional: only candidates built through OpenRouter need langchain-openai
         from langchain_openai import ChatOpenAI
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(

@@ -10,12 +10,14 @@ import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+from langchain_core.runnables.config import var_child_runnable_config
+
 T = TypeVar("T")
 
 
 def no_tracing() -> contextlib.AbstractContextManager[Any]:
     """LangSmith tracing off: an isolated inner call must not show up as an orphan trace."""
-    try:
+    try:  # guarded: without langsmith there is no tracing to turn off
         from langsmith import tracing_context
     except ImportError:  # pragma: no cover - langsmith ships with langchain-core
         return contextlib.nullcontext()
@@ -25,8 +27,6 @@ def no_tracing() -> contextlib.AbstractContextManager[Any]:
 def _cleared_context() -> contextvars.Context:
     """A copy of the current context without the parent runnable config, whose callbacks a
     `RunnableBinding` would otherwise merge into the inner call."""
-    from langchain_core.runnables.config import var_child_runnable_config
-
     ctx = contextvars.copy_context()
     ctx.run(var_child_runnable_config.set, None)
     return ctx

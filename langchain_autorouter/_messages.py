@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration
 
-from autorouter.errors import InvalidRequestError
+from autorouter.errors import InvalidRequestError, UnknownResponseError
 
 # --- what a request needs -------------------------------------------------------------
 
@@ -86,8 +87,6 @@ def as_chunk(message: Any) -> AIMessageChunk:
         return message
     if not isinstance(message, AIMessage):
         raise TypeError(f"a candidate streamed a {type(message).__name__}, not message chunks")
-    from langchain_core.messages.tool import tool_call_chunk
-
     return AIMessageChunk(
         content=message.content,
         additional_kwargs=message.additional_kwargs,
@@ -129,8 +128,6 @@ def response_id(response: Any) -> Any:
         response = response.message
     if isinstance(response, BaseMessage):
         if not response.id:
-            from autorouter.errors import UnknownResponseError
-
             raise UnknownResponseError(
                 f"this {type(response).__name__} has no id, so it is no answer of a ChatAutoRouter"
             )

@@ -5,11 +5,13 @@ it, the candidate an agent run sticks with, what the router's `route` is asked, 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
 
 from autorouter.calls import CallPlan
 from autorouter.calls.adapter_support import ROUTER_KEY as ROUTER_KEY
@@ -76,8 +78,6 @@ def eligible(
     needs += sorted(content_needs(messages))
     tokens = None
     if any(c["context_window"] for c in caps.values()):
-        from langchain_core.messages.utils import count_tokens_approximately
-
         tokens = count_tokens_approximately(messages)
     return eligible_candidates(caps, needs, tokens)
 
@@ -132,8 +132,6 @@ def route_kwargs(req: Request, router: Any) -> dict[str, Any]:
 @functools.lru_cache(maxsize=16)
 def route_flags(router_type: type) -> frozenset[str]:
     """Which of the flags `tools` / `structured_output` the router's `route` takes."""
-    import inspect
-
     try:
         params = inspect.signature(getattr(router_type, "route")).parameters  # noqa: B009
     except (TypeError, ValueError):

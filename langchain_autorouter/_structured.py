@@ -7,8 +7,14 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
-from langchain_core.runnables import Runnable
-from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+)
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.utils.function_calling import convert_to_openai_function, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
 
 
 def structured_output(
@@ -19,14 +25,6 @@ def structured_output(
     `"function_calling"` forces a call of one tool shaped like `schema`; `"json_schema"` and
     `"json_mode"` bind a `response_format`. Either way the bound kwargs carry
     `ls_structured_output_format`, for the callbacks' chat-model start."""
-    from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
-    from langchain_core.output_parsers.openai_tools import (
-        JsonOutputKeyToolsParser,
-        PydanticToolsParser,
-    )
-    from langchain_core.utils.function_calling import convert_to_openai_function
-    from langchain_core.utils.pydantic import is_basemodel_subclass
-
     is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
     ls_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
     parser: Runnable[Any, Any]
@@ -61,8 +59,6 @@ def structured_output(
 def parsed(llm: Runnable[Any, Any], parser: Runnable[Any, Any], include_raw: bool) -> Runnable[Any, Any]:
     """`llm`'s answers parsed; with `include_raw`, a dict of the `raw` message, the `parsed`
     value and the `parsing_error` (None when it parsed)."""
-    from langchain_core.runnables import RunnableMap, RunnablePassthrough
-
     if not include_raw:
         return llm | parser
     with_parsed = RunnablePassthrough.assign(

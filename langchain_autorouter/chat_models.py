@@ -24,6 +24,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -37,6 +38,7 @@ from autorouter.calls.adapter_support import LoopLocal, check_arguments, default
 from autorouter.calls.answers import AnswerBook, feedback_log
 from autorouter.costs import call_cost_usd
 from autorouter.feedback import Feedback, FeedbackLog
+from autorouter.reliability import arun_with_fallback, astream_with_fallback, run_with_fallback, stream_with_fallback
 from langchain_autorouter import _candidates as cand
 from langchain_autorouter._construction import (
     OPENROUTER_BASE_URL,
@@ -373,8 +375,6 @@ class ChatAutoRouter(BaseChatModel):
     ) -> int:
         """The first candidate's count (each provider knows its tokenizer), else LangChain's
         approximate count."""
-        from langchain_core.messages.utils import count_tokens_approximately
-
         first = next(iter(self.candidates.values()), None)
         if first is not None:
             try:
@@ -519,8 +519,6 @@ class ChatAutoRouter(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        from autorouter.reliability import run_with_fallback
-
         plan = self._plan(messages, stop, kwargs)
         with no_tracing():
             result = run_with_fallback(
@@ -537,8 +535,6 @@ class ChatAutoRouter(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        from autorouter.reliability import arun_with_fallback
-
         plan = await self._aplan(messages, stop, kwargs)
         with no_tracing():
             result = await arun_with_fallback(
@@ -555,8 +551,6 @@ class ChatAutoRouter(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        from autorouter.reliability import stream_with_fallback
-
         plan = self._plan(messages, stop, kwargs)
         with no_tracing():
             stream = stream_with_fallback(
@@ -579,8 +573,6 @@ class ChatAutoRouter(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        from autorouter.reliability import astream_with_fallback
-
         plan = await self._aplan(messages, stop, kwargs)
         with no_tracing():
             stream = await astream_with_fallback(

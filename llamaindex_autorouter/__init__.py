@@ -34,6 +34,8 @@ Importing this package is cheap: the classes (and with them LlamaIndex) load on 
 
 from __future__ import annotations
 
+import importlib
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 _EXTRA_HINT = "pip install 'autorouter[llamaindex]'"
@@ -48,8 +50,6 @@ def _require_framework() -> None:
     load lazily, so without this check the first use would raise a bare
     `ModuleNotFoundError`. `find_spec` only looks the package up (it imports nothing of it),
     which keeps this import cheap."""
-    from importlib.util import find_spec
-
     try:
         found = find_spec("llama_index.core") is not None
     except (ImportError, ValueError):  # a parent package missing, or a broken module entry
@@ -82,8 +82,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
     try:
         loaded = importlib.import_module(module)
     except ModuleNotFoundError as e:

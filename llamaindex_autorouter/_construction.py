@@ -160,7 +160,7 @@ def for_this_loop(llm: LLM) -> LLM:
         return llm  # without reuse_client, every call builds a fresh client anyway
     if getattr(llm, "_async_http_client", None) is not None:
         return llm
-    import openai
+    import openai  # not every install has it (the OpenAI-family LLMs bring it): only they get here
 
     copy: Any = llm.model_copy()  # an OpenAI-family copy: it has the private client attributes
     copy._aclient = None
@@ -202,7 +202,7 @@ def openrouter_candidates(
     endpoint = base_url or api_base or OPENROUTER_BASE_URL
     settings = openrouter_arguments(timeout=timeout, temperature=temperature, max_tokens=max_tokens)
     key = openrouter_api_key(api_key, "LLM")
-    try:
+    try:  # optional: only candidates built through OpenRouter need llama-index-llms-openai-like
         from llama_index.llms.openai_like import OpenAILike  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(

@@ -11,8 +11,10 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, ToolCallBlock
 from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.llms.utils import parse_partial_json
 
 from autorouter.calls import adapter_support as support
+from autorouter.errors import InvalidRequestError, UnknownResponseError
 
 ROUTER_KEY = support.ROUTER_KEY
 """`additional_kwargs` key of every response holding the routing report."""
@@ -120,8 +122,6 @@ def untagged(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
 
 def tool_calls_from_blocks(response: ChatResponse, error_on_no_tool_call: bool) -> list[ToolSelection]:
     """The tool calls of a response, read from its message's `ToolCallBlock`s."""
-    from llama_index.core.llms.utils import parse_partial_json
-
     calls = []
     for i, block in enumerate(b for b in response.message.blocks if isinstance(b, ToolCallBlock)):
         kwargs: Any = block.tool_kwargs
@@ -181,15 +181,11 @@ def response_id(response: Any) -> Any:
     if isinstance(response, ChatResponse | CompletionResponse):
         answer_id = (response.additional_kwargs or {}).get(RESPONSE_ID_KEY)
         if not isinstance(answer_id, str) or not answer_id:
-            from autorouter.errors import UnknownResponseError
-
             raise UnknownResponseError(
                 f"this {type(response).__name__} has no additional_kwargs[{RESPONSE_ID_KEY!r}], so "
                 "it is no answer of an AutoRouterLLM"
             )
         return answer_id
-    from autorouter.errors import InvalidRequestError
-
     raise InvalidRequestError(
         "feedback takes an answer of this router (a ChatResponse or CompletionResponse) or its "
         f"id, not a {type(response).__name__}"

@@ -498,7 +498,7 @@ def _read_csv(path: Path) -> Iterable[dict[str, Any]]:
 
 
 def _read_parquet(path: Path) -> Iterable[dict[str, Any]]:
-    try:
+    try:  # pyarrow is the `parquet` extra, and heavy: only reading Parquet loads it
         import pyarrow as pa  # type: ignore[import-untyped]
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError as e:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from .baselines import KNNRouter, sweep_picks
+from .catalog import Catalog
 from .dataset import ModelPrice, RoutingDataset
 from .errors import AutorouterError
 from .evaluation import (
@@ -19,7 +21,7 @@ from .evaluation import (
     zero_router_figures,
 )
 from .predictors import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS
-from .router import EmbeddedPrompts
+from .router import EmbeddedPrompts, Router
 
 
 def true_costs(
@@ -153,9 +155,6 @@ def default_router_among(models: list[str]) -> tuple[Any, list[str]] | None:
     """The bundled default router with every one of `models` as a candidate (catalog models it
     does not route to are placed from their facts), and their catalog ids in that order; None
     when a model is not in the catalog or cannot be placed."""
-    from .catalog import Catalog
-    from .router import Router
-
     catalog = Catalog.default()
     try:
         ids = [catalog.get(m).id for m in models]
@@ -223,8 +222,6 @@ def evaluation_report(
     oracle = oracle_picks(s, c)
     figures["oracle"] = figures_row(evaluate_picks(s, c, [oracle]))
     if knn_train is not None:
-        from .baselines import KNNRouter, sweep_picks
-
         kcols = [knn_train.models.index(m) for m in router.models_]
         xt = router.embedder_.embed(knn_train.prompts)
         kc = None if knn_train.cost_usd is None else knn_train.cost_usd[:, kcols]
@@ -244,7 +241,7 @@ def evaluation_report(
 
 def plot_report(report: dict[str, Any], path: Path) -> Path:
     """Draw every curve on a log cost axis to a PNG (needs matplotlib: the `plot` extra)."""
-    try:
+    try:  # matplotlib is the `plot` extra, and slow to import: only plotting loads it
         import matplotlib
 
         matplotlib.use("Agg")

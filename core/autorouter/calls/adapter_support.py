@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from ..catalog import shared_match
 from ..errors import MissingAPIKeyError, RouterLoadError, UnknownModelError
 from ..reliability import RetryPolicy
+from ..router import Router
 
 T = TypeVar("T")
 
@@ -272,8 +273,6 @@ def default_router() -> Any:
         ValueError: this version of autorouter has no default router.
         RouterLoadError: the default router cannot be loaded.
     """
-    from ..router import Router  # the router imports the calls: import it when needed
-
     default = getattr(Router, "default", None)
     if default is None:
         raise ValueError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
+from ..client import ChatCompletion
 from ..errors import ProviderConnectionError, ProviderError, StreamInterruptedError
 
 if TYPE_CHECKING:
@@ -186,8 +187,6 @@ class _StreamBase:
 
     def _finish(self) -> None:
         if self.result is None and self._call is not None and self.model is not None:
-            from ..client import ChatCompletion
-
             completion = ChatCompletion.from_chunks(self._chunks)
             self.result = self._call.result(completion, self.model, self.attempts)
 

@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -17,9 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import InvalidRequestError
-
-if TYPE_CHECKING:
-    from ..router import Router
+from ..reliability import RetryPolicy
+from ..router import Router
 
 # Options several commands share.
 RouterFolder = Annotated[
@@ -137,8 +136,6 @@ def printed_warnings() -> Iterator[None]:
 
 def load_router(folder: Path | None) -> Router:
     """The router saved in `folder`, or the bundled default one."""
-    from ..router import Router
-
     if folder is None:
         return Router.default()
     return Router.load(folder)
@@ -146,8 +143,6 @@ def load_router(folder: Path | None) -> Router:
 
 def retry_policy(budget: float | None, attempt: float | None, stall: float | None) -> Any:
     """A RetryPolicy with the time limits given on the command line, the defaults elsewhere."""
-    from ..reliability import RetryPolicy
-
     timing = {"total_budget_s": budget, "attempt_timeout_s": attempt, "stall_timeout_s": stall}
     return RetryPolicy.model_validate({k: v for k, v in timing.items() if v is not None})
 

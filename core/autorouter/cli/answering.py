@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from ..errors import AutorouterError
+from ..client import DEFAULT_BASE_URL, Endpoint
+from ..errors import AutorouterError, MissingAPIKeyError, StreamInterruptedError
 from ._common import (
     ApiKeyEnvOption,
     AttemptTimeoutOption,
@@ -52,7 +53,7 @@ def _decision_json(d: RoutingDecision) -> dict[str, Any]:
 
 def _print_decision(d: RoutingDecision) -> None:
     """The pick, its explanation one clause per line, and the ranking, within 80 columns."""
-    from ..report import format_usd
+    from ..report import format_usd  # only the commands that print costs load the report module
 
     console.print(f"[bold]{escape(d.model)}[/]")
     # The explanation is "<model>: <why>; prompt looks like ...; tradeoff T": the model is
@@ -128,9 +129,6 @@ def chat(
     The key comes from the variable --api-key-env names (OPENROUTER_API_KEY unless told
     otherwise, also with --base-url); --api-key-env '' sends none, for a local server.
     """
-    from ..client import DEFAULT_BASE_URL, Endpoint
-    from ..errors import MissingAPIKeyError, StreamInterruptedError
-
     try:
         text = read_prompt(prompt, file)
         r = load_router(router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -48,9 +49,7 @@ def serve(
     --attempt-timeout is left for the next one; slow clients are cut off by --header-timeout
     and --body-timeout (408).
     """
-    import os
-
-    from .. import server as gateway
+    from .. import server as gateway  # only `serve` loads the gateway, not every command at start-up
 
     key = os.environ.get(gateway.ENV_SERVER_KEY, "").strip()
     try:
@@ -62,7 +61,7 @@ def serve(
             f"refusing to serve on {host} without a key: set {gateway.ENV_SERVER_KEY} to a long "
             "random token that callers send as 'Authorization: Bearer <token>', or bind 127.0.0.1"
         ))
-    try:
+    try:  # uvicorn is the `serve` extra
         import uvicorn
     except ImportError:
         fail(gateway.ServerConfigError("serving needs uvicorn and starlette: pip install 'autorouter[serve]'"))

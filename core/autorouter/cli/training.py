@@ -20,8 +20,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ..dataset import DEFAULT_SPLIT_SEED
+from ..dataset import DEFAULT_SPLIT_SEED, load_dataset
 from ..errors import AutorouterError, InvalidRequestError
+from ..feedback import FeedbackLog
+from ..router import Router
 from ._common import (
     ApiKeyEnvOption,
     SplitSeedOption,
@@ -60,10 +62,6 @@ def train(
     each prompt's text, whatever the file order) and the router learns from the rest; then
     `autorouter eval DIR DATA --test-fraction F` (same --split-seed) tests it on exactly those.
     """
-    from ..dataset import load_dataset
-    from ..feedback import FeedbackLog
-    from ..router import Router
-
     if not data:
         if feedback is None:
             fail(InvalidRequestError("give routing data files to train on, or --feedback FILE to learn from"))
@@ -129,7 +127,7 @@ def evaluate(
     (and --split-seed): eval then tests only on the held-out prompts, and the kNN baseline learns
     only from the others.
     """
-    from ..dataset import load_dataset
+    # each command loads the machinery only it needs, not every command at start-up
     from ..report import (
         evaluation_report,
         format_usd,
@@ -220,6 +218,7 @@ def label(
     terminal. With a budget the run stops once the spend reaches it. After a crash or Ctrl-C,
     rerun the same command: what finished is kept in OUT.journal and not paid for again.
     """
+    # each command loads the machinery only it needs, not every command at start-up
     from ..labelling import journal_path_for, plan_labelling
     from ..report import format_usd
 

@@ -27,6 +27,7 @@ from ..errors import InvalidRequestError
 from ..predictors import CHARS_PER_TOKEN
 from ..prompts import _content_text
 from ..reliability import RetryPolicy
+from ..report import format_usd
 from .journal import _digest, _Journal, _State, journal_path_for
 from .judging import PAIRWISE_JUDGE, SINGLE_JUDGE, JudgeTemplate, pair_outcome, rating_to_score
 from .prompts import LabelPrompt, _prompt_list, _prompt_of_record
@@ -316,8 +317,6 @@ class LabelJob:
         return self._summary(state, runner, estimate, written, len(rows))
 
     def _check_allowed(self, estimate: LabelEstimate, yes: bool, budget: float | None) -> None:
-        from ..report import format_usd
-
         if not estimate.calls or yes:
             return
         total = estimate.spent_usd + estimate.total_usd

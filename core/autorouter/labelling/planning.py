@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..calls import Endpoints
 from ..client import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, Endpoint
 from ..errors import InvalidRequestError
+from ..router import Router
 from .job import LabelJob
 from .prompts import read_prompts
 from .selection import select_prompts
 from .settings import DEFAULT_CALL_TIMEOUT_S, DEFAULT_CONCURRENCY
-
-if TYPE_CHECKING:
-    from ..router import Router
 
 
 def plan_labelling(
@@ -70,8 +68,6 @@ def plan_labelling(
 def _load_active(active: str | Path | Router | None) -> Router | None:
     if active is None:
         return None
-    from ..router import Router
-
     if isinstance(active, Router):
         return active
     if str(active).strip().lower() == "default":

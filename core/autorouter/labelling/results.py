@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import InvalidRequestError
+from ..report import format_usd
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,6 @@ class LabelEstimate:
 
     def describe(self) -> str:
         """A few lines a person can read before saying yes."""
-        from ..report import format_usd
-
         lines = [(
             f"{self.prompts} prompts: {self.answer_calls} answers and {self.judge_calls} judge calls "
             f"to make, estimated {format_usd(self.total_usd)} "
@@ -132,8 +131,6 @@ class LabelSummary:
     estimate: LabelEstimate
 
     def describe(self) -> str:
-        from ..report import format_usd
-
         head = (f"{self.rows} of {self.prompts} prompts labelled"
                 + (f" into {self.out}" if self.out else "")
                 + f"; this run {self.paid_calls} calls, {format_usd(self.spent_usd)} "

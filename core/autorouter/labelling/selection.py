@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..catalog import Catalog
 from ..decision import RoutingDecision
 from ..errors import InvalidRequestError, NoCandidateError, UnknownModelError
 from .prompts import LabelPrompt
@@ -43,8 +44,6 @@ def _router_candidates(router: Router, models: Sequence[str] | None) -> list[str
             out.append(m)
             continue
         if catalog is None:
-            from ..catalog import Catalog
-
             catalog = Catalog.default()
         try:
             cid = catalog.resolve(m)

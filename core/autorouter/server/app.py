@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..catalog import Catalog
+from ..client import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, Endpoint, aclose_pools
 from ..errors import ServerConfigError
 from ..feedback import FeedbackLog, default_feedback_path
+from ..router import Router
 from .gateway import _Gateway
 from .responses import _APIError
 from .settings import (
@@ -41,8 +43,6 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
-
-    from ..router import Router
 
 logger = logging.getLogger("autorouter.server")
 
@@ -80,6 +80,7 @@ def create_app(
             with several workers, each learns from the feedback it receives, and replaying
             the log (`autorouter train --feedback`) gives every one all of it.
     """
+    # starlette is the `serve` extra: imported here so `autorouter.server` imports without it
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse
@@ -111,8 +112,6 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        from ..client import aclose_pools
-
         await aclose_pools()
 
     app = Starlette(
@@ -154,9 +153,6 @@ def app_from_env() -> Starlette:
     AUTOROUTER_FEEDBACK_FILE: the file `POST /v1/feedback` appends to (unset: the state
         directory's autorouter/feedback.jsonl; empty: none is kept, feedback is only learned).
     """
-    from ..client import DEFAULT_API_KEY_ENV, DEFAULT_BASE_URL, Endpoint
-    from ..router import Router
-
     env = os.environ
     server_key = env.get(ENV_SERVER_KEY, "").strip() or None
     if server_key is None and env.get(ENV_ALLOW_NO_SERVER_KEY, "").strip() not in ("1", "true", "yes"):

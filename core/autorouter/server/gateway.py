@@ -140,7 +140,7 @@ class _Gateway:
         """The request body: a 413 past `max_body_bytes`, a 408 (closing the connection) when
         it has not all arrived within `body_timeout_s` (a Content-Length larger than what is
         sent, a trickle), `_ClientGone` when the client leaves half-way."""
-        from starlette.requests import ClientDisconnect
+        from starlette.requests import ClientDisconnect  # the `serve` extra: autorouter.server imports without it
 
         too_big = _APIError(
             413, f"The request body is larger than this gateway accepts "
@@ -174,13 +174,13 @@ class _Gateway:
     # --- endpoints
 
     async def health(self, request: Request) -> Response:
-        from starlette.responses import JSONResponse
+        from starlette.responses import JSONResponse  # the `serve` extra: autorouter.server imports without it
 
         return JSONResponse({"status": "ok", "models": len(self.models)})
 
     async def feedback(self, request: Request) -> Response:
         """Record (and learn from) how good one of this gateway's answers was."""
-        from starlette.responses import JSONResponse
+        from starlette.responses import JSONResponse  # the `serve` extra: autorouter.server imports without it
 
         _, req = await self.read_request(request, FeedbackRequest)
         try:
@@ -197,7 +197,7 @@ class _Gateway:
                              "score": record.score, "learned": self.learn_from_feedback})
 
     async def list_models(self, request: Request) -> Response:
-        from starlette.responses import JSONResponse
+        from starlette.responses import JSONResponse  # the `serve` extra: autorouter.server imports without it
 
         self.check_key(request)
         return JSONResponse(self.model_list)
@@ -275,7 +275,7 @@ class _Gateway:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error object
             raise self._upstream_error(exc) from None
-        from starlette.responses import Response
+        from starlette.responses import Response  # the `serve` extra: autorouter.server imports without it
 
         raw = answer.completion.raw if answer.completion is not None else {}
         out: dict[str, Any] = {
@@ -303,7 +303,7 @@ class _Gateway:
         self, request: Request, messages: Any, call: dict[str, Any], routed: bool,
         include_usage: bool, started: float,
     ) -> Response:
-        from starlette.responses import StreamingResponse
+        from starlette.responses import StreamingResponse  # the `serve` extra: autorouter.server imports without it
 
         stream = self.router.astream(messages, **call)
         try:

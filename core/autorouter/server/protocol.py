@@ -89,6 +89,7 @@ def _set_nodelay(transport: asyncio.BaseTransport) -> None:
 def _guarded_h11() -> type[Any]:
     """uvicorn's H11Protocol with the header deadline and TCP_NODELAY (see
     `gateway_http_protocol`)."""
+    # uvicorn (and its h11) is the `serve` extra: imported here so this module imports without it
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 

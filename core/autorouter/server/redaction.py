@@ -8,6 +8,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..client import Endpoint
+
 if TYPE_CHECKING:
     from ..router import Router
 
@@ -29,8 +31,6 @@ class _Redactor:
         if endpoints is not None:
             found = [endpoints.default, *endpoints.by_key.values()]
         else:
-            from ..client import Endpoint
-
             found = [Endpoint()]
         for endpoint in found:
             if endpoint.api_key is not None:
