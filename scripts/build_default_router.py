@@ -218,9 +218,8 @@ def build(
 
     emb = MiniLMEmbedder(char_ngrams=char_ngrams) if embedder == "minilm" else autorouter.get_embedder(embedder)
     router = autorouter.Router(embedder=emb, seed=seed)
-    router.embedder_ = emb
     t = time.perf_counter()
-    x = np.concatenate([router.embedder_.embed(prompts[i:i + 256]) for i in range(0, len(prompts), 256)])
+    x = np.concatenate([emb.embed(prompts[i:i + 256]) for i in range(0, len(prompts), 256)])
     if not quiet:
         print(f"embedded in {time.perf_counter() - t:.0f}s", file=sys.stderr)
     chars = np.array([len(p) for p in prompts], dtype=np.float64)
@@ -232,7 +231,8 @@ def build(
     if not quiet:
         shown = {lv: {f: round(o, 2) for f, o in per.items()} for lv, per in offsets.items() if lv != "typical"}
         print(f"level offsets {shown}", file=sys.stderr)
-    router._fit_shared(x, chars, fams, scores, answer_chars, levels, offsets)
+    # what prompts are like, with no candidates from the data: each comes from the catalog below
+    router.fit_arrays(x, chars, scores, groups=fams, output_chars=answer_chars, levels=levels, level_offsets=offsets)
     # The knob is calibrated on everyday traffic: the written prompts, not benchmark questions.
     router.calib_x_ = x[:n_written].astype(np.float32)
     router.calib_chars_ = chars[:n_written]

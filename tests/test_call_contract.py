@@ -39,9 +39,10 @@ pytest.importorskip("llama_index.llms.openai_like", reason="needs the llamaindex
 
 import autorouter
 from autorouter.client import Endpoint
-from autorouter.decision import RANKING_ALIASES, ModelLimits, RoutingDecision, routing_report
+from autorouter.decision import RANKING_ALIASES, RoutingDecision, routing_report
 from autorouter.reliability import RetryPolicy
 from autorouter.server import create_app
+from autorouter.types import ModelLimits
 from gateway_server import BackgroundServer
 from openai_server import OpenAIServer, RecordedRequest
 from synthetic import MODELS, hash_embed, make_rows, write_jsonl

@@ -11,8 +11,8 @@ _logging.getLogger("autorouter").addHandler(_logging.NullHandler())
 from .calls import AsyncRoutedStream, Endpoints, RoutedCaller, RoutedCompletion, RoutedStream  # noqa: E402
 from .catalog import Capabilities, Catalog, FactSource, ModelCard, ModelFacts  # noqa: E402
 from .client import Endpoint  # noqa: E402
-from .dataset import ModelPrice, RoutingDataset, load_dataset  # noqa: E402
-from .decision import ModelLimits, ModelSpeed, RankedModel, RoutingDecision  # noqa: E402
+from .dataset import RoutingDataset, load_dataset  # noqa: E402
+from .decision import RankedModel, RoutingDecision  # noqa: E402
 from .embedders import CallableEmbedder, Embedder, OpenAIEmbedder, get_embedder  # noqa: E402
 from .errors import (  # noqa: E402
     AttemptTimeoutError,
@@ -38,6 +38,7 @@ from .feedback import AnswerLedger, Feedback, FeedbackLog, give_feedback  # noqa
 from .policy import DEFAULT_LATENCY_WEIGHT, DEFAULT_TRADEOFF  # noqa: E402
 from .reliability import RetryPolicy  # noqa: E402
 from .router import EmbeddedPrompts, Router  # noqa: E402
+from .types import ModelLimits, ModelPrice, ModelSpeed  # noqa: E402
 
 __all__ = [
     "__version__",

@@ -14,9 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .dataset import ModelPrice
-from .decision import ModelSpeed
 from .errors import InvalidRequestError
+from .types import ModelPrice, ModelSpeed
 
 __all__ = ["BENCHMARKS", "Capabilities", "FactSource", "ModelCard", "ModelFacts"]
 

@@ -14,7 +14,7 @@ from numbers import Real
 from typing import TYPE_CHECKING, Any, Literal
 
 from .catalog import shared_card
-from .dataset import ModelPrice
+from .types import ModelPrice
 
 if TYPE_CHECKING:
     from .catalog import ModelCard

@@ -27,6 +27,9 @@ import numpy as np
 
 from .errors import DatasetError, InvalidRequestError
 
+# `ModelPrice` lives in `autorouter.types`; also re-exported here for compatibility
+from .types import ModelPrice
+
 __all__ = ["RoutingDataset", "load_dataset", "ModelPrice"]
 
 # Row fields that name the benchmark or task a prompt comes from, in order of preference.
@@ -38,31 +41,6 @@ _DICT_FIELDS = ("scores", "cost_usd", "output_chars")
 CSV_FIELD_LIMIT = 16 * 1024 * 1024
 #: Seed of `RoutingDataset.split` when none is given (the one `random_halves` uses).
 DEFAULT_SPLIT_SEED = 7
-
-
-@dataclass(frozen=True)
-class ModelPrice:
-    """List price of a model in USD per million input and output tokens."""
-
-    input_per_1m: float
-    output_per_1m: float
-
-    @classmethod
-    def of(cls, price: ModelPrice | Sequence[float]) -> ModelPrice:
-        """A `ModelPrice` as given, or from an `(input, output)` pair of USD per 1M tokens."""
-        if isinstance(price, ModelPrice):
-            return price
-        try:
-            pin, pout = (float(v) for v in price)
-        except (TypeError, ValueError):
-            raise InvalidRequestError(
-                f"a price is (USD per 1M input tokens, USD per 1M output tokens), got {price!r}"
-            ) from None
-        return cls(pin, pout)
-
-    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
-        """USD cost of a call of these token counts at this price."""
-        return (prompt_tokens * self.input_per_1m + completion_tokens * self.output_per_1m) / 1e6
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Which candidates may serve a request: those allowed, able to take it (tools, images,
-structured output, context window: `decision.exclusion_reason`) and within its caps on
+structured output, context window: `types.exclusion_reason`) and within its caps on
 predicted cost and latency; with the reason for every one that may not."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .decision import ModelLimits, exclusion_reason
 from .errors import UnknownModelError
 from .predictors import CHARS_PER_TOKEN
+from .types import ModelLimits, exclusion_reason
 
 
 def allowed(models: Sequence[str], candidates: Sequence[str] | str | None) -> np.ndarray:

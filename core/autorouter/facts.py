@@ -11,13 +11,12 @@ from typing import Any
 import numpy as np
 
 from .catalog import ModelCard
-from .dataset import ModelPrice
-from .decision import ModelLimits
 from .errors import InvalidRequestError
 from .families import family_of_benchmark
 from .placement import FactPlacer
 from .profiles import TaskProfile
 from .prompts import prompt_text
+from .types import ModelLimits, ModelPrice
 
 #: Uncertainty (sd, logit units) of task scores given to `add_model` without one.
 DEFAULT_TASK_SCORE_SD = 0.3

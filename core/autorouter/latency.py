@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .decision import ModelSpeed
+from .types import ModelSpeed
 
 
 def predicted_latency(

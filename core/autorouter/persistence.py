@@ -20,8 +20,6 @@ import numpy as np
 from pydantic import ValidationError
 
 from . import __version__
-from .dataset import ModelPrice
-from .decision import ModelLimits, ModelSpeed
 from .embedders import Embedder, OpenAIEmbedder
 from .errors import EmbedderError, RouterLoadError
 from .feedback import OutcomeCorrection
@@ -44,6 +42,7 @@ from .state import (
     real,
     shown,
 )
+from .types import ModelLimits, ModelPrice, ModelSpeed
 
 if TYPE_CHECKING:
     from .router import Router
@@ -211,7 +210,7 @@ def _learned(meta: Mapping[str, Any], a: Mapping[str, np.ndarray], *, complete: 
         "proto_groups_": list(meta["proto_groups"]),
         "limits_": {name: ModelLimits(**lim) for name, lim in meta["limits"].items()},
         "n_train_": int(meta["n_train"]),
-        "strength_": None,  # derived from what was saved, on first need (`Router._strength`)
+        "strength_": None,  # derived from what was saved, on first need (`routing.strength`)
     }
 
 

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from .catalog import Catalog
-from .dataset import ModelPrice, RoutingDataset
+from .dataset import RoutingDataset
 from .errors import InvalidRequestError
 from .predictors import CostModel, observed_cost_columns
+from .types import ModelPrice
 
 
 def fit_costs(
@@ -63,12 +64,13 @@ def price_table(ds: RoutingDataset, given: Mapping[str, Any] | None) -> tuple[np
 def warn_about_costs(cost_mode: str, guessed: list[str], from_catalog: list[str]) -> None:
     """Say where costs were not learned from the data (`fit` goes on either way): models priced
     from the catalog, no costs at all (`cost_mode` "none"), models whose cost was guessed."""
-    # stacklevel 4: the warning points at the caller of `Router.fit` (through `fit_costs`)
+    # stacklevel 5: the warning points at the caller of `Router.fit` or `Router.fit_arrays`
+    # (through `fit_costs` and `training.fit_embedded`)
     if from_catalog:
         warnings.warn(
             f"the data has no costs or prices for {from_catalog}: priced from the bundled catalog's "
             "list prices; give your own with Router(prices={...}) (CLI: train --prices FILE)",
-            stacklevel=4,
+            stacklevel=5,
         )
     if cost_mode == "none":
         warnings.warn(
@@ -76,11 +78,11 @@ def warn_about_costs(cost_mode: str, guessed: list[str], from_catalog: list[str]
             "the same, so `tradeoff` and `max_cost` change nothing; give list prices with "
             "Router(prices={model: (usd_per_1m_in, usd_per_1m_out)}) (CLI: train --prices FILE) or a "
             "models.json beside the data",
-            stacklevel=4,
+            stacklevel=5,
         )
     elif guessed:
         warnings.warn(
             f"no cost and no price for {guessed}: they are taken to cost what a typical other "
             "model costs; give their prices with Router(prices={...}) (CLI: train --prices FILE)",
-            stacklevel=4,
+            stacklevel=5,
         )

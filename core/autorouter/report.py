@@ -12,7 +12,7 @@ import numpy as np
 
 from .baselines import KNNRouter, sweep_picks
 from .catalog import Catalog
-from .dataset import ModelPrice, RoutingDataset
+from .dataset import RoutingDataset
 from .errors import AutorouterError
 from .evaluation import (
     RoutingFigures,
@@ -22,6 +22,7 @@ from .evaluation import (
 )
 from .predictors import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS
 from .router import EmbeddedPrompts, Router
+from .types import ModelPrice
 
 
 def true_costs(

@@ -2,27 +2,26 @@
 
 An estimator in scikit-learn's manner (settings, `fit`, candidates added and removed, `predict`
 and `route`, `save` and `load`) composing the learners of `predictors`, `profiles`, `policy` and
-`feedback`; `explain` says what a decision says, `persistence` how a router is saved."""
+`feedback`: `training` is how it learns from embedded prompts, `routing` how it routes them,
+`explain` what a decision says, `persistence` how a router is saved."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from .calls.caller import RoutedCaller, forwarded, forwarded_setting
 from .calls.endpoints import Endpoints
 from .catalog import Catalog
-from .dataset import ModelPrice, RoutingDataset, load_dataset
-from .decision import ModelLimits, ModelSpeed, RoutingDecision
-from .eligibility import allowed, exclusions
+from .dataset import RoutingDataset, load_dataset
+from .decision import RoutingDecision
 from .embedded import EmbeddedPrompts, checked_embeddings, embed_in_batches, read_requests
 from .embedders import EmbedderSpec, embedder_from_config, get_embedder
 from .errors import InvalidRequestError, NotFittedError, RouterLoadError, UnknownModelError
 from .estimator import fit_method
-from .explain import DIFFICULTY_CUTS, cluster_names, decisions, domains
 from .facts import (
     DEFAULT_TASK_SCORE_SD,
     catalog_model_args,
@@ -32,41 +31,20 @@ from .facts import (
     task_score_column,
 )
 from .feedback import Feedback, OutcomeCorrection, outcome_scores
-from .latency import latency_for_scoring, predicted_latency
 from .persistence import read_router, router_state, saved_embedder, write_folder
-from .placement import PLACEMENT_ERROR_SD, FactPlacer
-from .policy import (
-    DEFAULT_LATENCY_WEIGHT,
-    DEFAULT_TRADEOFF,
-    TradeoffScale,
-    check_latency_weight,
-    check_max_cost,
-    check_max_latency,
-    check_tradeoff,
-    decide,
-    order_with_pick,
-)
-from .predictors import CostModel, Prototypes, QualityModel, answer_tokens_per_cluster, unit_scores
-from .pricing import fit_costs
-from .profiles import TaskProfile, task_labels
+from .placement import FactPlacer
+from .policy import DEFAULT_LATENCY_WEIGHT, DEFAULT_TRADEOFF, TradeoffScale, check_max_cost, check_tradeoff
+from .predictors import CostModel, Prototypes, QualityModel, unit_scores
+from .profiles import TaskProfile
 from .prompts import prompt_text
 from .reliability import CooldownTracker, RetryPolicy
+from .routing import predictions, routing_decisions
+from .training import calibrate, fit_embedded, training_arrays
+from .types import ModelLimits, ModelPrice, ModelSpeed
 
 __all__ = ["EmbeddedPrompts", "Router"]
 
-CALIBRATION_SAMPLE = 1024
 PriceSpec = Mapping[str, ModelPrice | tuple[float, float]]
-
-
-class _Predictions(NamedTuple):
-    """What the router predicts for n prompts, and the weights the explanation reuses."""
-
-    quality: np.ndarray  # (n, models) chance of a good answer
-    cost: np.ndarray  # (n, models) USD
-    sd: np.ndarray  # (n, models) uncertainty of `quality`
-    latency: np.ndarray  # (n, models) seconds until the whole answer has arrived; NaN if unknown
-    proto_w: np.ndarray  # (n, k) cluster weights
-    task_w: np.ndarray  # (n, T) task weights
 
 
 class Router:
@@ -94,13 +72,27 @@ class Router:
         seed: random seed for clustering and folds.
     """
 
-    # Learned state, set by `fit` (or `load`); each is documented where it is learned.
+    # Learned state, set by `fit` (see `autorouter.training`) or `load` (`autorouter.persistence`).
+    prototypes_: Prototypes  # clusters of the training prompts
+    profile_: TaskProfile  # their tasks, and how hard a prompt is within its task
+    answer_tokens_: np.ndarray  # (k,) a typical answer's tokens per cluster
+    calib_x_: np.ndarray  # (n, d) the calibration sample the tradeoff scale is fitted on
+    calib_chars_: np.ndarray  # (n,) its prompts' lengths
+    proto_groups_: list[str]  # (k,) each cluster's main group, for explanations
+    n_train_: int  # how many prompts the router learned from
     quality_: QualityModel | None
     data_models_: list[str]
     fact_models_: list[str]
+    fact_scores_: np.ndarray  # (tasks, fact models) task scores of the models added from facts
+    fact_sd_: np.ndarray  # (tasks, fact models) their uncertainty
     limits_: dict[str, ModelLimits]
     speeds_: dict[str, ModelSpeed]
+    family_params_: dict[str, tuple[float, float]]  # what catalog models are placed with
+    placement_error_sd_: float
+    cost_: CostModel
     feedback_: OutcomeCorrection
+    scale_: TradeoffScale  # what each tradeoff means in quality points per dollar
+    difficulty_cuts_: np.ndarray
     #: (models,) each candidate's mean predicted quality on the calibration sample: the
     #: strongest of the eligible ones is what tradeoff 0 leaves only with confidence.
     strength_: np.ndarray | None
@@ -146,6 +138,7 @@ class Router:
 
         Scores are learned on [0, 1]: scores on another scale (e.g. 1-10 judge ratings) are
         rescaled linearly, with a warning, and predicted quality is reported on that scale.
+        `fit_arrays` learns the same from prompts already embedded.
 
         Args:
             dataset: a `RoutingDataset`, or path(s) that `load_dataset` reads.
@@ -163,69 +156,68 @@ class Router:
         chars_arr = np.asarray(chars, dtype=np.float64)
 
         report("fit", 0, 3)
-        y = unit_scores(ds.scores)
-        labels = self._fit_shared(x, chars_arr, ds.groups, y, ds.output_chars)
-        k = len(self.prototypes_.centroids)
-        self.quality_ = QualityModel.fit(x, y, self.prototypes_, labels, folds=self.folds, seed=self.seed)
-        report("fit", 1, 3)
-        self.cost_ = fit_costs(ds, chars_arr, labels, k, self.prices)
-        self.data_models_ = list(ds.models)
-        self.feedback_ = OutcomeCorrection.empty(k, len(ds.models))
-        self._calibrate()
-        report("fit", 3, 3)
-        return self
+        y = unit_scores(ds.scores)  # called here, so that its warning names the caller of `fit`
+        return fit_embedded(self, x, chars_arr, y, ds, ds.groups, ds.output_chars, report=report)
 
-    def _fit_shared(
-        self, x: np.ndarray, chars: np.ndarray, groups: Sequence[str] | None, scores: np.ndarray,
-        output_chars: np.ndarray | None, levels: Sequence[str | None] | None = None,
+    def fit_arrays(
+        self,
+        x: np.ndarray,
+        chars: np.ndarray | Sequence[float],
+        scores: np.ndarray,
+        *,
+        models: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
+        output_chars: np.ndarray | None = None,
+        cost_usd: np.ndarray | None = None,
+        levels: Sequence[str | None] | None = None,
         level_offsets: Mapping[str, Mapping[str, float]] | None = None,
-    ) -> np.ndarray:
-        """Learn what does not depend on the candidates: prompt clusters, the task profile,
-        answer lengths per cluster and a calibration sample. Returns each prompt's cluster.
-        `levels` and `level_offsets`: a person's judgement of some prompts' difficulty
-        (`TaskProfile.fit`)."""
-        self.prototypes_, labels = Prototypes.fit(x, seed=self.seed)
-        k = len(self.prototypes_.centroids)
-        tasks = task_labels(x, groups, seed=self.seed)
-        self.profile_ = TaskProfile.fit(x, tasks, scores, levels=levels, level_offsets=level_offsets)
-        self.answer_tokens_ = answer_tokens_per_cluster(labels, k, output_chars)
-        rng = np.random.default_rng(self.seed)
-        keep = rng.choice(len(x), min(len(x), CALIBRATION_SAMPLE), replace=False)
-        self.calib_x_ = x[keep].astype(np.float32)
-        self.calib_chars_ = chars[keep].astype(np.float64)
-        self.proto_groups_ = cluster_names(labels, k, list(groups) if groups else None)
-        self.n_train_ = len(x)
-        self.quality_ = None
-        self.data_models_ = []
-        self.fact_models_ = []
-        self.fact_scores_ = np.zeros((len(self.profile_.tasks), 0))
-        self.fact_sd_ = np.zeros((len(self.profile_.tasks), 0))
-        self.limits_ = {}
-        self.speeds_ = {}
-        self.family_params_: dict[str, tuple[float, float]] = {}
-        self.placement_error_sd_ = PLACEMENT_ERROR_SD
-        self.cost_ = CostModel("prices", np.zeros(0), np.zeros(0), np.zeros((k, 0)), np.zeros(0))
-        self.feedback_ = OutcomeCorrection.empty(k, 0)
-        self.scale_ = TradeoffScale(np.array([0.0, 1.0]), np.array([0.0, 0.0]))
-        self.difficulty_cuts_ = np.array([0.0, 1.0])
-        self.strength_ = None
-        return labels
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> Router:
+        """Learn from prompts already embedded; returns the fitted router.
 
-    def _calibrate(self) -> None:
-        """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
-        q, c, sd, lat, _, _ = self._predict_from(self.calib_x_, self.calib_chars_)
-        latency = self.latency_weight * latency_for_scoring(lat)
-        self.scale_ = TradeoffScale.calibrate(q, c, latency=latency, sd=sd)
-        self.difficulty_cuts_ = np.array(DIFFICULTY_CUTS, dtype=np.float64)
-        # which candidate is the strongest single one, that tradeoff 0 leaves only with confidence
-        self.strength_ = q.mean(axis=0)
+        `fit` embeds a dataset's prompts and learns from the vectors; this learns from vectors
+        you already have (embedded once, fitted many times; or prompts with no `RoutingDataset`).
+        With `models`, it learns exactly what `fit` learns from the dataset of those arrays: the
+        same router, the same routes. Without, it learns only what prompts are like (clusters,
+        tasks and how hard each prompt is for the scored models, answer lengths) and the router
+        has no candidates yet: add them with `add_model` or `add_catalog_model`, as the bundled
+        default router is built.
 
-    def _strength(self) -> np.ndarray:
-        """`strength_`, worked out from the calibration sample the first time a loaded router
-        needs it (a tenth of a second: not worth holding up every load)."""
-        if self.strength_ is None:
-            self.strength_ = self._predict_from(self.calib_x_, self.calib_chars_).quality.mean(axis=0)
-        return self.strength_
+        Args:
+            x: (n, dim) the prompts embedded by the router's embedder (`get_embedder(embedder)`,
+                which becomes `embedder_`), at least 2.
+            chars: (n,) each prompt's length in characters (for cost; `fit` counts every
+                message of a chat).
+            scores: (n, m) each model's score on each prompt in [0, 1] (`fit` rescales
+                scores on another scale; this does not). Without `models`, NaN where a model was
+                not scored on a prompt.
+            models: the names of `scores`' columns, to learn them as candidates; None: no
+                candidates from the data, `scores` only shapes the tasks' difficulty.
+            groups: (n,) the benchmark or task of each prompt, or None (tasks are then found
+                by clustering).
+            output_chars: (n, m) answer lengths in characters, NaN where unknown, or None.
+            cost_usd: (n, m) real costs in USD, NaN where unknown, or None (costs then come
+                from `prices`, or the catalog); only with `models`.
+            levels: (n,) a person's judgement of some prompts' difficulty, None for the others,
+                with `level_offsets` {level: {task: offset in logit units}} saying what each
+                level means (see `TaskProfile.fit`).
+            progress: optional callback `(stage, done, total)` for progress bars.
+
+        Raises:
+            InvalidRequestError: the arrays do not fit together (shapes, lengths, NaN or
+                scores outside [0, 1]).
+            DatasetError: with `models`, the scores hold NaN, a name repeats, or `cost_usd` or
+                `output_chars` is not (n, m).
+        """
+        check_tradeoff(self.tradeoff)
+        check_max_cost(self.max_cost)
+        a = training_arrays(x, chars, scores, models, groups, output_chars, cost_usd, levels)
+        report = progress or (lambda stage, done, total: None)
+        self.embedder_ = get_embedder(self.embedder)
+        report("fit", 0, 3)
+        return fit_embedded(
+            self, a.x, a.chars, a.scores, a.costs, a.groups, a.output_chars, levels, level_offsets, report
+        )
 
     @property
     def models_(self) -> list[str]:
@@ -295,7 +287,7 @@ class Router:
             self.limits_[name] = limits
         if speed is not None:
             self.speeds_[name] = speed
-        self._calibrate()
+        calibrate(self)
         return self
 
     def add_catalog_model(self, name: str, *, catalog: Any = None, replace: bool = False) -> Router:
@@ -339,7 +331,7 @@ class Router:
         self.limits_.pop(name, None)
         self.speeds_.pop(name, None)
         if _recalibrate:
-            self._calibrate()
+            calibrate(self)
         return self
 
     def partial_fit(self, prompts: Sequence[Any], model: str, scores: Sequence[float]) -> Router:
@@ -370,9 +362,9 @@ class Router:
         texts, chars, _ = read_requests(prompts)
         x = self._embed(texts)
         j = self.models_.index(model)
-        base = self._predict_from(x, chars, corrected=False)
+        base = predictions(self, x, chars, corrected=False)
         self.feedback_ = self.feedback_.updated(base.proto_w, j, y - base.quality[:, j])
-        self._calibrate()
+        calibrate(self)
         return self
 
     def apply_feedback(self, feedback: Sequence[Feedback]) -> Router:
@@ -408,7 +400,7 @@ class Router:
         self._check_fitted()
         texts, chars, _ = read_requests(prompts)
         x = self._embed(texts)
-        predicted = self._predict_from(x, chars)
+        predicted = predictions(self, x, chars)
         return predicted.quality, predicted.cost
 
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -416,32 +408,6 @@ class Router:
 
     def _embed_checked(self, x: np.ndarray) -> np.ndarray:
         return checked_embeddings(x, self.prototypes_.centroids.shape[1])
-
-    def _predict_from(self, x: np.ndarray, chars: np.ndarray, *, corrected: bool = True) -> _Predictions:
-        """What the router predicts for embedded prompts `x` of lengths `chars` (see
-        `_Predictions`). `corrected=False` leaves out what outcomes taught (`partial_fit`):
-        the base that residuals are measured against."""
-        proto_w = self.prototypes_.weights(x)
-        task_w = self.profile_.task_probs(x)
-        n_data = len(self.data_models_)
-        q = np.zeros((len(x), len(self.models_)))
-        # Models placed from facts carry their task scores' uncertainty through the task mix;
-        # the cross-validated predictor of models learned from per-prompt data is taken at
-        # its word (sd 0).
-        sd = np.zeros_like(q)
-        if self.quality_ is not None:
-            q[:, :n_data] = self.quality_.predict(x, proto_w)
-        if self.fact_models_:
-            difficulty = self.profile_.difficulty(x, task_w)
-            q[:, n_data:] = TaskProfile.quality_from(task_w, difficulty, self.fact_scores_)
-            sd[:, n_data:] = TaskProfile.quality_sd_from(task_w, difficulty, self.fact_scores_, self.fact_sd_)
-        if corrected and self.feedback_.outcomes:
-            q = np.clip(q + self.feedback_.offset(proto_w), 0.0, 1.0)
-            # outcomes of similar prompts shrink a placed model's uncertainty
-            seen = self.feedback_.evidence(proto_w)[:, n_data:]
-            sd[:, n_data:] *= np.sqrt(self.feedback_.strength / (self.feedback_.strength + seen))
-        latency = predicted_latency(self.speeds_, self.models_, proto_w, self.answer_tokens_)
-        return _Predictions(q, self.cost_.predict(chars, proto_w), sd, latency, proto_w, task_w)
 
     def route(
         self,
@@ -492,8 +458,9 @@ class Router:
         self._check_fitted()
         texts, chars, images = read_requests([prompt])
         x = self._embed_checked(await self.embedder_.aembed(texts))
-        return self._decide(
-            x, chars, tradeoff, max_cost, candidates, images, tools, structured_output, max_latency_s, latency_weight
+        return routing_decisions(
+            self, x, chars, tradeoff, max_cost, candidates, images, tools, structured_output, max_latency_s,
+            latency_weight,
         )[0]
 
     def route_batch(
@@ -542,37 +509,9 @@ class Router:
         if len(prompts) == 0:
             return []
         x = self._embed_checked(prompts.x)
-        return self._decide(
-            x, prompts.chars, tradeoff, max_cost, candidates, prompts.images, tools, structured_output,
+        return routing_decisions(
+            self, x, prompts.chars, tradeoff, max_cost, candidates, prompts.images, tools, structured_output,
             max_latency_s, latency_weight,
-        )
-
-    def _decide(
-        self, x: np.ndarray, chars: np.ndarray, tradeoff: float | None, max_cost: float | None,
-        candidates: Sequence[str] | None, images: np.ndarray | None = None, tools: bool = False,
-        structured_output: bool = False, max_latency_s: float | None = None, latency_weight: float | None = None,
-    ) -> list[RoutingDecision]:
-        """The decisions for embedded prompts `x` of lengths `chars`, as `route_batch` makes them."""
-        t = check_tradeoff(self.tradeoff if tradeoff is None else tradeoff)
-        cap = check_max_cost(self.max_cost if max_cost is None else max_cost)
-        lat_cap = check_max_latency(self.max_latency_s if max_latency_s is None else max_latency_s)
-        mu = check_latency_weight(self.latency_weight if latency_weight is None else latency_weight)
-        ok = allowed(self.models_, candidates)
-        q, c, sd, lat, proto_w, task_w = self._predict_from(x, chars)
-        images = np.zeros(len(q), dtype=bool) if images is None else images
-        reasons = exclusions(
-            self.models_, self.limits_, c, chars, ok, cap, images, tools, structured_output, lat, lat_cap
-        )
-        eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
-        lam = self.scale_.lam_for(t)
-        scores, picks = decide(
-            q, c, eligible, lam, mu * latency_for_scoring(lat), sd, self._strength() if lam == 0 else None
-        )
-        order = order_with_pick(scores, eligible, picks)
-        return decisions(
-            self.models_, order, reasons, domains(self.profile_, self.proto_groups_, proto_w, task_w),
-            self.difficulty_cuts_, quality=q, cost_usd=c, score=scores, eligible=eligible, uncertainty=sd,
-            latency_s=lat, tradeoff=t, max_cost=cap, max_latency_s=lat_cap,
         )
 
     def set_limits(self, name: str, limits: ModelLimits) -> Router:

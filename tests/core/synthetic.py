@@ -82,7 +82,7 @@ TIMED = {
 def add_timed_models(router):
     """Add the `TIMED` candidates (same task score on maths, code and chat, same price) to a
     fitted synthetic router; returns it."""
-    from autorouter.decision import ModelSpeed
+    from autorouter.types import ModelSpeed
 
     for name, (score, speed) in TIMED.items():
         router.add_model(name, task_scores={"math": score, "code": score, "chat": score},

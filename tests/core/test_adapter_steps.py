@@ -18,9 +18,9 @@ from autorouter.calls.plan import eligible_candidates, estimate_tokens, sticky_c
 from autorouter.calls.sdk_errors import classify_error
 from autorouter.catalog import shared_match
 from autorouter.costs import call_cost_usd
-from autorouter.decision import ModelLimits
 from autorouter.errors import NoCandidateError, ProviderServerError
 from autorouter.reliability import Attempt
+from autorouter.types import ModelLimits
 
 CAPS = {
     "big": {"tools": True, "images": True, "context_window": 100_000},

@@ -17,7 +17,6 @@ from pydantic import SecretStr
 import autorouter
 from autorouter.calls import Endpoints
 from autorouter.client import ChatClient, Endpoint, aclose_pools
-from autorouter.decision import ModelLimits
 from autorouter.errors import (
     AuthenticationError,
     DatasetError,
@@ -30,6 +29,7 @@ from autorouter.errors import (
     UnknownModelError,
 )
 from autorouter.reliability import RetryPolicy
+from autorouter.types import ModelLimits
 from openai_server import OpenAIServer
 from synthetic import MODELS, hash_embed, make_rows, write_jsonl
 

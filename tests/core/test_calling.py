@@ -20,7 +20,6 @@ import autorouter
 from autorouter.calls import Endpoints, RoutedCompletion, RoutedStream
 from autorouter.cli import app
 from autorouter.client import ChatChunk, Endpoint, aclose_pools
-from autorouter.decision import ModelLimits
 from autorouter.errors import (
     AuthenticationError,
     BadRequestError,
@@ -31,6 +30,7 @@ from autorouter.errors import (
     StreamInterruptedError,
 )
 from autorouter.reliability import RetryPolicy
+from autorouter.types import ModelLimits
 from openai_server import OpenAIServer
 from synthetic import TIMED, add_timed_models, hash_embed, make_rows, write_jsonl
 

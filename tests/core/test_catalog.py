@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from autorouter import cards
 from autorouter import catalog as catalog_module
 from autorouter.catalog import BENCHMARKS, Capabilities, Catalog, ModelCard
-from autorouter.dataset import ModelPrice
 from autorouter.errors import CatalogError, InvalidRequestError, UnknownModelError
+from autorouter.types import ModelPrice
 
 ROUTED = {
     "openai/gpt-4o-2024-08-06",

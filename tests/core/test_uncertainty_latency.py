@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from autorouter import InvalidRequestError, NoCandidateError, Router
-from autorouter.decision import ModelSpeed
 from autorouter.policy import EDGE_CONFIDENCE, MANY_TIMES_DEARER, SCORE_TIE, best_picks, decide, strongest_picks
+from autorouter.types import ModelSpeed
 from synthetic import hash_embed, make_rows
 
 MATH = "prove that 17 plus 4 is an integer"

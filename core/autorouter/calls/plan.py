@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Se
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..decision import RankedModel, RoutingDecision, exclusion_reason, routing_report
+from ..decision import RankedModel, RoutingDecision, routing_report
 from ..errors import NoCandidateError
+from ..types import exclusion_reason
 from .memory import RecentMap
 
 if TYPE_CHECKING:
@@ -53,14 +54,14 @@ def eligible_candidates(
     """The candidates that can serve a call, and why each other one cannot.
 
     Args:
-        capabilities: per candidate key, its capabilities: each of `autorouter.decision.NEEDS`
+        capabilities: per candidate key, its capabilities: each of `autorouter.types.NEEDS`
             as True (has it), False (has not) or None / absent (unknown), and `context_window`
             (tokens, or None when unknown).
         needs: what the call needs, among `NEEDS`.
         prompt_tokens: the request's size in tokens (see `estimate_tokens`); None skips the
             context-window check.
 
-    Each candidate is judged by the router's own rule (`autorouter.decision.exclusion_reason`):
+    Each candidate is judged by the router's own rule (`autorouter.types.exclusion_reason`):
     left out only for a need it is known not to have, or a prompt longer than its known
     context window; a candidate nobody vouches for either way stays, as it does in the router.
 

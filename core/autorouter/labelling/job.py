@@ -22,12 +22,12 @@ import numpy as np
 from ..calls import Endpoints
 from ..client import Endpoint, aclose_pools
 from ..costs import list_price
-from ..dataset import ModelPrice
 from ..errors import InvalidRequestError
 from ..predictors import CHARS_PER_TOKEN
 from ..prompts import _content_text
 from ..reliability import RetryPolicy
 from ..report import format_usd
+from ..types import ModelPrice
 from .journal import _digest, _Journal, _State, journal_path_for
 from .judging import PAIRWISE_JUDGE, SINGLE_JUDGE, JudgeTemplate, pair_outcome, rating_to_score
 from .prompts import LabelPrompt, _prompt_list, _prompt_of_record
