@@ -205,22 +205,39 @@ def best_picks(
     return np.where(cheaper.any(axis=1), fallback, picks)
 
 
+#: Pseudo-prompts of overall strength a family's strength is shrunk toward (`family_strength`).
+FAMILY_STRENGTH_PRIOR = 5.0
+
+
+def family_strength(quality: np.ndarray, sd: np.ndarray, task_w: np.ndarray,
+                    prior: float = FAMILY_STRENGTH_PRIOR) -> np.ndarray:
+    """(T, m) how strong each of m candidates is on each of T families of prompts: its mean
+    predicted quality on a sample's prompts of the family, less `EDGE_CONFIDENCE` of its
+    uncertainty (so a loosely placed model is not the one to stay with on a hair's edge).
+    Each prompt counts by its family weights `task_w` (n, T), and a family the sample barely
+    holds is shrunk by `prior` pseudo-prompts toward the candidate's strength over all of it."""
+    cautious = quality - EDGE_CONFIDENCE * sd
+    overall = cautious.mean(axis=0)
+    return (task_w.T @ cautious + prior * overall) / (task_w.sum(axis=0)[:, None] + prior)
+
+
 def strongest_picks(
     scores: np.ndarray, cost: np.ndarray, eligible: np.ndarray, sd: np.ndarray, strength: np.ndarray
 ) -> np.ndarray:
     """Tradeoff 0's picks: the best expected answer, except that the strongest eligible
-    candidate overall (highest `strength`, e.g. its mean predicted quality on everyday
-    traffic) is left only for a candidate whose edge on this prompt is more than
-    `EDGE_CONFIDENCE` standard deviations of their difference. So the best-quality setting
-    does no worse on average than always calling that strongest model, unless the router is
-    confident: an edge of a few hundredths within a placement's uncertainty is as likely a
-    placement error as a real one. The strongest model is not one `MANY_TIMES_DEARER` times
-    dearer than the pick: many times the money for an answer expected to be worse is no
-    hedge a careful engineer would buy."""
+    candidate on prompts like this one (highest `strength`, (n, m) or (m,): e.g. the prompt's
+    family weights times `family_strength`) is left only for a candidate whose edge on this
+    prompt is more than `EDGE_CONFIDENCE` standard deviations of their difference. So the
+    best-quality setting does no worse on average than always calling the strongest model
+    for the kind of traffic it gets (o1-mini on competition maths, claude-3.5-sonnet on
+    code), unless the router is confident: an edge of a few hundredths within a placement's
+    uncertainty is as likely a placement error as a real one. The strongest model is not one
+    `MANY_TIMES_DEARER` times dearer than the pick: many times the money for an answer
+    expected to be worse is no hedge a careful engineer would buy."""
     picks = best_picks(scores, cost, eligible)
     rows = np.arange(len(scores))
     affordable = eligible & (cost < MANY_TIMES_DEARER * _at(cost, picks))
-    anchor = np.argmax(np.where(affordable, strength[None, :], -np.inf), axis=1)
+    anchor = np.argmax(np.where(affordable, np.broadcast_to(strength, cost.shape), -np.inf), axis=1)
     key = np.where(eligible, scores, -np.inf)
     unproven = _unproven(key, picks, sd, eligible)[rows, anchor]
     return np.where(affordable[rows, anchor] & unproven, anchor, picks)
@@ -248,7 +265,7 @@ def decide(
 
     `latency` (n, m) is its price in quality points, left out at tradeoff 1 (`lam` inf), where
     the cheapest model is the promise however slow. `sd`, the quality's uncertainty, counts
-    above tradeoff 0 through `best_picks`' rule; at tradeoff 0, with `strength` (m,), through
+    above tradeoff 0 through `best_picks`' rule; at tradeoff 0, with `strength` ((n, m) or (m,)), through
     `strongest_picks`' rule."""
     scores = policy_scores(quality, cost, lam)
     if latency is not None and not math.isinf(lam):

@@ -93,8 +93,9 @@ class Router:
     feedback_: OutcomeCorrection
     scale_: TradeoffScale  # what each tradeoff means in quality points per dollar
     difficulty_cuts_: np.ndarray
-    #: (models,) each candidate's mean predicted quality on the calibration sample: the
-    #: strongest of the eligible ones is what tradeoff 0 leaves only with confidence.
+    #: (tasks, models) how strong each candidate is on each task's prompts of the calibration
+    #: sample (`policy.family_strength`): on a prompt, the strongest eligible one for its mix of
+    #: tasks is what tradeoff 0 leaves only with confidence.
     strength_: np.ndarray | None
 
     def __init__(

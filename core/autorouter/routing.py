@@ -12,7 +12,15 @@ from .decision import RoutingDecision
 from .eligibility import allowed, exclusions
 from .explain import decisions, domains
 from .latency import latency_for_scoring, predicted_latency
-from .policy import check_latency_weight, check_max_cost, check_max_latency, check_tradeoff, decide, order_with_pick
+from .policy import (
+    check_latency_weight,
+    check_max_cost,
+    check_max_latency,
+    check_tradeoff,
+    decide,
+    family_strength,
+    order_with_pick,
+)
 from .profiles import TaskProfile
 
 if TYPE_CHECKING:
@@ -61,7 +69,8 @@ def strength(router: Router) -> np.ndarray:
     """`router.strength_`, worked out from the calibration sample the first time a loaded router
     needs it (a tenth of a second: not worth holding up every load)."""
     if router.strength_ is None:
-        router.strength_ = predictions(router, router.calib_x_, router.calib_chars_).quality.mean(axis=0)
+        p = predictions(router, router.calib_x_, router.calib_chars_)
+        router.strength_ = family_strength(p.quality, p.sd, p.task_w)
     return router.strength_
 
 
@@ -85,7 +94,7 @@ def routing_decisions(
     eligible = np.array([[r is None for r in row] for row in reasons], dtype=bool).reshape(q.shape)
     lam = router.scale_.lam_for(t)
     scores, picks = decide(
-        q, c, eligible, lam, mu * latency_for_scoring(lat), sd, strength(router) if lam == 0 else None
+        q, c, eligible, lam, mu * latency_for_scoring(lat), sd, task_w @ strength(router) if lam == 0 else None
     )
     order = order_with_pick(scores, eligible, picks)
     return decisions(

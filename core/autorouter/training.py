@@ -16,7 +16,7 @@ from .explain import DIFFICULTY_CUTS, cluster_names
 from .feedback import OutcomeCorrection
 from .latency import latency_for_scoring
 from .placement import PLACEMENT_ERROR_SD
-from .policy import TradeoffScale
+from .policy import TradeoffScale, family_strength
 from .predictors import CostModel, Prototypes, QualityModel, answer_tokens_per_cluster
 from .pricing import fit_costs
 from .profiles import TaskProfile, task_labels
@@ -92,12 +92,12 @@ def fit_prompts(
 
 def calibrate(router: Router) -> None:
     """Re-fit the tradeoff scale and difficulty cuts on the calibration sample."""
-    q, c, sd, lat, _, _ = predictions(router, router.calib_x_, router.calib_chars_)
+    q, c, sd, lat, _, task_w = predictions(router, router.calib_x_, router.calib_chars_)
     latency = router.latency_weight * latency_for_scoring(lat)
     router.scale_ = TradeoffScale.calibrate(q, c, latency=latency, sd=sd)
     router.difficulty_cuts_ = np.array(DIFFICULTY_CUTS, dtype=np.float64)
-    # which candidate is the strongest single one, that tradeoff 0 leaves only with confidence
-    router.strength_ = q.mean(axis=0)
+    # which candidate is the strongest on each family, that tradeoff 0 leaves only with confidence
+    router.strength_ = family_strength(q, sd, task_w)
 
 
 class TrainingArrays(NamedTuple):

@@ -1,6 +1,6 @@
 """Decisions and the router's own uncertainty, and latency as a dimension: the best expected
-score wins (near ties to the cheapest); at tradeoff 0 the strongest candidate overall is left
-only for a confident edge, and above 0 an edge within the uncertainty does not buy a many times
+score wins (near ties to the cheapest); at tradeoff 0 the strongest candidate on prompts of
+the kind is left only for a confident edge, and above 0 an edge within the uncertainty does not buy a many times
 dearer model; slow models are ranked and excluded by their predicted latency."""
 
 from __future__ import annotations
@@ -105,6 +105,27 @@ def test_the_router_stays_with_its_strongest_model_at_tradeoff_0_unless_confiden
                 task_score_sd=0.05, speed=THINKER)
     d = r.route(MATH, tradeoff=0.0, latency_weight=0.0, candidates=["dear", "sure"])
     assert d.model == "sure", d.explanation
+
+
+def test_tradeoff_0_stays_with_the_strongest_model_for_the_kind_of_prompt(fitted):
+    """The model to stay with is the strongest on prompts like this one, not overall: a maths
+    specialist takes maths prompts from a generalist that is stronger on everything else, even
+    where its edge on one prompt is within the uncertainty; chat stays with the generalist."""
+    same = {"price": (3.0, 15.0), "task_score_sd": 1.0, "speed": THINKER}
+    fitted.add_model("generalist", task_scores={"math": 0.93, "code": 0.97, "chat": 0.97}, **same)
+    fitted.add_model("mathy", task_scores={"math": 0.95, "code": 0.85, "chat": 0.85}, **same)
+    both = ["generalist", "mathy"]
+    d = fitted.route(MATH, tradeoff=0.0, latency_weight=0.0, candidates=both)
+    assert d.model == "mathy", d.explanation
+    gap = d.chosen.quality - next(r.quality for r in d.ranking if r.model == "generalist")
+    assert 0 < gap <= EDGE_CONFIDENCE * np.sqrt(2) * d.chosen.uncertainty  # not a confident edge
+    assert fitted.route(CHAT, tradeoff=0.0, latency_weight=0.0, candidates=both).model == "generalist"
+    # per prompt, strength may be given as (n, m): each row stays with its own strongest model
+    scores = np.array([[0.90, 0.91], [0.90, 0.91]])
+    strength = np.array([[0.9, 0.5], [0.5, 0.9]])
+    ok = np.ones_like(scores, dtype=bool)
+    picks = strongest_picks(scores, np.ones_like(scores), ok, np.full_like(scores, 0.1), strength)
+    assert picks.tolist() == [0, 1]
 
 
 def test_uncertainty_does_not_hold_a_pick_on_the_dearer_favourite(fitted):
