@@ -232,10 +232,9 @@ def build(
         shown = {lv: {f: round(o, 2) for f, o in per.items()} for lv, per in offsets.items() if lv != "typical"}
         print(f"level offsets {shown}", file=sys.stderr)
     # what prompts are like, with no candidates from the data: each comes from the catalog below
-    router.fit_arrays(x, chars, scores, groups=fams, output_chars=answer_chars, levels=levels, level_offsets=offsets)
     # The knob is calibrated on everyday traffic: the written prompts, not benchmark questions.
-    router.calib_x_ = x[:n_written].astype(np.float32)
-    router.calib_chars_ = chars[:n_written]
+    router.fit_arrays(x, chars, scores, groups=fams, output_chars=answer_chars, levels=levels, level_offsets=offsets,
+                      calibrate_on=np.arange(n_written))
     router.family_params_, router.placement_error_sd_ = family_params, error_sd
     if not quiet:
         print(f"family spreads {({f: round(v[1], 2) for f, v in router.family_params_.items()})}, "

@@ -172,6 +172,7 @@ class Router:
         cost_usd: np.ndarray | None = None,
         levels: Sequence[str | None] | None = None,
         level_offsets: Mapping[str, Mapping[str, float]] | None = None,
+        calibrate_on: Sequence[int] | np.ndarray | None = None,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> Router:
         """Learn from prompts already embedded; returns the fitted router.
@@ -202,22 +203,27 @@ class Router:
             levels: (n,) a person's judgement of some prompts' difficulty, None for the others,
                 with `level_offsets` {level: {task: offset in logit units}} saying what each
                 level means (see `TaskProfile.fit`).
+            calibrate_on: indices of the prompts the tradeoff knob is calibrated on, the
+                traffic its steps should mean something on (the default router: the written
+                everyday prompts, not benchmark questions); None: a random sample of up to
+                1,024 of them.
             progress: optional callback `(stage, done, total)` for progress bars.
 
         Raises:
             InvalidRequestError: the arrays do not fit together (shapes, lengths, NaN or
-                scores outside [0, 1]).
+                scores outside [0, 1], `calibrate_on` not distinct indices of the prompts).
             DatasetError: with `models`, the scores hold NaN, a name repeats, or `cost_usd` or
                 `output_chars` is not (n, m).
         """
         check_tradeoff(self.tradeoff)
         check_max_cost(self.max_cost)
-        a = training_arrays(x, chars, scores, models, groups, output_chars, cost_usd, levels)
+        a = training_arrays(x, chars, scores, models, groups, output_chars, cost_usd, levels, calibrate_on)
         report = progress or (lambda stage, done, total: None)
         self.embedder_ = get_embedder(self.embedder)
         report("fit", 0, 3)
         return fit_embedded(
-            self, a.x, a.chars, a.scores, a.costs, a.groups, a.output_chars, levels, level_offsets, report
+            self, a.x, a.chars, a.scores, a.costs, a.groups, a.output_chars, levels, level_offsets, report,
+            a.calibrate_on,
         )
 
     @property

@@ -34,11 +34,13 @@ def fit_embedded(
     groups: Sequence[str] | None, output_chars: np.ndarray | None, levels: Sequence[str | None] | None = None,
     level_offsets: Mapping[str, Mapping[str, float]] | None = None,
     report: Callable[[str, int, int], None] = lambda stage, done, total: None,
+    calibrate_on: np.ndarray | None = None,
 ) -> Router:
     """What `Router.fit` and `Router.fit_arrays` learn from embedded prompts; `costs`: the
     candidates' names, costs and prices (a `RoutingDataset`), None for no candidates from the
-    data. Scores `y` are on [0, 1] already."""
-    labels = fit_prompts(router, x, chars, groups, y, output_chars, levels, level_offsets)
+    data. Scores `y` are on [0, 1] already; `calibrate_on`: the calibration prompts' indices
+    (None: a sample)."""
+    labels = fit_prompts(router, x, chars, groups, y, output_chars, levels, level_offsets, calibrate_on)
     if costs is None:  # the candidates come from facts (`add_model`), each calibrating
         report("fit", 3, 3)
         return router
@@ -56,7 +58,7 @@ def fit_embedded(
 def fit_prompts(
     router: Router, x: np.ndarray, chars: np.ndarray, groups: Sequence[str] | None, scores: np.ndarray,
     output_chars: np.ndarray | None, levels: Sequence[str | None] | None = None,
-    level_offsets: Mapping[str, Mapping[str, float]] | None = None,
+    level_offsets: Mapping[str, Mapping[str, float]] | None = None, calibrate_on: np.ndarray | None = None,
 ) -> np.ndarray:
     """Learn what does not depend on the candidates: prompt clusters, the task profile,
     answer lengths per cluster and a calibration sample. Returns each prompt's cluster.
@@ -67,8 +69,10 @@ def fit_prompts(
     tasks = task_labels(x, groups, seed=router.seed)
     router.profile_ = TaskProfile.fit(x, tasks, scores, levels=levels, level_offsets=level_offsets)
     router.answer_tokens_ = answer_tokens_per_cluster(labels, k, output_chars)
-    rng = np.random.default_rng(router.seed)
-    keep = rng.choice(len(x), min(len(x), CALIBRATION_SAMPLE), replace=False)
+    if calibrate_on is None:
+        keep = np.random.default_rng(router.seed).choice(len(x), min(len(x), CALIBRATION_SAMPLE), replace=False)
+    else:
+        keep = calibrate_on
     router.calib_x_ = x[keep].astype(np.float32)
     router.calib_chars_ = chars[keep].astype(np.float64)
     router.proto_groups_ = cluster_names(labels, k, list(groups) if groups else None)
@@ -109,11 +113,12 @@ class TrainingArrays(NamedTuple):
     groups: list[str] | None  # (n,)
     output_chars: np.ndarray | None  # (n, m) answer lengths
     costs: RoutingDataset | None  # the candidates' names and costs (placeholder prompts); None: none
+    calibrate_on: np.ndarray | None  # indices of the calibration prompts; None: a sample
 
 
 def training_arrays(
     x: Any, chars: Any, scores: Any, models: Sequence[str] | None, groups: Sequence[str] | None,
-    output_chars: Any, cost_usd: Any, levels: Sequence[str | None] | None,
+    output_chars: Any, cost_usd: Any, levels: Sequence[str | None] | None, calibrate_on: Any = None,
 ) -> TrainingArrays:
     """The arguments of `Router.fit_arrays` as arrays, or `InvalidRequestError` saying which one
     is wrong (`DatasetError` for the candidates' arrays, which `RoutingDataset` checks)."""
@@ -134,12 +139,25 @@ def training_arrays(
         if seq is not None and len(seq) != n:
             raise InvalidRequestError(f"{name} has {len(seq)} entries, expected {n}")
     group_list = None if groups is None else list(groups)
+    calib = None if calibrate_on is None else _calibration_indices(calibrate_on, n)
     if models is not None:
         costs = RoutingDataset([""] * n, list(models), y, cost_usd, output_chars)
-        return TrainingArrays(x, chars_arr, y, group_list, costs.output_chars, costs)
+        return TrainingArrays(x, chars_arr, y, group_list, costs.output_chars, costs, calib)
     if cost_usd is not None:
         raise InvalidRequestError("cost_usd is the costs of the candidates in `models`: give models too")
     answers = None if output_chars is None else np.asarray(output_chars, dtype=np.float64)
     if answers is not None and (answers.ndim != 2 or len(answers) != n):
         raise InvalidRequestError(f"output_chars is ({n}, models) answer lengths, got shape {answers.shape}")
-    return TrainingArrays(x, chars_arr, y, group_list, answers, None)
+    return TrainingArrays(x, chars_arr, y, group_list, answers, None, calib)
+
+
+def _calibration_indices(calibrate_on: Any, n: int) -> np.ndarray:
+    """`calibrate_on` as an index array, or `InvalidRequestError` saying what is wrong."""
+    idx = np.asarray(calibrate_on)
+    if idx.ndim != 1 or len(idx) == 0 or (idx.dtype.kind not in "iu"):
+        raise InvalidRequestError(
+            f"calibrate_on is a non-empty list of prompt indices, got {idx.dtype} of shape {idx.shape}"
+        )
+    if idx.min() < 0 or idx.max() >= n or len(np.unique(idx)) != len(idx):
+        raise InvalidRequestError(f"calibrate_on holds distinct indices in [0, {n}), got {idx.tolist()[:10]}...")
+    return idx.astype(np.int64)

@@ -130,3 +130,25 @@ def test_model_facts_keep_their_old_homes() -> None:
         assert getattr(decision, name) is getattr(types, name)
         assert name in decision.__all__
     assert "ModelPrice" in dataset.__all__
+
+
+def test_the_knob_is_calibrated_on_the_prompts_given(data_file) -> None:
+    """`calibrate_on` picks the traffic the tradeoff scale means something on: the router keeps
+    exactly those prompts as its calibration sample (by default, a random one of up to 1,024)."""
+    ds = autorouter.load_dataset(data_file)
+    x, chars = _arrays(ds)
+    chat = [i for i, g in enumerate(ds.groups) if g == ds.groups[0]]
+    common = {"models": ds.models, "groups": ds.groups, "cost_usd": ds.cost_usd}
+    on_chat = Router(embedder=hash_embed).fit_arrays(x, chars, ds.scores, calibrate_on=chat, **common)
+    np.testing.assert_array_equal(on_chat.calib_x_, x[chat].astype(np.float32))
+    np.testing.assert_array_equal(on_chat.calib_chars_, chars[chat])
+    sampled = Router(embedder=hash_embed).fit_arrays(x, chars, ds.scores, **common)
+    assert len(sampled.calib_x_) == min(len(x), 1024)
+
+
+@pytest.mark.parametrize("bad", [[], [0, 0], [-1], [10**9], [0.5], [[0, 1]]])
+def test_calibration_indices_are_checked(data_file, bad) -> None:
+    ds = autorouter.load_dataset(data_file)
+    x, chars = _arrays(ds)
+    with pytest.raises(InvalidRequestError, match="calibrate_on"):
+        Router(embedder=hash_embed).fit_arrays(x, chars, ds.scores, models=ds.models, calibrate_on=bad)
