@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from autorouter import InvalidRequestError, NoCandidateError, Router
-from autorouter.policy import EDGE_CONFIDENCE, MANY_TIMES_DEARER, SCORE_TIE, best_picks, decide, strongest_picks
+from autorouter.policy import (
+    EDGE_CONFIDENCE,
+    MANY_TIMES_DEARER,
+    SCORE_TIE,
+    best_picks,
+    decide,
+    family_strength,
+    strongest_picks,
+)
 from autorouter.types import ModelSpeed
 from synthetic import hash_embed, make_rows
 
@@ -126,6 +134,22 @@ def test_tradeoff_0_stays_with_the_strongest_model_for_the_kind_of_prompt(fitted
     ok = np.ones_like(scores, dtype=bool)
     picks = strongest_picks(scores, np.ones_like(scores), ok, np.full_like(scores, 0.1), strength)
     assert picks.tolist() == [0, 1]
+
+
+def test_a_loosely_placed_model_is_not_a_family_anchor_on_a_hairs_edge():
+    """A family's strongest model is judged with caution: a hair's better mean placed loosely
+    loses to a tightly placed one; a clear edge still wins; a family with no prompts in the
+    sample falls back on the models' strength over all of it."""
+    task_w = np.array([[1.0, 0.0]] * 50 + [[0.0, 1.0]])  # 50 prompts of family 0, one of 1
+    quality = np.array([[0.90, 0.91]] * 50 + [[0.95, 0.80]])
+    tight, loose = np.full_like(quality, 0.01), np.tile([0.01, 0.2], (51, 1))
+    assert family_strength(quality, tight, task_w)[0].argmax() == 1
+    assert family_strength(quality, loose, task_w)[0].argmax() == 0
+    clear = quality.copy()
+    clear[:50, 1] = 1.0
+    assert family_strength(clear, loose, task_w)[0].argmax() == 1
+    empty = family_strength(quality, tight, np.array([[1.0, 0.0]] * 51))
+    np.testing.assert_allclose(empty[1], (quality - EDGE_CONFIDENCE * tight).mean(axis=0))
 
 
 def test_uncertainty_does_not_hold_a_pick_on_the_dearer_favourite(fitted):
