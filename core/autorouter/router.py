@@ -15,6 +15,7 @@ import numpy as np
 
 from .calls.caller import RoutedCaller, forwarded, forwarded_setting
 from .calls.endpoints import Endpoints
+from .calls.twins import options_of, parameters_of
 from .catalog import Catalog
 from .dataset import RoutingDataset, load_dataset
 from .decision import RoutingDecision
@@ -449,26 +450,14 @@ class Router:
             structured_output=structured_output, max_latency_s=max_latency_s, latency_weight=latency_weight,
         )[0]
 
-    async def aroute(
-        self,
-        prompt: Any,
-        *,
-        tradeoff: float | None = None,
-        max_cost: float | None = None,
-        candidates: Sequence[str] | None = None,
-        tools: bool = False,
-        structured_output: bool = False,
-        max_latency_s: float | None = None,
-        latency_weight: float | None = None,
-    ) -> RoutingDecision:
+    @parameters_of(route)
+    async def aroute(self, prompt: Any, **options: Any) -> RoutingDecision:
         """Async `route`: the embedding runs without blocking the event loop."""
+        options = options_of(Router.aroute, options)
         self._check_fitted()
         texts, chars, images = read_requests([prompt])
         x = self._embed_checked(await self.embedder_.aembed(texts))
-        return routing_decisions(
-            self, x, chars, tradeoff, max_cost, candidates, images, tools, structured_output, max_latency_s,
-            latency_weight,
-        )[0]
+        return routing_decisions(self, x, chars, images=images, **options)[0]
 
     def route_batch(
         self,

@@ -50,6 +50,7 @@ from .endpoints import Endpoints, shared_endpoints
 from .memory import RecentMap
 from .plan import session_plan
 from .streams import AsyncRoutedStream, RoutedStream, chunk_text
+from .twins import options_of, parameters_of
 from .upstream import RoutedCompletion, UpstreamCall
 
 __all__ = [
@@ -188,82 +189,37 @@ class RoutedCaller:
         call.answered(result.model)
         return call.result(result.value, result.model, result.attempts)
 
-    async def acomplete(
-        self,
-        messages: Any,
-        *,
-        tradeoff: float | None = None,
-        max_cost: float | None = None,
-        max_latency_s: float | None = None,
-        latency_weight: float | None = None,
-        candidates: Sequence[str] | None = None,
-        session: Hashable | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        endpoints: Endpoints | Mapping[str, Endpoint] | None = None,
-        **body: Any,
-    ) -> RoutedCompletion:
+    @parameters_of(complete)
+    async def acomplete(self, messages: Any, **options: Any) -> RoutedCompletion:
         """`complete` for asyncio (the embedding runs off the event loop)."""
-        request = _Request(self, messages, tradeoff, max_cost, max_latency_s, latency_weight,
-                           candidates, session, tools, tool_choice, response_format, endpoints, body)
+        request = _Request.of(self, messages, options)
         call = request.call(await self.router.aroute(messages, **request.route_options))
         result = await arun_with_fallback(call.order, call.acall, policy=self.retry_policy, cooldowns=self.cooldowns)
         call.answered(result.model)
         return call.result(result.value, result.model, result.attempts)
 
-    def stream(
-        self,
-        messages: Any,
-        *,
-        tradeoff: float | None = None,
-        max_cost: float | None = None,
-        max_latency_s: float | None = None,
-        latency_weight: float | None = None,
-        candidates: Sequence[str] | None = None,
-        session: Hashable | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        endpoints: Endpoints | Mapping[str, Endpoint] | None = None,
-        **body: Any,
-    ) -> RoutedStream:
+    @parameters_of(complete)
+    def stream(self, messages: Any, **options: Any) -> RoutedStream:
         """Route `messages` and stream the chosen model's answer as `ChatChunk`s.
 
         Returns once the first chunk has arrived (so `.model` is known); falls back only
         before it. A break after it raises `StreamInterruptedError` with the text so far.
         Arguments as in `complete`.
         """
-        request = _Request(self, messages, tradeoff, max_cost, max_latency_s, latency_weight,
-                           candidates, session, tools, tool_choice, response_format, endpoints, body)
+        request = _Request.of(self, messages, options)
         call = request.call(self.router.route(messages, **request.route_options))
         stream = stream_with_fallback(call.order, call.open_stream, policy=self.retry_policy,
                                       cooldowns=self.cooldowns, text_of=chunk_text)
         return RoutedStream(call, stream)
 
-    def astream(
-        self,
-        messages: Any,
-        *,
-        tradeoff: float | None = None,
-        max_cost: float | None = None,
-        max_latency_s: float | None = None,
-        latency_weight: float | None = None,
-        candidates: Sequence[str] | None = None,
-        session: Hashable | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        endpoints: Endpoints | Mapping[str, Endpoint] | None = None,
-        **body: Any,
-    ) -> AsyncRoutedStream:
+    @parameters_of(stream)
+    def astream(self, messages: Any, **options: Any) -> AsyncRoutedStream:
         """`stream` for asyncio: `async for chunk in router.astream(...)`, or
         `s = await router.astream(...)` to open it (and learn `s.model`) first.
 
         The request is checked at once; routing and the call start on the first iteration.
         """
-        request = _Request(self, messages, tradeoff, max_cost, max_latency_s, latency_weight,
-                           candidates, session, tools, tool_choice, response_format, endpoints, body)
+        request = _Request.of(self, messages, options)
 
         async def opener() -> tuple[UpstreamCall, AsyncFallbackStream[ChatChunk]]:
             call = request.call(await self.router.aroute(messages, **request.route_options))
@@ -329,6 +285,13 @@ class _Request:
         if isinstance(endpoints, Mapping) and not endpoints:
             endpoints = None
         self.endpoints = base.merged(endpoints) if endpoints is not None else base
+
+    @classmethod
+    def of(cls, caller: RoutedCaller, messages: Any, options: Mapping[str, Any]) -> _Request:
+        """The request of a call that takes `complete`'s parameters as `**options` (`acomplete`,
+        `stream`, `astream`): split as `complete` splits its arguments, into its named options
+        and the `**body` of other request fields."""
+        return cls(caller, messages, **options_of(RoutedCaller.complete, options))
 
     def call(self, decision: RoutingDecision) -> UpstreamCall:
         sessions = self.caller._sessions()
