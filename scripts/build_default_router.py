@@ -231,8 +231,8 @@ def build(
     if not quiet:
         shown = {lv: {f: round(o, 2) for f, o in per.items()} for lv, per in offsets.items() if lv != "typical"}
         print(f"level offsets {shown}", file=sys.stderr)
-    # what prompts are like, with no candidates from the data: each comes from the catalog below
-    # The knob is calibrated on everyday traffic: the written prompts, not benchmark questions.
+    # What prompts are like, with no candidates from the data (each comes from the catalog below);
+    # the knob is calibrated on everyday traffic: the written prompts, not benchmark questions.
     router.fit_arrays(x, chars, scores, groups=fams, output_chars=answer_chars, levels=levels, level_offsets=offsets,
                       calibrate_on=np.arange(n_written))
     router.family_params_, router.placement_error_sd_ = family_params, error_sd
