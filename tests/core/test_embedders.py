@@ -172,6 +172,25 @@ def test_minilm_matches_the_float_model(reference: dict) -> None:
     assert cosines.mean() >= 0.99 and cosines.min() >= 0.975
 
 
+def test_three_layer_minilm_matches_its_float_model(reference: dict) -> None:
+    # The first 3 layers are their own model: int8 must stay close to those layers in float, and
+    # far enough from the 6-layer vectors that the right file is known to be loaded.
+    got = MiniLMEmbedder(max_tokens=256, truncation="head", layers=3).embed(reference["texts"])
+    want = np.asarray(reference["minilm_l3_float_head256"], dtype=np.float32)
+    cosines = (got * want).sum(1) / np.linalg.norm(want, axis=1)
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.975
+    six = np.asarray(reference["minilm_float_head256"], dtype=np.float32)
+    assert ((got * six).sum(1) / np.linalg.norm(six, axis=1)).mean() < 0.95
+
+
+def test_minilm_layers_must_be_a_bundled_cut() -> None:
+    for bad in (4, 0, "3", True):
+        with pytest.raises(EmbedderError, match="layers must be one of"):
+            MiniLMEmbedder(layers=bad)  # type: ignore[arg-type]
+    with pytest.raises(EmbedderError, match="layers must be one of"):
+        embedder_from_config({"kind": "minilm", "layers": 5})
+
+
 def test_static_matches_model2vec(reference: dict) -> None:
     got = StaticEmbedder(max_tokens=512, truncation="head").embed(reference["texts"])
     np.testing.assert_allclose(got, np.asarray(reference["static_model2vec"]), atol=2e-6)
@@ -185,6 +204,7 @@ def test_static_matches_model2vec(reference: dict) -> None:
     [
         MiniLMEmbedder(),
         MiniLMEmbedder(max_tokens=128, truncation="head"),
+        MiniLMEmbedder(layers=3, char_ngrams=64),
         StaticEmbedder(),
         StaticEmbedder(max_tokens=64, truncation="head"),
     ],
@@ -201,6 +221,9 @@ def test_config_round_trip(emb: Embedder) -> None:
 
 def test_minilm_config_contents() -> None:
     assert MiniLMEmbedder(max_tokens=100).config() == {"kind": "minilm", "max_tokens": 100, "truncation": "tail"}
+    # a router saved before `layers` existed has no such key and used all 6
+    assert MiniLMEmbedder(layers=3).config()["layers"] == 3
+    assert embedder_from_config({"kind": "minilm"}).layers == 6
 
 
 def test_openai_config_round_trip() -> None:

@@ -71,7 +71,7 @@ def embedder_from_config(cfg: dict[str, Any]) -> Embedder:
     if kind == MiniLMEmbedder.kind:
         return MiniLMEmbedder(
             max_tokens=cfg.get("max_tokens", 256), truncation=cfg.get("truncation", "tail"),
-            char_ngrams=cfg.get("char_ngrams", 0),
+            char_ngrams=cfg.get("char_ngrams", 0), layers=cfg.get("layers", 6),
         )
     if kind == StaticEmbedder.kind:
         return StaticEmbedder(max_tokens=cfg.get("max_tokens", 512), truncation=cfg.get("truncation", "tail"))

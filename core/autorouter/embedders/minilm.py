@@ -1,5 +1,6 @@
-"""The bundled transformer embedder: all-MiniLM-L6-v2 in int8 ONNX, run with onnxruntime
-(the bundled default router's embedder; `Router.fit`'s default is the static one).
+"""The bundled transformer embedder: all-MiniLM-L6-v2 in int8 ONNX, run with onnxruntime, whole
+or cut to its first 3 layers (the bundled default router's embedder; `Router.fit`'s default is
+the static one).
 
 The model file and its tokenizer ship in `embedders/data/` (built by
 `scripts/build_embedders.py`), so nothing is downloaded at run time and neither torch nor
@@ -28,7 +29,9 @@ if TYPE_CHECKING:  # both are imported lazily, so that `import autorouter` stays
 __all__ = ["DATA_DIR", "MiniLMEmbedder", "check_texts", "clip_chars", "load_tokenizer"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-MODEL_FILE = "minilm-l6-v2-int8.onnx"
+#: layers kept -> bundled ONNX file (see scripts/build_embedders.py).
+MODEL_FILES = {6: "minilm-l6-v2-int8.onnx", 3: "minilm-l3-int8.onnx"}
+MODEL_FILE = MODEL_FILES[6]
 TOKENIZER_FILE = "tokenizer.json"
 
 #: BERT's position table has 512 rows, counting [CLS] and [SEP].
@@ -95,6 +98,10 @@ class MiniLMEmbedder(Embedder):
     """all-MiniLM-L6-v2 (384-d), int8-quantized, on CPU with onnxruntime.
 
     Args:
+        layers: 6, the whole model, or 3, its first 3 transformer layers with the same mean
+            pooling: about half the time per prompt, for a router that must decide within a
+            couple of milliseconds (the bundled default router), at some cost in how finely
+            it tells prompts apart.
         max_tokens: longest input in tokens, [CLS] and [SEP] included (at most 512). Cost grows
             with it: routing prompts are often long, and the end usually says what is asked.
         truncation: "tail" keeps the end of a long prompt, "head" its start.
@@ -122,8 +129,11 @@ class MiniLMEmbedder(Embedder):
         threads: int | None = None,
         batch_size: int = 64,
         char_ngrams: int = 0,
+        layers: int = 6,
     ) -> None:
         check_truncation_args(max_tokens, truncation, MAX_POSITIONS)
+        if isinstance(layers, bool) or layers not in MODEL_FILES:
+            raise EmbedderError(f"layers must be one of {sorted(MODEL_FILES)}, got {layers!r}")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise EmbedderError(f"threads must be a positive integer or None, got {threads!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -135,7 +145,8 @@ class MiniLMEmbedder(Embedder):
             raise EmbedderError(f"char_ngrams must be an integer in [0, 65536], got {char_ngrams!r}")
         self.batch_size = batch_size
         self.char_ngrams = char_ngrams
-        self._model_path = DATA_DIR / MODEL_FILE
+        self.layers = layers
+        self._model_path = DATA_DIR / MODEL_FILES[layers]
         if not self._model_path.is_file():
             raise EmbedderError(
                 f"bundled model {self._model_path} is missing; reinstall autorouter "
@@ -217,10 +228,13 @@ class MiniLMEmbedder(Embedder):
         cfg: dict[str, Any] = {"kind": self.kind, "max_tokens": self.max_tokens, "truncation": self.truncation}
         if self.char_ngrams:
             cfg["char_ngrams"] = self.char_ngrams
+        if self.layers != 6:  # routers saved before `layers` existed used all 6
+            cfg["layers"] = self.layers
         return cfg
 
     def __repr__(self) -> str:
         extra = f", char_ngrams={self.char_ngrams}" if self.char_ngrams else ""
+        extra += f", layers={self.layers}" if self.layers != 6 else ""
         return f"MiniLMEmbedder(max_tokens={self.max_tokens}, truncation={self.truncation!r}{extra})"
 
 
