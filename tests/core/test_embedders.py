@@ -364,9 +364,26 @@ def test_char_ngrams_tell_apart_what_minilm_reads_alike_and_survive_a_config_rou
     # the two conversions share characters (公斤, 等于多少) the poem does not
     assert (b[0] @ b[2] - b[0] @ b[1]) > (a[0] @ a[2] - a[0] @ a[1])
     rebuilt = embedder_from_config(json.loads(json.dumps(grams.config())))
-    assert rebuilt.config() == {"kind": "minilm", "max_tokens": 256, "truncation": "tail", "char_ngrams": 512}
+    assert rebuilt.config() == {"kind": "minilm", "max_tokens": 256, "truncation": "tail", "char_ngrams": 512,
+                                "unit_parts": True}
     assert np.allclose(rebuilt.embed(texts), b)
     assert "char_ngrams" not in plain.config()
+
+
+def test_char_ngrams_weigh_as_much_as_minilm_and_old_configs_keep_their_weighting() -> None:
+    texts = ["1公斤等于多少磅？", "What is the capital of Australia?"]
+    now = MiniLMEmbedder(char_ngrams=512).embed(texts)
+    # each part unit length before joining: both halves of the unit vector weigh the same
+    np.testing.assert_allclose(np.linalg.norm(now[:, :384], axis=1), np.sqrt(0.5), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(now[:, 384:], axis=1), np.sqrt(0.5), atol=1e-5)
+    # a router saved before `unit_parts` joined MiniLM's raw vector (length ~6): loading its
+    # config must give the vectors it was fitted on, not the new ones
+    old = embedder_from_config({"kind": "minilm", "max_tokens": 256, "truncation": "tail", "char_ngrams": 512})
+    assert old.unit_parts is False and "unit_parts=False" in repr(old)
+    legacy = old.embed(texts)
+    assert (np.linalg.norm(legacy[:, :384], axis=1) > 0.95).all()
+    raw = MiniLMEmbedder().embed(texts)
+    np.testing.assert_allclose(legacy[:, :384] / np.linalg.norm(legacy[:, :384], axis=1, keepdims=True), raw, atol=1e-5)
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, 1 << 20])

@@ -72,6 +72,7 @@ def embedder_from_config(cfg: dict[str, Any]) -> Embedder:
         return MiniLMEmbedder(
             max_tokens=cfg.get("max_tokens", 256), truncation=cfg.get("truncation", "tail"),
             char_ngrams=cfg.get("char_ngrams", 0), layers=cfg.get("layers", 6),
+            unit_parts=cfg.get("unit_parts", False),
         )
     if kind == StaticEmbedder.kind:
         return StaticEmbedder(max_tokens=cfg.get("max_tokens", 512), truncation=cfg.get("truncation", "tail"))

@@ -114,6 +114,10 @@ class MiniLMEmbedder(Embedder):
             (`autorouter.embedders.lexical`), each part unit length, the whole scaled back to
             unit length: surface features that tell kinds of prompts apart in languages MiniLM
             knows little of. The bundled default router uses 2048.
+        unit_parts: with `char_ngrams`, scale MiniLM's part to unit length before joining, so
+            the two parts weigh the same. Routers saved before this option existed joined
+            MiniLM's raw mean-pooled vector (length about 6), where the n-grams weighed about
+            1/36 as much; their saved configs have no `unit_parts` and load with False.
 
     The onnxruntime session is created on first use (or by `warmup()`), so construction is fast.
     Activations are quantized per token, so a text's vector does not depend on the other texts
@@ -130,6 +134,7 @@ class MiniLMEmbedder(Embedder):
         batch_size: int = 64,
         char_ngrams: int = 0,
         layers: int = 6,
+        unit_parts: bool = True,
     ) -> None:
         check_truncation_args(max_tokens, truncation, MAX_POSITIONS)
         if isinstance(layers, bool) or layers not in MODEL_FILES:
@@ -146,6 +151,7 @@ class MiniLMEmbedder(Embedder):
         self.batch_size = batch_size
         self.char_ngrams = char_ngrams
         self.layers = layers
+        self.unit_parts = bool(unit_parts)
         self._model_path = DATA_DIR / MODEL_FILES[layers]
         if not self._model_path.is_file():
             raise EmbedderError(
@@ -213,6 +219,8 @@ class MiniLMEmbedder(Embedder):
             list(self._get_pool().map(run, chunks))
         if self.char_ngrams:
             grams = char_ngram_vectors(texts, self.char_ngrams)
+            if self.unit_parts:
+                out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.float32(1e-12))
             return (np.hstack([out, grams]) / np.float32(np.sqrt(2.0))).astype(np.float32)
         return out
 
@@ -228,12 +236,14 @@ class MiniLMEmbedder(Embedder):
         cfg: dict[str, Any] = {"kind": self.kind, "max_tokens": self.max_tokens, "truncation": self.truncation}
         if self.char_ngrams:
             cfg["char_ngrams"] = self.char_ngrams
+            cfg["unit_parts"] = self.unit_parts  # absent in configs saved before it existed: False
         if self.layers != 6:  # routers saved before `layers` existed used all 6
             cfg["layers"] = self.layers
         return cfg
 
     def __repr__(self) -> str:
         extra = f", char_ngrams={self.char_ngrams}" if self.char_ngrams else ""
+        extra += ", unit_parts=False" if self.char_ngrams and not self.unit_parts else ""
         extra += f", layers={self.layers}" if self.layers != 6 else ""
         return f"MiniLMEmbedder(max_tokens={self.max_tokens}, truncation={self.truncation!r}{extra})"
 
