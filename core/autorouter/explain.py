@@ -105,8 +105,8 @@ def explanation(ranking: list[dict[str, Any]], difficulty: str, domain: str, t: 
         within = f", an edge within the router's uncertainty (±{noise:.2f})" if 0 < gap <= noise else ""
         cost_part = f"at {ratio:.1f}x less cost" if ratio >= 1.0 else f"at {1 / ratio:.1f}x the cost"
         why = (
-            f"predicted quality {chosen['quality']:.2f} vs {best['quality']:.2f} for {best['model']} "
-            f"{cost_part}{slower(best, chosen)}{within}"
+            f"predicted quality {chosen['quality']:.2f} vs {best['quality']:.2f} for {best['model']}"
+            f"{slower(best, chosen)} {cost_part}{within}"
         )
     speed = f", ~{chosen['latency_s']:.1f}s" if chosen["latency_s"] is not None else ""
     return (
@@ -116,12 +116,13 @@ def explanation(ranking: list[dict[str, Any]], difficulty: str, domain: str, t: 
 
 
 def slower(best: dict[str, Any], chosen: dict[str, Any]) -> str:
-    """", which takes ~143s" when the better model answers much more slowly than the chosen one
-    (at least twice as long and 10 s more), so the explanation says what the latency term paid for."""
+    """" (~143s to answer)" after the better model's name when it answers much more slowly than
+    the chosen one (at least twice as long and 10 s more), so the explanation says what the
+    latency term paid for."""
     b, c = best["latency_s"], chosen["latency_s"]
     if b is None or c is None or b < 2 * c or b - c < 10:
         return ""
-    return f" and ~{b:.0f}s to answer"
+    return f" (~{b:.0f}s to answer)"
 
 
 def domains(profile: TaskProfile, cluster_names: Sequence[str], proto_w: np.ndarray, task_w: np.ndarray) -> list[str]:
