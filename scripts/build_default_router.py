@@ -41,7 +41,7 @@ import numpy as np
 
 import autorouter
 from autorouter.catalog import Catalog
-from autorouter.embedders.minilm import MiniLMEmbedder
+from autorouter.embedders.minilm import MODEL_FILES, MiniLMEmbedder
 from autorouter.families import FAMILIES, family_of_dataset_task
 from autorouter.placement import SMALLTALK_SCORE, FactPlacer, calibrate_families
 from autorouter.predictors import CHARS_PER_TOKEN
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     # family accuracy on the written prompts 0.65 -> 0.71; non-English 0.48 -> 0.54)
     ap.add_argument("--char-ngrams", type=int, default=2048)
     # MiniLM's first 3 layers: a route within 2 ms on 2 cores (6 layers: about 3 ms)
-    ap.add_argument("--layers", type=int, default=3, choices=[3, 6])
+    ap.add_argument("--layers", type=int, default=3, choices=sorted(MODEL_FILES))
     ap.add_argument("--per-family", type=int, default=200, help="dataset prompts per family (seed 0)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--exclude", nargs="*", default=[], help="data folders to leave out")

@@ -73,7 +73,6 @@ STATIC_DTYPE = "int8"  # 256-d int8 is 7.6 MB and matched MiniLM as well as 256-
 #: the time (the bundled default router's embedder, whose budget is 2 ms a route on 2 cores);
 #: all 6 are the upstream model (`MiniLMEmbedder()`'s default).
 ONNX_FILES = {6: "minilm-l6-v2-int8.onnx", 3: "minilm-l3-int8.onnx"}
-ONNX_FILE = ONNX_FILES[6]
 TOKENIZER_FILE = "tokenizer.json"
 STATIC_FILE = f"static-minilm-{STATIC_DIMS}-{STATIC_DTYPE}.safetensors"
 STATIC_TOKENIZER_FILE = "static-tokenizer.json"

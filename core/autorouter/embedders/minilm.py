@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import EmbedderError
-from .base import Embedder
+from .base import Embedder, normalize_rows
 from .lexical import char_ngram_vectors
 
 if TYPE_CHECKING:  # both are imported lazily, so that `import autorouter` stays light.
@@ -31,7 +31,6 @@ __all__ = ["DATA_DIR", "MiniLMEmbedder", "check_texts", "clip_chars", "load_toke
 DATA_DIR = Path(__file__).resolve().parent / "data"
 #: layers kept -> bundled ONNX file (see scripts/build_embedders.py).
 MODEL_FILES = {6: "minilm-l6-v2-int8.onnx", 3: "minilm-l3-int8.onnx"}
-MODEL_FILE = MODEL_FILES[6]
 TOKENIZER_FILE = "tokenizer.json"
 
 #: BERT's position table has 512 rows, counting [CLS] and [SEP].
@@ -100,8 +99,9 @@ class MiniLMEmbedder(Embedder):
     Args:
         layers: 6, the whole model, or 3, its first 3 transformer layers with the same mean
             pooling: about half the time per prompt, for a router that must decide within a
-            couple of milliseconds (the bundled default router), at some cost in how finely
-            it tells prompts apart.
+            couple of milliseconds (the bundled default router). They also tell its prompt
+            families apart better than all 6 (`benchmarks/family_cv.py`); all 6 are the
+            upstream sentence-similarity model.
         max_tokens: longest input in tokens, [CLS] and [SEP] included (at most 512). Cost grows
             with it: routing prompts are often long, and the end usually says what is asked.
         truncation: "tail" keeps the end of a long prompt, "head" its start.
@@ -220,7 +220,7 @@ class MiniLMEmbedder(Embedder):
         if self.char_ngrams:
             grams = char_ngram_vectors(texts, self.char_ngrams)
             if self.unit_parts:
-                out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), np.float32(1e-12))
+                out = normalize_rows(out)
             return (np.hstack([out, grams]) / np.float32(np.sqrt(2.0))).astype(np.float32)
         return out
 
