@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from autorouter._linalg import fit_softmax
 from autorouter.embedders import MiniLMEmbedder, StaticEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
-WRITTEN = ROOT / "scripts" / "default_router"
+sys.path.insert(0, str(ROOT / "scripts"))
+from build_default_router import written_rows  # noqa: E402 (after the sys.path line)
+
 RESULTS = ROOT / "benchmarks" / "results" / "family_cv.json"
 SHORT_CHARS = 60
 
@@ -37,14 +40,6 @@ EMBEDDINGS: dict[str, Callable[[list[str]], np.ndarray]] = {
     "minilm, 6 layers": MiniLMEmbedder(layers=6).embed,
     "static": StaticEmbedder().embed,
 }
-
-
-def written_prompts() -> list[dict[str, str]]:
-    rows = [json.loads(line) for path in sorted(WRITTEN.glob("families_*.jsonl"))
-            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows += [{"prompt": t.strip(), "family": "smalltalk", "lang": "en"}
-             for t in (WRITTEN / "smalltalk.txt").read_text(encoding="utf-8").splitlines() if t.strip()]
-    return rows
 
 
 def cross_validated(x: np.ndarray, y: np.ndarray, n_classes: int, folds: int, l2: float) -> np.ndarray:
@@ -64,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--l2", type=float, default=0.01)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    rows = written_prompts()
+    rows = written_rows()
     texts = [r["prompt"] for r in rows]
     families = sorted({r["family"] for r in rows})
     y = np.array([families.index(r["family"]) for r in rows])

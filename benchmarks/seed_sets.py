@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -35,13 +34,14 @@ from autorouter.evaluation import evaluate_picks, zero_router_figures
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "scripts"))
-from build_default_router import build  # noqa: E402
+from build_default_router import build, normalised  # noqa: E402
 
 SETS = {"zeroeval_math": "zeroeval_math/prompts_scores.jsonl.gz", "mmlupro_seed": "mmlupro_seed/prompts_scores.jsonl.gz"}
 
 
 def _prefix(text: str) -> str:
-    return re.sub(r"\W+", " ", text.lower()).strip()[:60]
+    """The key `build`'s `holdout_prefixes` are matched by."""
+    return normalised(text)[:60]
 
 
 def load_set(

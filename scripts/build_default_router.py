@@ -62,29 +62,37 @@ SOURCE_ORDER = {rel: i for i, (rel, _) in enumerate(SOURCES)}
 MT_BENCH = "routellm_gpt4_vs_mixtral/mt_bench.jsonl.gz"
 
 
-def _norm(text: str) -> str:
+def normalised(text: str) -> str:
+    """`text` lower-cased with every run of non-word characters one space: how prompts are
+    matched across files (held-out prefixes, repeats, the everyday test prompts)."""
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
-def written_prompts() -> list[tuple[str, str, str]]:
-    """(prompt, family, level) written for this project: everyday traffic in many languages,
-    each with a person's judgement of how much the choice of model matters on it (`LEVELS`)."""
+def written_rows() -> list[dict[str, str]]:
+    """The prompts written for this project, each {"prompt", "family", "level", "lang"}:
+    everyday traffic in many languages, each with a person's judgement of how much the choice
+    of model matters on it (`LEVELS`); `smalltalk.txt`'s lines are English trivial small talk."""
     out = []
     for path in sorted((HERE / "default_router").glob("families_*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 r = json.loads(line)
-                out.append((r["prompt"], r["family"], r["level"]))
+                out.append({"prompt": r["prompt"], "family": r["family"], "level": r["level"], "lang": r["lang"]})
     for text in (HERE / "default_router" / "smalltalk.txt").read_text(encoding="utf-8").splitlines():
         if text.strip():
-            out.append((text.strip(), "smalltalk", "trivial"))
-    unknown = sorted({f for _, f, _ in out if f not in FAMILIES})
+            out.append({"prompt": text.strip(), "family": "smalltalk", "level": "trivial", "lang": "en"})
+    unknown = sorted({r["family"] for r in out if r["family"] not in FAMILIES})
     if unknown:
         raise SystemExit(f"unknown families in the written prompts: {unknown}")
-    bad = sorted({lv for _, _, lv in out if lv not in LEVELS})
+    bad = sorted({r["level"] for r in out if r["level"] not in LEVELS})
     if bad:
         raise SystemExit(f"unknown levels in the written prompts: {bad}; use one of {sorted(LEVELS)}")
     return out
+
+
+def written_prompts() -> list[tuple[str, str, str]]:
+    """(prompt, family, level) of `written_rows`."""
+    return [(r["prompt"], r["family"], r["level"]) for r in written_rows()]
 
 
 #: What a written prompt's level says, as the chance of a good answer it implies: "trivial",
@@ -132,7 +140,7 @@ def dataset_records(
                 r = json.loads(line)
                 # Few-shot benchmark prompts share their exemplars; a user sends the question.
                 text = r.get("question") or r["prompt"]
-                if _norm(text)[:60] not in held:
+                if normalised(text)[:60] not in held:
                     yield rel, str(r.get(field, "")), text, r
 
 
@@ -143,12 +151,12 @@ def collect(
     scores; the first `n_written` are the written ones.
     Dataset prompts whose normalised 60-character prefix is in `holdout_prefixes` are left out."""
     written = written_prompts()
-    seen = {_norm(t) for t, _, _ in written}
+    seen = {normalised(t) for t, _, _ in written}
     held = holdout_prefixes or set()
     rows: dict[str, list[tuple[str, dict[str, float]]]] = {}
     for _, task, text, r in dataset_records(data, exclude, held):
         fam = family_of_dataset_task(task)
-        key = _norm(text)
+        key = normalised(text)
         if r.get("contaminated") or fam is None or key in seen:
             continue
         seen.add(key)
@@ -159,7 +167,7 @@ def collect(
             for line in f:
                 r = json.loads(line)
                 fam = family_of_dataset_task("mt_bench", r.get("category"))
-                if fam is not None and _norm(r["turns"][0])[:60] not in held:
+                if fam is not None and normalised(r["turns"][0])[:60] not in held:
                     rows.setdefault(fam, []).append(
                         (r["turns"][0], {m: v / 10.0 for m, v in r["scores_turn1"].items()})
                     )

@@ -10,15 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from build_default_router import LEVELS, written_prompts  # noqa: E402 (after the sys.path line)
+from build_default_router import LEVELS, normalised, written_prompts  # noqa: E402 (after the sys.path line)
 
 from autorouter.families import FAMILIES  # noqa: E402
 
 EVERYDAY = ROOT / "benchmarks" / "data" / "everyday_prompts.jsonl"
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\W+", " ", text.lower()).strip()
 
 
 def test_every_written_prompt_has_a_family_and_a_level():
@@ -31,10 +27,10 @@ def test_every_written_prompt_has_a_family_and_a_level():
 def test_no_everyday_test_prompt_is_in_the_training_prompts():
     # benchmarks/everyday.py judges the built router on prompts it never saw, up to case,
     # spacing and punctuation
-    trained = {_norm(p) for p, _, _ in written_prompts()}
+    trained = {normalised(p) for p, _, _ in written_prompts()}
     test = [json.loads(line)["prompt"] for line in EVERYDAY.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(test) >= 60
-    assert [p for p in test if _norm(p) in trained] == []
+    assert [p for p in test if normalised(p) in trained] == []
 
 
 def test_small_talk_asks_for_nothing_to_be_known():
