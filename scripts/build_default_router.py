@@ -45,7 +45,7 @@ from autorouter.embedders.minilm import MODEL_FILES, MiniLMEmbedder
 from autorouter.families import FAMILIES, family_of_dataset_task
 from autorouter.placement import SMALLTALK_SCORE, FactPlacer, calibrate_families
 from autorouter.predictors import CHARS_PER_TOKEN
-from autorouter.profiles import logit
+from autorouter.profiles import logit, outcome_offsets
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -123,6 +123,35 @@ def level_offsets(catalog: Catalog, placer: FactPlacer) -> dict[str, dict[str, f
                 out[level][fam] = max(0.0, float(logit(target)) - cheap_mean)
             else:
                 out[level][fam] = min(0.0, float(logit(target)) - max(theta.values()))
+    return out
+
+
+#: Fewest models that must have answered a benchmark prompt before its outcomes may set its level.
+OUTCOME_LEVEL_MIN_MODELS = 5
+
+
+def outcome_levels(
+    fams: Sequence[str], levels: Sequence[str], scores: np.ndarray, offsets: dict[str, dict[str, float]],
+    n_written: int,
+) -> list[str]:
+    """Levels with each benchmark prompt's (the rows after the first `n_written`) set by its
+    outcomes: "trivial" where the models that answered it fared at least as well as a trivial
+    prompt of its family would have them fare (`level_offsets`), "hard" where as badly as a hard
+    one, "typical" otherwise. Labelling every benchmark prompt typical taught the level reader
+    that a benchmark's phrasing ("Write a function to ...", MBPP's) means a typical prompt of
+    its family, so "Write a Python function that reverses a string" went to a frontier model.
+    A prompt fewer than `OUTCOME_LEVEL_MIN_MODELS` models answered stays typical."""
+    names = sorted(set(fams))
+    found = outcome_offsets([names.index(f) for f in fams], scores)
+    answered = np.isfinite(scores).sum(axis=1)
+    out = list(levels)
+    for i in range(n_written, len(fams)):
+        if answered[i] < OUTCOME_LEVEL_MIN_MODELS:
+            continue
+        if found[i] >= offsets["trivial"][fams[i]]:
+            out[i] = "trivial"
+        elif found[i] <= offsets["hard"][fams[i]]:
+            out[i] = "hard"
     return out
 
 
@@ -240,6 +269,9 @@ def build(
     if not quiet:
         shown = {lv: {f: round(o, 2) for f, o in per.items()} for lv, per in offsets.items() if lv != "typical"}
         print(f"level offsets {shown}", file=sys.stderr)
+    levels = outcome_levels(fams, levels, scores, offsets, n_written)
+    if not quiet:
+        print(f"benchmark prompts by level: { {lv: levels[n_written:].count(lv) for lv in LEVELS} }", file=sys.stderr)
     # What prompts are like, with no candidates from the data (each comes from the catalog below);
     # the knob is calibrated on everyday traffic: the written prompts, not benchmark questions.
     router.fit_arrays(x, chars, scores, groups=fams, output_chars=answer_chars, levels=levels, level_offsets=offsets,

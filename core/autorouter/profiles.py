@@ -58,6 +58,31 @@ def task_labels(x: np.ndarray, groups: Sequence[str] | None, seed: int = 0) -> l
     return [f"cluster-{c}" for c in coarse]
 
 
+def outcome_offsets(task_index: np.ndarray | Sequence[int], scores: np.ndarray) -> np.ndarray:
+    """(n,) how much easier each prompt was than its task's typical prompt, from how the models
+    that answered it fared: the logit of its mean score (smoothed toward what those models score
+    on the task on average, since a 0/1 mean over few models is a noisy difficulty) minus the
+    logit of that average. Positive: easier. NaN where no model answered the prompt.
+
+    `task_index` (n,) numbers each prompt's task; `scores` (n, m) holds NaN where a model did
+    not answer a prompt (data pooled from several sources)."""
+    t_idx = np.asarray(task_index, dtype=np.int64)
+    ok = np.isfinite(scores)
+    s = np.where(ok, scores, 0.0)
+    n_tasks = int(t_idx.max()) + 1 if len(t_idx) else 0
+    task_mean = np.zeros((n_tasks, scores.shape[1]))
+    for t in range(n_tasks):
+        rows = t_idx == t
+        cnt = ok[rows].sum(axis=0)
+        task_mean[t] = np.where(cnt > 0, s[rows].sum(axis=0) / np.maximum(cnt, 1), np.nan)
+    n_ok = np.maximum(ok.sum(axis=1), 1)
+    prompt_mean = s.sum(axis=1) / n_ok
+    expected = np.nansum(np.where(ok, task_mean[t_idx], 0.0), axis=1) / n_ok
+    k = 2.0
+    prompt_mean = (prompt_mean * n_ok + k * expected) / (n_ok + k)
+    return np.where(ok.any(axis=1), logit(prompt_mean) - logit(expected), np.nan)
+
+
 @dataclass
 class TaskProfile:
     """Which task a prompt resembles and how hard it is, learned from labelled routing data.
@@ -110,22 +135,8 @@ class TaskProfile:
             if len(names) > 1
             else np.zeros((x.shape[1] + 1, 1))
         )
-        # Difficulty offset: how far this prompt's mean score sits from the mean of its task,
-        # over the models that answered it, in logit units.
         ok = np.isfinite(scores)
-        s = np.where(ok, scores, 0.0)
-        task_mean = np.zeros((len(names), scores.shape[1]))
-        for t in range(len(names)):
-            rows = t_idx == t
-            cnt = ok[rows].sum(axis=0)
-            task_mean[t] = np.where(cnt > 0, s[rows].sum(axis=0) / np.maximum(cnt, 1), np.nan)
-        n_ok = np.maximum(ok.sum(axis=1), 1)
-        prompt_mean = s.sum(axis=1) / n_ok
-        expected = np.nansum(np.where(ok, task_mean[t_idx], 0.0), axis=1) / n_ok
-        # Smooth toward the expectation: a 0/1 mean over few models is a noisy difficulty.
-        k = 2.0
-        prompt_mean = (prompt_mean * n_ok + k * expected) / (n_ok + k)
-        target = logit(prompt_mean) - logit(expected)
+        target = np.nan_to_num(outcome_offsets(t_idx, scores))
         profile = cls(names, clf_w.astype(np.float32), np.zeros(x.shape[1] + 1, dtype=np.float32))
         if levels is not None and level_offsets is not None and any(lv is not None for lv in levels):
             table = profile._fit_levels(x, levels, level_offsets, l2_grid, folds, seed)

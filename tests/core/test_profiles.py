@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from autorouter import Router, RouterLoadError
-from autorouter.profiles import TaskProfile
+from autorouter.profiles import TaskProfile, outcome_offsets
 from synthetic import hash_embed
 
 EASY = "how do i get the length of a list in python {i}"
@@ -68,3 +68,22 @@ def test_levels_survive_save_and_load(fitted: Router, tmp_path):
     np.savez_compressed(tmp_path / "r" / "arrays.npz", **arrays)
     with pytest.raises(RouterLoadError, match="level_w"):
         Router.load(tmp_path / "r", embedder=hash_embed)
+
+
+def test_outcome_offsets_say_which_prompts_were_easier_than_their_task():
+    nan = np.nan
+    scores = np.array([
+        [1.0, 1.0, 1.0, 1.0],  # every model answered it
+        [1.0, 0.0, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0],  # none did
+        [nan, nan, nan, nan],  # nobody was asked
+        [1.0, nan, 0.0, nan],  # two models were asked, from another source
+    ])
+    off = outcome_offsets([0, 0, 0, 0, 0], scores)
+    assert off[0] > 0.5 > -0.5 > off[2]
+    assert abs(off[1]) < 0.5
+    assert np.isnan(off[3])
+    assert np.isfinite(off[4])
+    # a prompt answered by more models says more: all of four right is easier than one of one
+    one = outcome_offsets([0, 0, 0], np.array([[1.0, nan], [1.0, 0.0], [0.0, 1.0]]))
+    assert 0 < one[0] < off[0]
