@@ -184,15 +184,19 @@ EDGE_CONFIDENCE = 0.5
 
 
 def best_picks(
-    scores: np.ndarray, cost: np.ndarray, eligible: np.ndarray, sd: np.ndarray | None = None
+    scores: np.ndarray, cost: np.ndarray, eligible: np.ndarray, sd: np.ndarray | None = None,
+    quality: np.ndarray | None = None,
 ) -> np.ndarray:
     """The chosen column per row: the best score (expected quality, less the price of its cost
     and latency), the cheapest eligible candidate winning a tie within `SCORE_TIE`.
 
     With `sd` (n, m), the uncertainty of each predicted quality, an edge the router cannot
     vouch for does not buy a much dearer model: if an eligible candidate at least
-    `MANY_TIMES_DEARER` times cheaper than that pick scores within `EDGE_CONFIDENCE` standard
-    deviations of their difference below it, the best-scoring such candidate is chosen.
+    `MANY_TIMES_DEARER` times cheaper than that pick is within `EDGE_CONFIDENCE` standard
+    deviations of their difference below it, the best-scoring such candidate is chosen. The
+    edge is in `quality` (n, m) when given (as `decide` does), else in score; in score, the
+    pick's price would count twice (once in the score, once in the rule), and a hard prompt
+    whose dear model is clearly better went to a cheap one at the default tradeoff.
     `decide` passes `sd` above tradeoff 0 only: at 0 the user asked for the best answer."""
     key = np.where(eligible, scores, -np.inf)
     best = np.max(key, axis=1, keepdims=True)
@@ -200,7 +204,10 @@ def best_picks(
     picks = np.argmin(np.where(tied, cost, np.inf), axis=1)
     if sd is None:
         return picks
-    cheaper = eligible & _unproven(key, picks, sd, eligible) & (cost * MANY_TIMES_DEARER <= _at(cost, picks))
+    # The edge that must beat the uncertainty is the pick's predicted quality over the cheaper
+    # model's, not its score's: the score already charged the pick its price once.
+    edge = key if quality is None else np.where(eligible, quality, -np.inf)
+    cheaper = eligible & _unproven(edge, picks, sd, eligible) & (cost * MANY_TIMES_DEARER <= _at(cost, picks))
     fallback = np.argmax(np.where(cheaper, key, -np.inf), axis=1)
     return np.where(cheaper.any(axis=1), fallback, picks)
 
@@ -271,7 +278,7 @@ def decide(
     if latency is not None and not math.isinf(lam):
         scores = scores - latency
     if lam > 0:
-        return scores, best_picks(scores, cost, eligible, sd)
+        return scores, best_picks(scores, cost, eligible, sd, quality)
     if sd is None or strength is None:
         return scores, best_picks(scores, cost, eligible)
     return scores, strongest_picks(scores, cost, eligible, sd, strength)

@@ -16,6 +16,7 @@ from autorouter.policy import (
     best_picks,
     decide,
     family_strength,
+    policy_scores,
     strongest_picks,
 )
 from autorouter.types import ModelSpeed
@@ -74,6 +75,23 @@ def test_an_edge_within_the_uncertainty_does_not_buy_a_many_times_dearer_model()
     assert best_picks(only_2x, cost, ok, sd).tolist() == [0]
     ok[0, 1] = False  # an ineligible cheap model is never the fallback
     assert best_picks(small, cost, ok, sd).tolist() == [0]
+
+
+def test_the_edge_weighed_against_the_uncertainty_is_in_quality_not_in_price():
+    """A dear model whose predicted quality is clearly higher keeps the pick even where its
+    price, already charged once in the score, brings the score gap within the uncertainty: a
+    hard prompt's clearly better answer is not given up to charge the price twice."""
+    cost = np.array([[1.0, 1.0 / MANY_TIMES_DEARER]])
+    ok = np.ones_like(cost, dtype=bool)
+    sd = np.full_like(cost, 0.1)
+    margin = EDGE_CONFIDENCE * np.sqrt(2) * 0.1
+    quality = np.array([[0.90, 0.90 - 1.5 * margin]])  # a clear edge in quality
+    scores = policy_scores(quality, cost, lam=margin)  # the price takes most of it back
+    assert scores[0, 0] - scores[0, 1] < margin
+    assert best_picks(scores, cost, ok, sd, quality).tolist() == [0]
+    # within the uncertainty in quality too: the cheap one
+    close = np.array([[0.90, 0.90 - margin / 2]])
+    assert best_picks(policy_scores(close, cost, lam=0.01), cost, ok, sd, close).tolist() == [1]
 
 
 def test_tradeoff_0_leaves_the_strongest_model_only_for_a_confident_edge():
