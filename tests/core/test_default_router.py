@@ -92,6 +92,18 @@ def test_hard_work_gets_a_dearer_model_than_small_talk(router):
     assert hard > 3 * easy
 
 
+@pytest.mark.parametrize("prompt", [
+    "Implement a B-tree in Rust with insert and delete",
+    "Implementiere einen B-Baum in Rust mit Einfügen und Löschen",
+    "Design a microservice architecture for an online bank with high availability",
+])
+def test_a_short_hard_request_is_not_read_as_trivial(router, catalog, prompt):
+    # users type hard requests tersely, and in their own language: neither a short prompt nor a
+    # language means trivial, so the default does not hand these to a cheap model
+    d = router.route(prompt)
+    assert not _cheap_and_quick(catalog, d.model), d.explanation
+
+
 def test_tools_never_go_to_a_model_without_tool_calling(router, catalog):
     for p in GREETINGS + [CODE, HARD_MATH]:
         for t in (0.0, 0.3, 1.0):
