@@ -155,6 +155,29 @@ def outcome_levels(
     return out
 
 
+def level_spreads(catalog: Catalog, placer: FactPlacer) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """({level: {family: factor}}, {family: centre}): how far apart the models stand on each
+    level's prompts. A trivial prompt is one every model answers well, "as every model answers
+    small talk": in every family its models stand as far apart as in small talk (the factor
+    draws each model's logit toward the routed cheap models' mean, the centre, which the
+    trivial offset lifts to `LEVELS["trivial"]`). Typical and hard prompts keep the family's
+    spread. Without it, a level lifted every model alike, and on "what is 2+2" mixtral-8x7b
+    stood as far below gpt-4-turbo (0.91 against 0.95) as on a typical question."""
+    routed = catalog.routed()
+    cheap = {c.id for c in routed if c.price is not None and c.price.output_per_1m <= CHEAP_OUTPUT_USD_PER_1M
+             and not c.capabilities.reasoning}
+    scores = {card.id: placer.task_scores(card, list(FAMILIES))[0] for card in routed}
+    small_talk = placer.family_params_of("smalltalk")[1]
+    factors: dict[str, dict[str, float]] = {"trivial": {}}
+    centres: dict[str, float] = {}
+    for fam in FAMILIES:
+        theta = [float(logit(per[fam])) for m, per in scores.items() if fam in per and m in cheap]
+        if theta:
+            centres[fam] = float(np.mean(theta))
+            factors["trivial"][fam] = min(1.0, small_talk / placer.family_params_of(fam)[1])
+    return factors, centres
+
+
 def dataset_records(
     data: Path, exclude: Sequence[str] = (), holdout_prefixes: set[str] | None = None
 ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
@@ -269,13 +292,14 @@ def build(
     if not quiet:
         shown = {lv: {f: round(o, 2) for f, o in per.items()} for lv, per in offsets.items() if lv != "typical"}
         print(f"level offsets {shown}", file=sys.stderr)
+    spreads, centres = level_spreads(catalog, FactPlacer(catalog, family_params, error_sd))
     levels = outcome_levels(fams, levels, scores, offsets, n_written)
     if not quiet:
         print(f"benchmark prompts by level: { {lv: levels[n_written:].count(lv) for lv in LEVELS} }", file=sys.stderr)
     # What prompts are like, with no candidates from the data (each comes from the catalog below);
     # the knob is calibrated on everyday traffic: the written prompts, not benchmark questions.
     router.fit_arrays(x, chars, scores, groups=fams, output_chars=answer_chars, levels=levels, level_offsets=offsets,
-                      calibrate_on=np.arange(n_written))
+                      level_spreads=spreads, level_centres=centres, calibrate_on=np.arange(n_written))
     router.family_params_, router.placement_error_sd_ = family_params, error_sd
     if not quiet:
         print(f"family spreads {({f: round(v[1], 2) for f, v in router.family_params_.items()})}, "

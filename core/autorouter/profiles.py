@@ -91,9 +91,17 @@ class TaskProfile:
     data's models fared on each prompt) plus, when prompts were given levels by a person
     (`fit`'s `levels`), the expected offset of its level in its task: a classifier of the
     level, weighted by the task mix, over a table of each level's offset in each task.
+
+    A level may also say how far apart the models stand on its prompts (`level_spread`): on a
+    trivial prompt every model answers well, a weak one too, so their logits are drawn toward the
+    task's centre (`level_centre`) by the level's factor (expected over the prompt's level
+    probabilities) before the offset is added. Without `level_spread` (profiles saved before
+    it existed) the level moves the offset only.
     """
 
-    MEMBERS: ClassVar[tuple[str, ...]] = ("task_clf_w", "task_diff_w", "level_w", "level_offsets")
+    MEMBERS: ClassVar[tuple[str, ...]] = (
+        "task_clf_w", "task_diff_w", "level_w", "level_offsets", "level_spread", "level_centre",
+    )
 
     tasks: list[str]
     clf_w: np.ndarray  # (d + 1, T) softmax regression weights
@@ -101,6 +109,8 @@ class TaskProfile:
     temperature: float = 1.0
     level_w: np.ndarray | None = None  # (d + 1, L) softmax weights of a prompt's level
     level_offsets: np.ndarray | None = None  # (T, L) each level's offset in each task
+    level_spread: np.ndarray | None = None  # (T, L) factor on the models' distance from the centre
+    level_centre: np.ndarray | None = None  # (T,) the logit the factor draws toward
 
     @classmethod
     def fit(
@@ -115,6 +125,8 @@ class TaskProfile:
         seed: int = 0,
         levels: Sequence[str | None] | None = None,
         level_offsets: Mapping[str, Mapping[str, float]] | None = None,
+        level_spreads: Mapping[str, Mapping[str, float]] | None = None,
+        level_centres: Mapping[str, float] | None = None,
     ) -> TaskProfile:
         """Learn from embeddings `x` (n, d), each row's task and its scores (n, m).
 
@@ -124,8 +136,13 @@ class TaskProfile:
         the level whose offset is 0 (their outcomes are centred on their task's typical prompt);
         `level_offsets` {level: {task: offset in logit units}} says what each level means in
         each task (0 where a task is not listed). A row no model was scored on takes its
-        level's offset as its target.
+        level's offset as its target. `level_spreads` {level: {task: factor}} (1 where not
+        listed) and `level_centres` {task: logit} (0 where not listed), given together with
+        `level_offsets`, say how far apart the models stand on each level's prompts (see the
+        class docstring).
         """
+        if (level_spreads is None) != (level_centres is None) or (level_spreads is not None and level_offsets is None):
+            raise ValueError("level_spreads and level_centres go together, and with level_offsets")
         names = sorted(set(tasks))
         t_idx = np.array([names.index(t) for t in tasks])
         onehot = np.zeros((len(x), len(names)))
@@ -140,6 +157,15 @@ class TaskProfile:
         profile = cls(names, clf_w.astype(np.float32), np.zeros(x.shape[1] + 1, dtype=np.float32))
         if levels is not None and level_offsets is not None and any(lv is not None for lv in levels):
             table = profile._fit_levels(x, levels, level_offsets, l2_grid, folds, seed)
+            if level_spreads is not None and level_centres is not None:
+                unknown = sorted(set(level_spreads) - set(level_offsets))
+                if unknown:
+                    raise ValueError(f"level_spreads has levels {unknown} that level_offsets has not")
+                spread = [[float(level_spreads.get(lv, {}).get(t, 1.0)) for lv in level_offsets] for t in names]
+                if not np.all(np.isfinite(spread)) or np.min(spread) < 0:
+                    raise ValueError("level_spreads must be finite factors >= 0")
+                profile.level_spread = np.array(spread, dtype=np.float32)
+                profile.level_centre = np.array([float(level_centres.get(t, 0.0)) for t in names], dtype=np.float32)
             judged = np.array([lv is not None for lv in levels]) & ~ok.any(axis=1)
             level_of = [list(level_offsets).index(lv) if lv is not None else 0 for lv in levels]
             target = np.where(judged, table[t_idx, level_of], target)
@@ -153,10 +179,13 @@ class TaskProfile:
 
     def state(self) -> State:
         """router.json's `tasks` and the arrays `task_clf_w`, `task_diff_w`, with `level_w` and
-        `level_offsets` when prompts were given levels. (`temperature` is not saved: it stays 1.)"""
+        `level_offsets` when prompts were given levels, and `level_spread` with `level_centre`
+        when the levels also set the models' spread. (`temperature` is not saved: it stays 1.)"""
         arrays = {"task_clf_w": self.clf_w, "task_diff_w": self.diff_w}
         if self.level_w is not None and self.level_offsets is not None:
             arrays |= {"level_w": self.level_w, "level_offsets": self.level_offsets}
+        if self.level_spread is not None and self.level_centre is not None:
+            arrays |= {"level_spread": self.level_spread, "level_centre": self.level_centre}
         return {"tasks": self.tasks}, arrays
 
     @classmethod
@@ -171,7 +200,13 @@ class TaskProfile:
         check_members(arrays, ("task_clf_w", "task_diff_w"))
         if ("level_w" in arrays) != ("level_offsets" in arrays):  # a profile with levels has both; older ones neither
             raise RouterLoadError("arrays.npz holds one of 'level_w' and 'level_offsets' without the other")
-        check_floats(arrays, ("level_w", "level_offsets"))
+        if ("level_spread" in arrays) != ("level_centre" in arrays) or (
+            "level_spread" in arrays and "level_offsets" not in arrays
+        ):
+            raise RouterLoadError(
+                "arrays.npz must hold 'level_spread' and 'level_centre' together, and only beside 'level_offsets'"
+            )
+        check_floats(arrays, ("level_w", "level_offsets", "level_spread", "level_centre"))
         d, n_tasks = dims.dim, len(tasks)
         expected = {
             "task_clf_w": ((d + 1, n_tasks), f"{dims.of_clusters} and router.json's tasks"),
@@ -181,9 +216,15 @@ class TaskProfile:
             n_levels = arrays["level_offsets"].shape[-1] if arrays["level_offsets"].ndim == 2 else 0
             expected["level_offsets"] = ((n_tasks, max(n_levels, 1)), "router.json's tasks and a level per column")
             expected["level_w"] = ((d + 1, max(n_levels, 1)), f"{dims.of_clusters} and the levels of 'level_offsets'")
+            if "level_spread" in arrays:
+                expected["level_spread"] = ((n_tasks, max(n_levels, 1)), "the shape of 'level_offsets'")
+                expected["level_centre"] = ((n_tasks,), "router.json's tasks")
         check_shapes(arrays, expected)
+        if "level_spread" in arrays and float(np.min(arrays["level_spread"], initial=0.0)) < 0:
+            raise RouterLoadError("arrays.npz member 'level_spread' holds a negative factor; a factor is >= 0")
         return cls(list(tasks), arrays["task_clf_w"], arrays["task_diff_w"], level_w=arrays.get("level_w"),
-                   level_offsets=arrays.get("level_offsets"))
+                   level_offsets=arrays.get("level_offsets"), level_spread=arrays.get("level_spread"),
+                   level_centre=arrays.get("level_centre"))
 
     def _fit_levels(
         self, x: np.ndarray, levels: Sequence[str | None], level_offsets: Mapping[str, Mapping[str, float]],
@@ -225,7 +266,30 @@ class TaskProfile:
 
     def quality(self, x: np.ndarray, task_scores: np.ndarray) -> np.ndarray:
         """Quality (n, k) of k models known by their mean score per task, `task_scores` (T, k)."""
-        return self.quality_from(self.task_probs(x), self.difficulty(x), task_scores)
+        return self.fact_quality(x, task_scores, np.zeros_like(task_scores))[0]
+
+    def fact_quality(
+        self, x: np.ndarray, task_scores: np.ndarray, task_sd: np.ndarray, task_probs: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Quality (n, k) of k models known by their mean score per task, `task_scores` (T, k),
+        and its standard deviation when each task score is uncertain by `task_sd` (T, k) in
+        logit units. With `level_spread`, each model's logit is drawn toward the task's centre
+        by the prompt's expected factor over its level probabilities, as its offset is the
+        expected offset of its level."""
+        probs = self.task_probs(x) if task_probs is None else task_probs
+        if self.level_spread is None or self.level_centre is None or self.level_w is None or self.level_offsets is None:
+            offset = self.difficulty(x, probs)
+            return (self.quality_from(probs, offset, task_scores),
+                    self.quality_sd_from(probs, offset, task_scores, task_sd))
+        offset = self.difficulty(x, probs)
+        level_probs = softmax(x @ self.level_w[:-1] + self.level_w[-1])  # (n, L)
+        factor = level_probs @ self.level_spread.T  # (n, T): the prompt's expected factor per task
+        centre = self.level_centre[None, :, None]
+        z = centre + factor[:, :, None] * (logit(task_scores)[None] - centre) + offset[:, None, None]
+        p = sigmoid(z)  # (n, T, k)
+        q = np.einsum("nt,ntk->nk", probs, p)
+        sd = np.einsum("nt,ntk->nk", probs * factor, p * (1 - p) * task_sd[None])
+        return q, sd
 
     @staticmethod
     def quality_from(probs: np.ndarray, offset: np.ndarray, task_scores: np.ndarray) -> np.ndarray:

@@ -175,6 +175,8 @@ class Router:
         level_offsets: Mapping[str, Mapping[str, float]] | None = None,
         calibrate_on: Sequence[int] | np.ndarray | None = None,
         progress: Callable[[str, int, int], None] | None = None,
+        level_spreads: Mapping[str, Mapping[str, float]] | None = None,
+        level_centres: Mapping[str, float] | None = None,
     ) -> Router:
         """Learn from prompts already embedded; returns the fitted router.
 
@@ -204,6 +206,10 @@ class Router:
             levels: (n,) a person's judgement of some prompts' difficulty, None for the others,
                 with `level_offsets` {level: {task: offset in logit units}} saying what each
                 level means (see `TaskProfile.fit`).
+            level_spreads, level_centres: with `level_offsets`, how far apart the models stand
+                on each level's prompts: {level: {task: factor}} on each model's logit distance
+                from {task: centre logit} (a trivial prompt draws them together; see
+                `TaskProfile`). None: a level moves the offset only.
             calibrate_on: indices of the prompts the tradeoff knob is calibrated on, the
                 traffic its steps should mean something on (the default router: the written
                 everyday prompts, not benchmark questions); None: a random sample of up to
@@ -224,7 +230,7 @@ class Router:
         report("fit", 0, 3)
         return fit_embedded(
             self, a.x, a.chars, a.scores, a.costs, a.groups, a.output_chars, levels, level_offsets, report,
-            a.calibrate_on,
+            a.calibrate_on, level_spreads, level_centres,
         )
 
     @property

@@ -21,7 +21,6 @@ from .policy import (
     family_strength,
     order_with_pick,
 )
-from .profiles import TaskProfile
 
 if TYPE_CHECKING:
     from .router import Router
@@ -53,9 +52,9 @@ def predictions(router: Router, x: np.ndarray, chars: np.ndarray, *, corrected: 
     if router.quality_ is not None:
         q[:, :n_data] = router.quality_.predict(x, proto_w)
     if router.fact_models_:
-        difficulty = router.profile_.difficulty(x, task_w)
-        q[:, n_data:] = TaskProfile.quality_from(task_w, difficulty, router.fact_scores_)
-        sd[:, n_data:] = TaskProfile.quality_sd_from(task_w, difficulty, router.fact_scores_, router.fact_sd_)
+        q[:, n_data:], sd[:, n_data:] = router.profile_.fact_quality(
+            x, router.fact_scores_, router.fact_sd_, task_probs=task_w
+        )
     if corrected and router.feedback_.outcomes:
         q = np.clip(q + router.feedback_.offset(proto_w), 0.0, 1.0)
         # outcomes of similar prompts shrink a placed model's uncertainty

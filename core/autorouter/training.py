@@ -35,12 +35,15 @@ def fit_embedded(
     level_offsets: Mapping[str, Mapping[str, float]] | None = None,
     report: Callable[[str, int, int], None] = lambda stage, done, total: None,
     calibrate_on: np.ndarray | None = None,
+    level_spreads: Mapping[str, Mapping[str, float]] | None = None,
+    level_centres: Mapping[str, float] | None = None,
 ) -> Router:
     """What `Router.fit` and `Router.fit_arrays` learn from embedded prompts; `costs`: the
     candidates' names, costs and prices (a `RoutingDataset`), None for no candidates from the
     data. Scores `y` are on [0, 1] already; `calibrate_on`: the calibration prompts' indices
     (None: a sample)."""
-    labels = fit_prompts(router, x, chars, groups, y, output_chars, levels, level_offsets, calibrate_on)
+    labels = fit_prompts(router, x, chars, groups, y, output_chars, levels, level_offsets, calibrate_on,
+                         level_spreads, level_centres)
     if costs is None:  # the candidates come from facts (`add_model`), each calibrating
         report("fit", 3, 3)
         return router
@@ -59,15 +62,17 @@ def fit_prompts(
     router: Router, x: np.ndarray, chars: np.ndarray, groups: Sequence[str] | None, scores: np.ndarray,
     output_chars: np.ndarray | None, levels: Sequence[str | None] | None = None,
     level_offsets: Mapping[str, Mapping[str, float]] | None = None, calibrate_on: np.ndarray | None = None,
+    level_spreads: Mapping[str, Mapping[str, float]] | None = None, level_centres: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """Learn what does not depend on the candidates: prompt clusters, the task profile,
     answer lengths per cluster and a calibration sample. Returns each prompt's cluster.
-    `levels` and `level_offsets`: a person's judgement of some prompts' difficulty
-    (`TaskProfile.fit`)."""
+    `levels`, `level_offsets`, `level_spreads` and `level_centres`: a person's judgement of some
+    prompts' difficulty and what each level means (`TaskProfile.fit`)."""
     router.prototypes_, labels = Prototypes.fit(x, seed=router.seed)
     k = len(router.prototypes_.centroids)
     tasks = task_labels(x, groups, seed=router.seed)
-    router.profile_ = TaskProfile.fit(x, tasks, scores, levels=levels, level_offsets=level_offsets)
+    router.profile_ = TaskProfile.fit(x, tasks, scores, levels=levels, level_offsets=level_offsets,
+                                      level_spreads=level_spreads, level_centres=level_centres)
     router.answer_tokens_ = answer_tokens_per_cluster(labels, k, output_chars)
     if calibrate_on is None:
         keep = np.random.default_rng(router.seed).choice(len(x), min(len(x), CALIBRATION_SAMPLE), replace=False)

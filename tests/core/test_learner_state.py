@@ -32,6 +32,9 @@ LEGACY_MEMBERS = {
     "scale_t", "scale_lam", "difficulty_cuts", "feedback_weight", "feedback_residual",
     "logit_w", "proto_means", "quality_prior", "level_w", "level_offsets",
 }
+#: Members added since, each optional: a version that does not know one ignores it and routes as
+#: before it existed (level spreads: the levels then move the offset only).
+ADDED_MEMBERS = {"level_spread", "level_centre"}
 #: router.json's fields, in the order `save` has always written them.
 LEGACY_KEYS = [
     "format", "format_version", "autorouter_version", "params", "embedder", "data_models", "fact_models", "tasks",
@@ -58,7 +61,9 @@ def leveled_profile(d: int) -> TaskProfile:
     return TaskProfile(["chat", "code", "math"], rng.normal(size=(d + 1, 3)).astype(np.float32),
                        rng.normal(size=d + 1).astype(np.float32),
                        level_w=rng.normal(size=(d + 1, 2)).astype(np.float32),
-                       level_offsets=np.tile(np.array([[1.5, -1.0]], dtype=np.float32), (3, 1)))
+                       level_offsets=np.tile(np.array([[1.5, -1.0]], dtype=np.float32), (3, 1)),
+                       level_spread=np.tile(np.array([[0.2, 1.0]], dtype=np.float32), (3, 1)),
+                       level_centre=np.array([1.0, 1.5, 2.0], dtype=np.float32))
 
 
 def learners(r: Router) -> dict[str, tuple[Any, Callable[[State], Any]]]:
@@ -207,7 +212,8 @@ def test_the_saved_format_keeps_its_fields_and_members(router: Router, tmp_path:
     assert list(meta) == LEGACY_KEYS
     with np.load(folder / "arrays.npz") as z:
         assert set(z.files) == LEGACY_MEMBERS - {"level_w", "level_offsets"}  # levels: only when given
-    assert set(ARRAY_MEMBERS) == LEGACY_MEMBERS and len(ARRAY_MEMBERS) == len(LEGACY_MEMBERS)
+    assert set(ARRAY_MEMBERS) == LEGACY_MEMBERS | ADDED_MEMBERS
+    assert len(ARRAY_MEMBERS) == len(LEGACY_MEMBERS | ADDED_MEMBERS)
     assert set(ROUTER_MEMBERS) | set(FEEDBACK_MEMBERS) <= LEGACY_MEMBERS
 
 

@@ -87,3 +87,54 @@ def test_outcome_offsets_say_which_prompts_were_easier_than_their_task():
     # a prompt answered by more models says more: all of four right is easier than one of one
     one = outcome_offsets([0, 0, 0], np.array([[1.0, nan], [1.0, 0.0], [0.0, 1.0]]))
     assert 0 < one[0] < off[0]
+
+
+def _spread_profile(factor: float) -> TaskProfile:
+    prompts, lv = _written()
+    return TaskProfile.fit(hash_embed(prompts), ["code"] * len(prompts), np.full((len(prompts), 2), np.nan),
+                           levels=lv, level_offsets=LEVEL_OFFSETS, level_spreads={"trivial": {"code": factor}},
+                           level_centres={"code": 0.0})
+
+
+def test_a_trivial_level_draws_a_weak_and_a_strong_model_together_as_its_spread_says():
+    new_easy = hash_embed([EASY.format(i=i) for i in range(100, 110)])
+    new_hard = hash_embed([HARD.format(i=i) for i in range(100, 110)])
+    scores = np.array([[0.9, 0.4]])  # a strong and a weak model on the one task
+    sd = np.full_like(scores, 0.5)
+    narrow, plain = _spread_profile(0.1), _profile(levels=True)
+    gap = {name: np.diff(prof.fact_quality(x, scores, sd)[0], axis=1).mean()
+           for name, prof, x in [("narrow easy", narrow, new_easy), ("plain easy", plain, new_easy),
+                                 ("narrow hard", narrow, new_hard), ("plain hard", plain, new_hard)]}
+    assert abs(gap["narrow easy"]) < 0.5 * abs(gap["plain easy"])
+    # a level that keeps the family's spread (hard: factor 1) changes nothing
+    assert np.isclose(gap["narrow hard"], gap["plain hard"], atol=0.02)
+    # and the uncertainty narrows with the gap it is about
+    assert narrow.fact_quality(new_easy, scores, sd)[1].mean() < plain.fact_quality(new_easy, scores, sd)[1].mean()
+
+
+def test_level_spreads_are_checked_and_survive_save_and_load(fitted: Router, tmp_path):
+    prompts, lv = _written()
+    with pytest.raises(ValueError, match="together"):
+        TaskProfile.fit(hash_embed(prompts), ["code"] * len(prompts), np.full((len(prompts), 1), np.nan),
+                        levels=lv, level_offsets=LEVEL_OFFSETS, level_spreads={"trivial": {"code": 0.1}})
+    with pytest.raises(ValueError, match=">= 0"):
+        TaskProfile.fit(hash_embed(prompts), ["code"] * len(prompts), np.full((len(prompts), 1), np.nan),
+                        levels=lv, level_offsets=LEVEL_OFFSETS, level_spreads={"trivial": {"code": -1.0}},
+                        level_centres={"code": 0.0})
+    fitted.profile_ = _spread_profile(0.1)
+    fitted.fact_scores_ = np.zeros((1, 0))
+    fitted.fact_sd_ = np.zeros((1, 0))
+    loaded = Router.load(fitted.save(tmp_path / "r"), embedder=hash_embed)
+    probe = hash_embed([EASY.format(i=7), HARD.format(i=7)])
+    scores = np.array([[0.9, 0.4]])
+    assert np.allclose(loaded.profile_.fact_quality(probe, scores, scores)[0],
+                       fitted.profile_.fact_quality(probe, scores, scores)[0])
+    arrays = dict(np.load(tmp_path / "r" / "arrays.npz"))
+    arrays["level_spread"] = -arrays["level_spread"]
+    np.savez_compressed(tmp_path / "r" / "arrays.npz", **arrays)
+    with pytest.raises(RouterLoadError, match="level_spread"):
+        Router.load(tmp_path / "r", embedder=hash_embed)
+    del arrays["level_centre"]
+    np.savez_compressed(tmp_path / "r" / "arrays.npz", **arrays)
+    with pytest.raises(RouterLoadError, match="level_centre"):
+        Router.load(tmp_path / "r", embedder=hash_embed)

@@ -92,6 +92,8 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Router:
     # (two levels, so that no member is square and a transposed one shows in its shape)
     r.profile_.level_w = np.random.default_rng(0).normal(0, 0.1, (d + 1, 2)).astype(np.float32)
     r.profile_.level_offsets = np.tile(np.array([[1.5, -1.0]], dtype=np.float32), (n_tasks, 1))
+    r.profile_.level_spread = np.tile(np.array([[0.2, 1.0]], dtype=np.float32), (n_tasks, 1))
+    r.profile_.level_centre = np.linspace(1.0, 2.0, n_tasks).astype(np.float32)
     assert r.feedback_.outcomes > 0 and r.data_models_ and r.fact_models_ and r.speeds_
     return r
 
