@@ -245,12 +245,20 @@ class TaskProfile:
         self.level_offsets = table.astype(np.float32)
         return table
 
-    def _level_part(self, x: np.ndarray, task_probs: np.ndarray | None = None) -> np.ndarray:
-        """(n,) the expected offset of each prompt's level in its task mix (0 without levels)."""
+    def _level_probs(self, x: np.ndarray) -> np.ndarray | None:
+        """(n, L) how likely each prompt is of each level; None without levels."""
         if self.level_w is None or self.level_offsets is None:
+            return None
+        return softmax(x @ self.level_w[:-1] + self.level_w[-1])
+
+    def _level_part(
+        self, x: np.ndarray, task_probs: np.ndarray | None = None, level_probs: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(n,) the expected offset of each prompt's level in its task mix (0 without levels)."""
+        level_probs = self._level_probs(x) if level_probs is None else level_probs
+        if level_probs is None or self.level_offsets is None:
             return np.zeros(len(x))
         probs = self.task_probs(x) if task_probs is None else task_probs
-        level_probs = softmax(x @ self.level_w[:-1] + self.level_w[-1])
         return np.einsum("nt,tl,nl->n", probs, self.level_offsets, level_probs)
 
     def task_probs(self, x: np.ndarray) -> np.ndarray:
@@ -259,10 +267,12 @@ class TaskProfile:
             return np.ones((len(x), 1))
         return softmax((x @ self.clf_w[:-1] + self.clf_w[-1]) / self.temperature)
 
-    def difficulty(self, x: np.ndarray, task_probs: np.ndarray | None = None) -> np.ndarray:
+    def difficulty(
+        self, x: np.ndarray, task_probs: np.ndarray | None = None, level_probs: np.ndarray | None = None
+    ) -> np.ndarray:
         """(n,) offset in logit units: negative = harder than the task's typical prompt.
-        `task_probs`, when the caller has them, saves computing them again."""
-        return x @ self.diff_w[:-1] + self.diff_w[-1] + self._level_part(x, task_probs)
+        `task_probs` and `level_probs`, when the caller has them, save computing them again."""
+        return x @ self.diff_w[:-1] + self.diff_w[-1] + self._level_part(x, task_probs, level_probs)
 
     def quality(self, x: np.ndarray, task_scores: np.ndarray) -> np.ndarray:
         """Quality (n, k) of k models known by their mean score per task, `task_scores` (T, k)."""
@@ -272,42 +282,26 @@ class TaskProfile:
         self, x: np.ndarray, task_scores: np.ndarray, task_sd: np.ndarray, task_probs: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Quality (n, k) of k models known by their mean score per task, `task_scores` (T, k),
+
+            quality = sum_t P(t | x) * sigmoid(centre_t + f_t(x) * (logit(score_t) - centre_t) + offset(x)),
+
         and its standard deviation when each task score is uncertain by `task_sd` (T, k) in
-        logit units. With `level_spread`, each model's logit is drawn toward the task's centre
-        by the prompt's expected factor over its level probabilities, as its offset is the
-        expected offset of its level."""
+        logit units (to first order: sigmoid'(z) * f * sd). `f_t(x)` is the prompt's expected
+        `level_spread` factor over its level probabilities (1 without level spreads), as its
+        offset is the expected offset of its level."""
         probs = self.task_probs(x) if task_probs is None else task_probs
-        if self.level_spread is None or self.level_centre is None or self.level_w is None or self.level_offsets is None:
-            offset = self.difficulty(x, probs)
-            return (self.quality_from(probs, offset, task_scores),
-                    self.quality_sd_from(probs, offset, task_scores, task_sd))
-        offset = self.difficulty(x, probs)
-        level_probs = softmax(x @ self.level_w[:-1] + self.level_w[-1])  # (n, L)
-        factor = level_probs @ self.level_spread.T  # (n, T): the prompt's expected factor per task
-        centre = self.level_centre[None, :, None]
-        z = centre + factor[:, :, None] * (logit(task_scores)[None] - centre) + offset[:, None, None]
-        p = sigmoid(z)  # (n, T, k)
+        level_probs = self._level_probs(x)
+        offset = self.difficulty(x, probs, level_probs)
+        z = logit(task_scores)[None]  # (1, T, k)
+        factor = np.ones_like(probs)
+        if self.level_spread is not None and self.level_centre is not None and level_probs is not None:
+            factor = level_probs @ self.level_spread.T  # (n, T)
+            centre = self.level_centre[None, :, None]
+            z = centre + factor[:, :, None] * (z - centre)
+        p = sigmoid(z + offset[:, None, None])  # (n, T, k): each model were the prompt of each task
         q = np.einsum("nt,ntk->nk", probs, p)
         sd = np.einsum("nt,ntk->nk", probs * factor, p * (1 - p) * task_sd[None])
         return q, sd
-
-    @staticmethod
-    def quality_from(probs: np.ndarray, offset: np.ndarray, task_scores: np.ndarray) -> np.ndarray:
-        return np.einsum("nt,ntk->nk", probs, TaskProfile._per_task(offset, task_scores))
-
-    @staticmethod
-    def quality_sd_from(
-        probs: np.ndarray, offset: np.ndarray, task_scores: np.ndarray, task_sd: np.ndarray
-    ) -> np.ndarray:
-        """(n, k) standard deviation of that quality when each task score is uncertain by
-        `task_sd` (T, k) in logit units (to first order: sigmoid'(z) * sd)."""
-        p = TaskProfile._per_task(offset, task_scores)
-        return np.einsum("nt,ntk->nk", probs, p * (1 - p) * task_sd[None])
-
-    @staticmethod
-    def _per_task(offset: np.ndarray, task_scores: np.ndarray) -> np.ndarray:
-        """(n, T, k) quality of each model were the prompt of each task."""
-        return sigmoid(logit(task_scores)[None, :, :] + offset[:, None, None])
 
     def scores_from_facts(self, facts: Mapping[str, float], fallback: float | None = None) -> np.ndarray:
         """A (T,) task-score column from {task: score}; missing tasks take the mean of the given
