@@ -105,22 +105,34 @@ LEVELS = {"trivial": SMALLTALK_SCORE, "typical": None, "hard": 0.5}
 CHEAP_OUTPUT_USD_PER_1M = 1.0
 
 
-def level_offsets(catalog: Catalog, placer: FactPlacer) -> dict[str, dict[str, float]]:
-    """{level: {family: offset}}: the difficulty offset (logit units) each level implies in each
-    family, from where the routed models stand in it (`LEVELS`)."""
+def routed_family_logits(catalog: Catalog, placer: FactPlacer) -> tuple[dict[str, dict[str, float]], set[str]]:
+    """({family: {routed model: logit of its score}}, the routed cheap models: list output price
+    at most `CHEAP_OUTPUT_USD_PER_1M`, no hidden thinking): where the routed models stand."""
     routed = catalog.routed()
     cheap = {c.id for c in routed if c.price is not None and c.price.output_per_1m <= CHEAP_OUTPUT_USD_PER_1M
              and not c.capabilities.reasoning}
     scores = {card.id: placer.task_scores(card, list(FAMILIES))[0] for card in routed}
+    logits = {fam: {m: float(logit(per[fam])) for m, per in scores.items() if fam in per} for fam in FAMILIES}
+    return logits, cheap
+
+
+def cheap_centres(logits: dict[str, dict[str, float]], cheap: set[str]) -> dict[str, float]:
+    """{family: the routed cheap models' mean logit}, for the families they are placed in."""
+    return {fam: float(np.mean(vals)) for fam, per in logits.items() if (vals := [v for m, v in per.items() if m in cheap])}
+
+
+def level_offsets(logits: dict[str, dict[str, float]], centres: dict[str, float]) -> dict[str, dict[str, float]]:
+    """{level: {family: offset}}: the difficulty offset (logit units) each level implies in each
+    family, from where the routed models stand in it (`routed_family_logits`, `LEVELS`):
+    trivial lifts the cheap models' mean (`centres`) to its chance, hard brings the strongest
+    model down to its own."""
     out: dict[str, dict[str, float]] = {level: {} for level in LEVELS}
-    for fam in FAMILIES:
-        theta = {m: float(logit(per[fam])) for m, per in scores.items() if fam in per}
+    for fam, theta in logits.items():
         for level, target in LEVELS.items():
             if target is None or not theta:
                 out[level][fam] = 0.0
             elif level == "trivial":
-                cheap_mean = float(np.mean([v for m, v in theta.items() if m in cheap]))
-                out[level][fam] = max(0.0, float(logit(target)) - cheap_mean)
+                out[level][fam] = max(0.0, float(logit(target)) - centres[fam])
             else:
                 out[level][fam] = min(0.0, float(logit(target)) - max(theta.values()))
     return out
@@ -155,27 +167,16 @@ def outcome_levels(
     return out
 
 
-def level_spreads(catalog: Catalog, placer: FactPlacer) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """({level: {family: factor}}, {family: centre}): how far apart the models stand on each
-    level's prompts. A trivial prompt is one every model answers well, "as every model answers
-    small talk": in every family its models stand as far apart as in small talk (the factor
-    draws each model's logit toward the routed cheap models' mean, the centre, which the
-    trivial offset lifts to `LEVELS["trivial"]`). Typical and hard prompts keep the family's
-    spread. Without it, a level lifted every model alike, and on "what is 2+2" mixtral-8x7b
-    stood as far below gpt-4-turbo (0.91 against 0.95) as on a typical question."""
-    routed = catalog.routed()
-    cheap = {c.id for c in routed if c.price is not None and c.price.output_per_1m <= CHEAP_OUTPUT_USD_PER_1M
-             and not c.capabilities.reasoning}
-    scores = {card.id: placer.task_scores(card, list(FAMILIES))[0] for card in routed}
+def level_spreads(placer: FactPlacer, centres: dict[str, float]) -> dict[str, dict[str, float]]:
+    """{level: {family: factor}}: how far apart the models stand on each level's prompts. A
+    trivial prompt is one every model answers well, "as every model answers small talk": in
+    every family its models stand as far apart as in small talk (the factor draws each model's
+    logit toward the routed cheap models' mean, `centres`, which the trivial offset lifts to
+    `LEVELS["trivial"]`). Typical and hard prompts keep the family's spread. Without it, a level
+    lifted every model alike, and on "what is 2+2" mixtral-8x7b stood as far below gpt-4-turbo
+    (0.91 against 0.95) as on a typical question."""
     small_talk = placer.family_params_of("smalltalk")[1]
-    factors: dict[str, dict[str, float]] = {"trivial": {}}
-    centres: dict[str, float] = {}
-    for fam in FAMILIES:
-        theta = [float(logit(per[fam])) for m, per in scores.items() if fam in per and m in cheap]
-        if theta:
-            centres[fam] = float(np.mean(theta))
-            factors["trivial"][fam] = min(1.0, small_talk / placer.family_params_of(fam)[1])
-    return factors, centres
+    return {"trivial": {fam: min(1.0, small_talk / placer.family_params_of(fam)[1]) for fam in centres}}
 
 
 def dataset_records(
@@ -288,11 +289,14 @@ def build(
     catalog = catalog or Catalog.default()
     # how much the choice of model matters per family, from the datasets' outcomes
     family_params, error_sd = calibrate_families(family_outcomes(data, catalog, exclude, holdout_prefixes), catalog)
-    offsets = level_offsets(catalog, FactPlacer(catalog, family_params, error_sd))
+    placer = FactPlacer(catalog, family_params, error_sd)
+    logits, cheap = routed_family_logits(catalog, placer)
+    centres = cheap_centres(logits, cheap)
+    offsets = level_offsets(logits, centres)
     if not quiet:
         shown = {lv: {f: round(o, 2) for f, o in per.items()} for lv, per in offsets.items() if lv != "typical"}
         print(f"level offsets {shown}", file=sys.stderr)
-    spreads, centres = level_spreads(catalog, FactPlacer(catalog, family_params, error_sd))
+    spreads = level_spreads(placer, centres)
     levels = outcome_levels(fams, levels, scores, offsets, n_written)
     if not quiet:
         print(f"benchmark prompts by level: { {lv: levels[n_written:].count(lv) for lv in LEVELS} }", file=sys.stderr)
