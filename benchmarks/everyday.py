@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     cheap_ok = [i for i in trivial if is_cheap(catalog, default[i].model)]
     frontier_ok = [i for i in hard if at0[i].model in FRONTIER]
     hard_cheap = [i for i in hard if is_cheap(catalog, default[i].model)]
-    english = {i for i, r in enumerate(rows) if r["lang"] == "en"}
+    hard_other = [i for i in hard if rows[i]["lang"] != "en"]
+    hard_cheap_other = [i for i in hard_cheap if rows[i]["lang"] != "en"]
     labels = {f.label: f.id for f in FAMILIES.values()}
     named = [labels.get(d.explanation.split("looks like ")[-1].split(",")[0]) for d in default]
     # this test set's family list has one "competition_math" for proofs and contest problems
@@ -77,10 +78,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(cheap_ok)}/{len(trivial)} ({len(cheap_ok) / len(trivial):.0%})")
     print(f"hard prompts to a frontier model at tradeoff 0: {len(frontier_ok)}/{len(hard)} "
           f"({len(frontier_ok) / len(hard):.0%})")
-    hard_en = [i for i in hard if i in english]
     print(f"hard prompts to a cheap model at tradeoff {autorouter.DEFAULT_TRADEOFF}: {len(hard_cheap)}/{len(hard)} "
-          f"(English {len([i for i in hard_cheap if i in english])}/{len(hard_en)}, "
-          f"other languages {len([i for i in hard_cheap if i not in english])}/{len(hard) - len(hard_en)})")
+          f"(English {len(hard_cheap) - len(hard_cheap_other)}/{len(hard) - len(hard_other)}, "
+          f"other languages {len(hard_cheap_other)}/{len(hard_other)})")
     print(f"family named as a person would: {len(family_ok)}/{len(rows)} ({len(family_ok) / len(rows):.0%})")
     misses = [(rows[i]["prompt"][:60], default[i].model) for i in trivial if i not in cheap_ok]
     misses += [(rows[i]["prompt"][:60], at0[i].model) for i in hard if i not in frontier_ok]
@@ -102,10 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{t:8.1f} {cost:12.6f} {cost / knob[0]['mean_cost_usd']:9.3f} {qual:8.3f} {qual / best:9.1%}")
     out = {
         "n": len(rows), "trivial_cheap": len(cheap_ok), "trivial": len(trivial), "hard_frontier": len(frontier_ok),
-        "hard": len(hard),
-        "hard_cheap_at_default": len(hard_cheap),
-        "hard_cheap_at_default_other_languages": len([i for i in hard_cheap if i not in english]),
-        "hard_other_languages": len([i for i in hard if i not in english]), "family_agreement": len(family_ok) / len(rows), "knob": knob,
+        "hard": len(hard), "hard_cheap_at_default": len(hard_cheap),
+        "hard_cheap_at_default_other_languages": len(hard_cheap_other), "hard_other_languages": len(hard_other),
+        "family_agreement": len(family_ok) / len(rows), "knob": knob,
         "misses": misses, "frontier": sorted(FRONTIER),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
