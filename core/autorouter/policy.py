@@ -231,7 +231,9 @@ def family_strength(quality: np.ndarray, sd: np.ndarray, task_w: np.ndarray,
 def strongest_picks(
     scores: np.ndarray, cost: np.ndarray, eligible: np.ndarray, sd: np.ndarray, strength: np.ndarray
 ) -> np.ndarray:
-    """Tradeoff 0's picks: the best expected answer, except that the strongest eligible
+    """Tradeoff 0's picks: the best expected answer (of candidates tied within `SCORE_TIE`,
+    the strongest, not the cheapest: on a prompt every model answers alike, whoever asked for
+    the best answer still gets the model strongest on such prompts), except that the strongest eligible
     candidate on prompts like this one (highest `strength`, (n, m) or (m,): e.g. the prompt's
     family weights times `family_strength`) is left only for a candidate whose edge on this
     prompt is more than `EDGE_CONFIDENCE` standard deviations of their difference. So the
@@ -241,11 +243,13 @@ def strongest_picks(
     uncertainty is as likely a placement error as a real one. The strongest model is not one
     `MANY_TIMES_DEARER` times dearer than the pick: many times the money for an answer
     expected to be worse is no hedge a careful engineer would buy."""
-    picks = best_picks(scores, cost, eligible)
     rows = np.arange(len(scores))
-    affordable = eligible & (cost < MANY_TIMES_DEARER * _at(cost, picks))
-    anchor = np.argmax(np.where(affordable, np.broadcast_to(strength, cost.shape), -np.inf), axis=1)
     key = np.where(eligible, scores, -np.inf)
+    strong = np.broadcast_to(strength, cost.shape)
+    tied = eligible & (key >= np.max(key, axis=1, keepdims=True) - SCORE_TIE)
+    picks = np.argmax(np.where(tied, strong, -np.inf), axis=1)
+    affordable = eligible & (cost < MANY_TIMES_DEARER * _at(cost, picks))
+    anchor = np.argmax(np.where(affordable, strong, -np.inf), axis=1)
     unproven = _unproven(key, picks, sd, eligible)[rows, anchor]
     return np.where(affordable[rows, anchor] & unproven, anchor, picks)
 

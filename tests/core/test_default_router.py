@@ -110,7 +110,7 @@ def test_a_short_hard_request_is_not_read_as_trivial(router, catalog, prompt):
 @pytest.fixture(scope="module")
 def router_2023() -> Router:
     r = Router.default()
-    for model in ("openai/gpt-4-1106-preview", "mistralai/mixtral-8x7b-instruct"):
+    for model in ("openai/gpt-4-1106-preview", "mistralai/mixtral-8x7b-instruct", "anthropic/claude-instant-1"):
         r.add_catalog_model(model)
     return r
 
@@ -124,6 +124,15 @@ def test_a_weak_cheap_candidate_answers_trivial_prompts(router_2023, prompt):
     # answers well they stand as close as on small talk: the default does not pay 30x for it
     d = router_2023.route(prompt, candidates=["openai/gpt-4-1106-preview", "mistralai/mixtral-8x7b-instruct"])
     assert d.model == "mistralai/mixtral-8x7b-instruct", d.explanation
+
+
+def test_tradeoff_0_answers_even_trivial_prompts_with_the_strong_candidate(router_2023):
+    # at 0 the user asked for the best answer: a tie in predicted quality is no reason to leave
+    # the strongest model for one ten times cheaper
+    for prompt in ["hi there!", "chemical symbol for gold?", "convert 5 miles to km", "富士山の高さは何メートルですか？"]:
+        d = router_2023.route(prompt, tradeoff=0.0,
+                              candidates=["openai/gpt-4-1106-preview", "anthropic/claude-instant-1"])
+        assert d.model == "openai/gpt-4-1106-preview", d.explanation
 
 
 def test_hard_work_stays_on_the_strong_candidate_of_a_weak_and_a_strong_pair(router_2023):

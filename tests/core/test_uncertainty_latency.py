@@ -118,6 +118,20 @@ def test_tradeoff_0_leaves_the_strongest_model_only_for_a_confident_edge():
     assert decide(small, cost, ok, 1e-9, sd=sd, strength=strength)[1].tolist() == [0]
 
 
+def test_a_tie_at_tradeoff_0_goes_to_the_strongest_not_the_cheapest():
+    """Above 0 a tie goes to the cheapest; at 0 the money does not count, so it goes to the
+    candidate strongest on prompts like this one, however many times dearer."""
+    cost = np.array([[1.0, 0.01, 0.02]])
+    ok = np.ones_like(cost, dtype=bool)
+    sd = np.full_like(cost, 0.01)
+    strength = np.array([0.9, 0.7, 0.8])
+    tie = np.array([[0.950, 0.952, 0.951]])  # within SCORE_TIE of one another
+    assert best_picks(tie, cost, ok).tolist() == [1]
+    assert strongest_picks(tie, cost, ok, sd, strength).tolist() == [0]
+    ok[0, 0] = False
+    assert strongest_picks(tie, cost, ok, sd, strength).tolist() == [2]
+
+
 def test_the_router_stays_with_its_strongest_model_at_tradeoff_0_unless_confident(fitted):
     """A specialist a hair better on maths, placed loosely, does not take maths prompts from the
     model that is strongest everywhere (at a similar price); placed tightly with a clear edge,
