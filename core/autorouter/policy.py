@@ -199,9 +199,7 @@ def best_picks(
     whose dear model is clearly better went to a cheap one at the default tradeoff.
     `decide` passes `sd` above tradeoff 0 only: at 0 the user asked for the best answer."""
     key = np.where(eligible, scores, -np.inf)
-    best = np.max(key, axis=1, keepdims=True)
-    tied = eligible & (key >= best - SCORE_TIE)
-    picks = np.argmin(np.where(tied, cost, np.inf), axis=1)
+    picks = np.argmin(np.where(_tied(key, eligible), cost, np.inf), axis=1)
     if sd is None:
         return picks
     # The edge that must beat the uncertainty is the pick's predicted quality over the cheaper
@@ -246,12 +244,16 @@ def strongest_picks(
     rows = np.arange(len(scores))
     key = np.where(eligible, scores, -np.inf)
     strong = np.broadcast_to(strength, cost.shape)
-    tied = eligible & (key >= np.max(key, axis=1, keepdims=True) - SCORE_TIE)
-    picks = np.argmax(np.where(tied, strong, -np.inf), axis=1)
+    picks = np.argmax(np.where(_tied(key, eligible), strong, -np.inf), axis=1)
     affordable = eligible & (cost < MANY_TIMES_DEARER * _at(cost, picks))
     anchor = np.argmax(np.where(affordable, strong, -np.inf), axis=1)
     unproven = _unproven(key, picks, sd, eligible)[rows, anchor]
     return np.where(affordable[rows, anchor] & unproven, anchor, picks)
+
+
+def _tied(key: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """(n, m) the eligible candidates whose score `key` is within `SCORE_TIE` of their row's best."""
+    return eligible & (key >= np.max(key, axis=1, keepdims=True) - SCORE_TIE)
 
 
 def _at(values: np.ndarray, picks: np.ndarray) -> np.ndarray:
